@@ -1,0 +1,73 @@
+import formbody from '@fastify/formbody';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+} from 'fastify';
+import qs from 'qs';
+import type { Clock } from '../core/clock.js';
+import type { Config } from '../config/config.js';
+import type { Sender } from '../delivery/sender.js';
+import type { Db } from '../store/db.js';
+import { authHook } from './auth.js';
+import { installErrorHandling } from './errors.js';
+import { catalogRoutes } from './routes/catalog.js';
+import { hookEventRoutes } from './routes/hook-events.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { webhookRoutes } from './routes/webhooks.js';
+
+export interface AppDeps {
+  db: Db;
+  clock: Clock;
+  config: Config;
+  sender: Sender;
+}
+
+export const typed = (app: FastifyInstance) => app.withTypeProvider<TypeBoxTypeProvider>();
+
+/**
+ * The whole HTTP API as one plugin. It is not encapsulated, so its error and not-found
+ * handlers answer for the app that registers it.
+ */
+export const omsHooksApi: FastifyPluginAsync<AppDeps> = async (app, deps) => {
+  installErrorHandling(app);
+  // Form bodies as DRF takes them; `instance[pk]=1` nests.
+  await app.register(formbody, { parser: (body: string) => qs.parse(body, { depth: 3 }) });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'oms-hooks', version: '0.1.0', description: 'The OMS webhook event API.' },
+      components: {
+        securitySchemes: { token: { type: 'apiKey', in: 'header', name: 'Authorization' } },
+      },
+      security: [{ token: [] }],
+    },
+  });
+
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/healthz', { schema: { hide: true } }, async () => {
+    await deps.db.query('select 1');
+    return { status: 'ok' };
+  });
+
+  await app.register(async (scoped) => {
+    scoped.decorateRequest('user', undefined);
+    scoped.addHook('onRequest', authHook(deps.db));
+    await hookEventRoutes(scoped, deps);
+    await webhookRoutes(scoped, deps);
+    await catalogRoutes(scoped, deps);
+    await tokenRoutes(scoped, deps);
+  });
+};
+(omsHooksApi as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
+
+export function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): FastifyInstance {
+  const app = Fastify({
+    ...(logger ? { loggerInstance: logger } : { logger: false }),
+    bodyLimit: deps.config.bodyLimitBytes,
+    ajv: { customOptions: { allErrors: true, coerceTypes: true, removeAdditional: false } },
+  });
+  void app.register(omsHooksApi, deps);
+  return app;
+}

@@ -1,0 +1,138 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { AppError, toError } from '../core/errors.js';
+
+/**
+ * One error handler for the whole API: AppError bodies go out as they are; Fastify's
+ * own errors become DRF's shapes (`{"field": ["message"]}` for validation, `{"detail"}`
+ * for the rest); anything else is a 500 whose details stay in the log.
+ */
+type AjvIssue = {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+  message?: string;
+};
+
+function messageFor(issue: AjvIssue): string {
+  const p = issue.params;
+  switch (issue.keyword) {
+    case 'required':
+      return 'This field is required.';
+    case 'type': {
+      const type = String(p.type);
+      if (type.includes('integer')) return 'A valid integer is required.';
+      if (type.includes('number')) return 'A valid number is required.';
+      if (type.includes('boolean')) return 'Must be a valid boolean.';
+      if (type.includes('string')) return 'Not a valid string.';
+      if (type.includes('object')) return 'Expected a dictionary of items.';
+      if (type.includes('array')) return 'Expected a list of items.';
+      return `Expected ${type}.`;
+    }
+    case 'minimum':
+      return `Ensure this value is greater than or equal to ${String(p.limit)}.`;
+    case 'maximum':
+      return `Ensure this value is less than or equal to ${String(p.limit)}.`;
+    case 'minLength':
+      return p.limit === 1
+        ? 'This field may not be blank.'
+        : `Ensure this field has at least ${String(p.limit)} characters.`;
+    case 'maxLength':
+      return `Ensure this field has no more than ${String(p.limit)} characters.`;
+    case 'format':
+      return p.format === 'uuid' ? 'Must be a valid UUID.' : `Enter a valid ${String(p.format)}.`;
+    case 'enum':
+      return `Must be one of: ${(p.allowedValues as unknown[]).join(', ')}.`;
+    case 'additionalProperties':
+      return `Unknown field "${String(p.additionalProperty)}".`;
+    default:
+      return issue.message ?? 'Invalid value.';
+  }
+}
+
+/** Turns Ajv issues into DRF's nested `{"field": {"sub": ["message"]}}`. */
+export function validationBody(issues: AjvIssue[], context: string): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  for (const issue of issues) {
+    if (issue.keyword === 'anyOf' || issue.keyword === 'oneOf' || issue.keyword === 'if') continue;
+    const path = issue.instancePath.split('/').filter(Boolean).map(decodeURIComponent);
+    if (issue.keyword === 'required') path.push(String(issue.params.missingProperty));
+    if (issue.keyword === 'additionalProperties')
+      path.push(String(issue.params.additionalProperty));
+    if (path.length === 0) path.push(context === 'body' ? 'non_field_errors' : context);
+    let node = body;
+    for (const key of path.slice(0, -1)) {
+      const child = node[key];
+      if (typeof child !== 'object' || child === null || Array.isArray(child)) node[key] = {};
+      node = node[key] as Record<string, unknown>;
+    }
+    const leaf = path[path.length - 1]!;
+    const list = Array.isArray(node[leaf]) ? (node[leaf] as string[]) : [];
+    const message = messageFor(issue);
+    if (!list.includes(message)) list.push(message);
+    node[leaf] = list;
+  }
+  return body;
+}
+
+const DETAIL_BY_CODE: Record<string, [number, string]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'Request body is too large.'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'Unsupported media type in request.'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'JSON parse error - the body is empty.'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'Request body size did not match Content-Length.'],
+};
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((caught: FastifyError | AppError | Error, request, reply) => {
+    if (caught instanceof AppError) {
+      if (caught.status >= 500) request.log.error({ err: caught.cause ?? caught }, caught.message);
+      return reply.code(caught.status).send(caught.body);
+    }
+    const error = caught as FastifyError & { validation?: AjvIssue[]; validationContext?: string };
+    if (error.validation) {
+      return reply
+        .code(400)
+        .send(validationBody(error.validation, error.validationContext ?? 'body'));
+    }
+    const known = error.code ? DETAIL_BY_CODE[error.code] : undefined;
+    if (known) {
+      const [status, detail] = known;
+      const media = request.headers['content-type'];
+      const text =
+        status === 415 && media ? `Unsupported media type "${media}" in request.` : detail;
+      return reply.code(status).send({ detail: text });
+    }
+    if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+      return reply.code(400).send({ detail: `JSON parse error - ${error.message}` });
+    }
+    const status = typeof error.statusCode === 'number' ? error.statusCode : 500;
+    if (status >= 400 && status < 500) return reply.code(status).send({ detail: error.message });
+    if (status === 503)
+      return reply.code(503).send({ detail: 'Service temporarily unavailable, try again later.' });
+    request.log.error({ err: toError(caught) }, 'unhandled error');
+    return reply.code(500).send({ detail: 'A server error occurred.' });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const allowed = allowedMethods(app, request.url.split('?')[0] ?? '/');
+    if (allowed.length > 0) {
+      return reply
+        .code(405)
+        .header('allow', allowed.join(', '))
+        .send({ detail: `Method "${request.method}" not allowed.` });
+    }
+    return reply.code(404).send({ detail: 'Not found.' });
+  });
+}
+
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+/**
+ * The methods some route answers on this path, so a wrong method gets 405, not 404.
+ * Routes name their numeric parameter `:id`.
+ */
+function allowedMethods(app: FastifyInstance, path: string): string[] {
+  const pattern = path.replace(/\/\d+(?=\/)/g, '/:id');
+  return METHODS.filter(
+    (method) => app.hasRoute({ method, url: path }) || app.hasRoute({ method, url: pattern }),
+  );
+}

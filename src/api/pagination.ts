@@ -1,0 +1,73 @@
+import type { FastifyRequest } from 'fastify';
+import { Type } from '@fastify/type-provider-typebox';
+import { AppError } from '../core/errors.js';
+
+/** DRF page-number pagination: `{count, next, previous, results}` with absolute links. */
+export const DEFAULT_PAGE_SIZE = 20;
+
+export const PageQuery = {
+  page: Type.Optional(Type.Integer({ minimum: 1 })),
+  page_size: Type.Optional(Type.Integer({ minimum: 1 })),
+};
+
+export const pageOf = <T extends ReturnType<typeof Type.Object>>(item: T) =>
+  Type.Object({
+    count: Type.Integer(),
+    next: Type.Union([Type.String(), Type.Null()]),
+    previous: Type.Union([Type.String(), Type.Null()]),
+    results: Type.Array(item),
+  });
+
+export interface PageRequest {
+  page: number;
+  pageSize: number;
+  limit: number;
+  offset: number;
+}
+
+export function pageRequest(
+  query: { page?: number; page_size?: number },
+  maxPageSize: number,
+): PageRequest {
+  const page = query.page ?? 1;
+  const pageSize = Math.min(query.page_size ?? DEFAULT_PAGE_SIZE, maxPageSize);
+  return { page, pageSize, limit: pageSize, offset: (page - 1) * pageSize };
+}
+
+export interface Page<T> {
+  count: number;
+  next: string | null;
+  previous: string | null;
+  results: T[];
+}
+
+/**
+ * Builds the page body. A page past the last one is DRF's 404 "Invalid page."; the
+ * first page's link drops `page` altogether, as DRF does.
+ */
+export function pageBody<T>(
+  request: FastifyRequest,
+  p: PageRequest,
+  count: number,
+  results: T[],
+  publicUrl: string | undefined,
+): Page<T> {
+  const lastPage = Math.max(1, Math.ceil(count / p.pageSize));
+  if (p.page > lastPage) throw AppError.notFound('Invalid page.');
+  const base = publicUrl ? publicUrl.replace(/\/$/, '') : `${request.protocol}://${request.host}`;
+  const link = (page: number): string => {
+    const url = new URL(request.url, base + '/');
+    const target = new URL(base + url.pathname);
+    url.searchParams.forEach((value, key) => {
+      if (key !== 'page') target.searchParams.append(key, value);
+    });
+    if (page > 1) target.searchParams.set('page', String(page));
+    return target.toString();
+  };
+  return {
+    count,
+    next: p.page < lastPage ? link(p.page + 1) : null,
+    previous: p.page > 1 ? link(p.page - 1) : null,
+    results,
+  };
+}

@@ -1,0 +1,65 @@
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { AppError } from '../../core/errors.js';
+import { createToken, ensureUser, listTokens, revokeToken } from '../../store/tokens.js';
+import type { AppDeps } from '../app.js';
+import { requireAdmin } from '../auth.js';
+import { Empty, errorResponses, IdParams, Token } from '../schemas.js';
+
+const BASE = '/api/v1/oms/tokens';
+
+const CreateBody = Type.Object({
+  username: Type.String({ minLength: 1, maxLength: 150, pattern: '^[A-Za-z0-9@.+_-]+$' }),
+  is_admin: Type.Optional(Type.Boolean()),
+  name: Type.Optional(Type.String({ maxLength: 200 })),
+});
+
+/** API tokens (admin only). The key is in the creation response and nowhere else. */
+export async function tokenRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const { db } = deps;
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  r.get(`${BASE}/`, {
+    schema: {
+      tags: ['tokens'],
+      summary: 'List tokens (admin); keys are never shown',
+      response: { 200: Type.Array(Token), ...errorResponses },
+    },
+    handler: async (request) => {
+      requireAdmin(request);
+      return listTokens(db);
+    },
+  });
+
+  r.post(`${BASE}/`, {
+    schema: {
+      tags: ['tokens'],
+      summary: 'Create a token, and its user if new (admin); the key is shown once',
+      body: CreateBody,
+      response: {
+        201: Type.Intersect([Token, Type.Object({ key: Type.String() })]),
+        ...errorResponses,
+      },
+    },
+    handler: async (request, reply) => {
+      requireAdmin(request);
+      const user = await ensureUser(db, request.body.username, request.body.is_admin ?? false);
+      const { key, info } = await createToken(db, user.id, request.body.name ?? '');
+      return reply.code(201).send({ ...info, key });
+    },
+  });
+
+  r.delete(`${BASE}/:id/`, {
+    schema: {
+      tags: ['tokens'],
+      summary: 'Revoke a token (admin)',
+      params: IdParams,
+      response: { 204: Empty, ...errorResponses },
+    },
+    handler: async (request, reply) => {
+      requireAdmin(request);
+      if (!(await revokeToken(db, request.params.id))) throw AppError.notFound();
+      return reply.code(204).send();
+    },
+  });
+}

@@ -1,0 +1,267 @@
+import { Type, type Static, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { AppError } from '../../core/errors.js';
+import { isPattern, isValidSubscription, matchesEventType } from '../../core/event-type.js';
+import { DEFAULT_RETRY_COUNTDOWN, parseRetryCountdownConfig } from '../../core/retry.js';
+import { generateSecret } from '../../core/signature.js';
+import { isPrivateHost } from '../../delivery/ssrf.js';
+import { eventTypeNames } from '../../store/catalog.js';
+import type { Db } from '../../store/db.js';
+import {
+  countWebhooks,
+  deleteWebhook,
+  getWebhook,
+  insertWebhook,
+  listWebhooks,
+  updateWebhook,
+  type WebhookInput,
+  type WebhookJson,
+} from '../../store/webhooks.js';
+import type { AppDeps } from '../app.js';
+import { scopeOf, userOf } from '../auth.js';
+import { pageBody, pageOf, PageQuery, pageRequest } from '../pagination.js';
+import { Empty, errorResponses, IdParams, Webhook } from '../schemas.js';
+
+const BASE = '/api/v1/oms/webhooks';
+
+const Fields = {
+  target_url: Type.String({ minLength: 1, maxLength: 2048 }),
+  event_type: Type.String({ minLength: 1, maxLength: 200 }),
+  retry_countdown_config: Type.Unknown({
+    description: '{"choice": fixed|linear|exponential|random, "kwargs": {...}}',
+  }),
+  is_active: Type.Boolean(),
+  secret_key: Type.String({ minLength: 1, maxLength: 512 }),
+  callback: Type.Union([Type.String({ maxLength: 2048 }), Type.Null()]),
+  additional_headers: Type.Record(Type.String(), Type.String()),
+  config: Type.Record(Type.String(), Type.Unknown()),
+};
+const CreateBody = Type.Object({
+  target_url: Fields.target_url,
+  event_type: Fields.event_type,
+  retry_countdown_config: Type.Optional(Fields.retry_countdown_config),
+  is_active: Type.Optional(Fields.is_active),
+  secret_key: Type.Optional(Fields.secret_key),
+  callback: Type.Optional(Fields.callback),
+  additional_headers: Type.Optional(Fields.additional_headers),
+  config: Type.Optional(Fields.config),
+});
+const PatchBody = Type.Partial(CreateBody);
+type PatchBody = Static<typeof PatchBody>;
+
+/** Headers a webhook may not set: hop-by-hop, framing, and the ones we sign with. */
+const RESERVED_HEADERS = new Set([
+  'host',
+  'content-length',
+  'content-type',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'upgrade',
+  'expect',
+  'webhook-id',
+  'webhook-timestamp',
+  'webhook-signature',
+  'x-whisperer-event',
+  'x-whisperer-signature',
+]);
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function checkUrl(value: string, allowPrivate: boolean): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'Enter a valid URL.';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return 'Only http and https URLs are allowed.';
+  if (!allowPrivate && isPrivateHost(url.hostname)) {
+    return 'This address is on a private or local network; such targets are refused unless the server runs with --allow-private-targets.';
+  }
+  return undefined;
+}
+
+/** Merges a request over the current webhook (if any) and validates the result. */
+async function validate(
+  db: Db,
+  body: PatchBody,
+  current: WebhookJson | undefined,
+  allowPrivate: boolean,
+): Promise<WebhookInput> {
+  const errors: Record<string, unknown> = {};
+  const merged = {
+    target_url: body.target_url ?? current?.target_url ?? '',
+    event_type: body.event_type ?? current?.event_type ?? '',
+    retry_countdown_config:
+      body.retry_countdown_config ?? current?.retry_countdown_config ?? DEFAULT_RETRY_COUNTDOWN,
+    is_active: body.is_active ?? current?.is_active ?? true,
+    secret_key: body.secret_key ?? current?.secret_key ?? generateSecret(),
+    callback: body.callback !== undefined ? body.callback || null : (current?.callback ?? null),
+    additional_headers: body.additional_headers ?? current?.additional_headers ?? {},
+    config: body.config ?? current?.config ?? {},
+  };
+
+  const urlError = checkUrl(merged.target_url, allowPrivate);
+  if (urlError) errors.target_url = [urlError];
+  if (merged.callback) {
+    const callbackError = checkUrl(merged.callback, allowPrivate);
+    if (callbackError) errors.callback = [callbackError];
+  }
+
+  if (!isValidSubscription(merged.event_type)) {
+    errors.event_type = [`"${merged.event_type}" is not a valid event type or pattern.`];
+  } else {
+    const names = await eventTypeNames(db);
+    const known = isPattern(merged.event_type)
+      ? names.some((n) => matchesEventType(merged.event_type, n))
+      : names.includes(merged.event_type);
+    if (!known) {
+      errors.event_type = [
+        isPattern(merged.event_type)
+          ? `"${merged.event_type}" matches no registered event type.`
+          : `"${merged.event_type}" is not a valid choice. See /api/v1/oms/event_types/.`,
+      ];
+    }
+  }
+
+  const retry = parseRetryCountdownConfig(merged.retry_countdown_config);
+  if (!retry.ok) errors.retry_countdown_config = retry.errors;
+
+  const headerErrors: string[] = [];
+  for (const [name, value] of Object.entries(merged.additional_headers)) {
+    if (!TOKEN.test(name)) headerErrors.push(`"${name}" is not a valid header name.`);
+    else if (RESERVED_HEADERS.has(name.toLowerCase()) || name.toLowerCase().startsWith('proxy-')) {
+      headerErrors.push(`"${name}" is set by the service and cannot be overridden.`);
+    } else if (/[\r\n\0]/.test(value))
+      headerErrors.push(`The value of "${name}" contains a line break.`);
+  }
+  if (headerErrors.length > 0) errors.additional_headers = headerErrors;
+
+  const configErrors = validateConfig(merged.config);
+  if (configErrors) errors.config = configErrors;
+
+  if (Object.keys(errors).length > 0) throw AppError.validation(errors);
+  return { ...merged, retry_countdown_config: retry.ok ? retry.value : DEFAULT_RETRY_COUNTDOWN };
+}
+
+function validateConfig(config: Record<string, unknown>): Record<string, string[]> | undefined {
+  const errors: Record<string, string[]> = {};
+  const { max_retries: maxRetries, timeout, auth } = config;
+  if (
+    maxRetries !== undefined &&
+    !(Number.isInteger(maxRetries) && (maxRetries as number) >= 1 && (maxRetries as number) <= 100)
+  ) {
+    errors.max_retries = ['Ensure this value is an integer from 1 to 100.'];
+  }
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && timeout <= 60)) {
+    errors.timeout = ['Ensure this value is a number of seconds above 0 and at most 60.'];
+  }
+  if (auth !== undefined && auth !== null) {
+    const a = auth as Record<string, unknown>;
+    if (typeof auth !== 'object' || Array.isArray(auth))
+      errors.auth = ['Expected a dictionary of items.'];
+    else if (a.type !== 'basic')
+      errors.auth = ['Only {"type": "basic", "username", "password"} is supported.'];
+    else if (
+      typeof a.username !== 'string' ||
+      (a.password !== undefined && typeof a.password !== 'string')
+    ) {
+      errors.auth = ['Basic auth needs a string "username" and "password".'];
+    }
+  }
+  return Object.keys(errors).length > 0 ? errors : undefined;
+}
+
+export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const { db, config } = deps;
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  const allowPrivate = config.allowPrivateTargets;
+
+  r.get(`${BASE}/`, {
+    schema: {
+      tags: ['webhooks'],
+      summary: 'List webhooks',
+      querystring: Type.Object(PageQuery),
+      response: { 200: pageOf(Webhook), ...errorResponses },
+    },
+    handler: async (request) => {
+      const scope = scopeOf(request);
+      const page = pageRequest(request.query, config.maxPageSize);
+      const [count, results] = await Promise.all([
+        countWebhooks(db, scope),
+        listWebhooks(db, scope, page.limit, page.offset),
+      ]);
+      return pageBody(request, page, count, results, config.publicUrl);
+    },
+  });
+
+  r.post(`${BASE}/`, {
+    schema: {
+      tags: ['webhooks'],
+      summary: 'Register a webhook',
+      body: CreateBody,
+      response: { 201: Webhook, ...errorResponses },
+    },
+    handler: async (request, reply) => {
+      const input = await validate(db, request.body, undefined, allowPrivate);
+      return reply.code(201).send(await insertWebhook(db, userOf(request).id, input));
+    },
+  });
+
+  r.get(`${BASE}/:id/`, {
+    schema: {
+      tags: ['webhooks'],
+      summary: 'Show a webhook',
+      params: IdParams,
+      response: { 200: Webhook, ...errorResponses },
+    },
+    handler: async (request) => {
+      const webhook = await getWebhook(db, scopeOf(request), request.params.id);
+      if (!webhook) throw AppError.notFound();
+      return webhook;
+    },
+  });
+
+  for (const method of ['PUT', 'PATCH'] as const) {
+    r.route({
+      method,
+      url: `${BASE}/:id/`,
+      schema: {
+        tags: ['webhooks'],
+        summary: method === 'PUT' ? 'Replace a webhook' : 'Change some fields of a webhook',
+        params: IdParams,
+        body: method === 'PUT' ? CreateBody : PatchBody,
+        response: { 200: Webhook, ...errorResponses },
+      },
+      handler: async (request) => {
+        const scope = scopeOf(request);
+        const current = await getWebhook(db, scope, request.params.id);
+        if (!current) throw AppError.notFound();
+        const input = await validate(db, request.body as PatchBody, current, allowPrivate);
+        const updated = await updateWebhook(db, scope, request.params.id, input);
+        if (!updated) throw AppError.notFound();
+        return updated;
+      },
+    });
+  }
+
+  r.delete(`${BASE}/:id/`, {
+    schema: {
+      tags: ['webhooks'],
+      summary: 'Delete a webhook and its events',
+      params: IdParams,
+      response: { 204: Empty, ...errorResponses },
+    },
+    handler: async (request, reply) => {
+      if (!(await deleteWebhook(db, scopeOf(request), request.params.id)))
+        throw AppError.notFound();
+      return reply.code(204).send();
+    },
+  });
+}

@@ -1,0 +1,98 @@
+import { Agent, request } from 'undici';
+import { toError } from '../core/errors.js';
+import type { OutgoingRequest } from './request.js';
+
+export interface SendResult {
+  /** HTTP status, or null when no response arrived (refused, timed out, reset). */
+  status: number | null;
+  /** The response body up to the cap, or a readable reason when there was no response. */
+  content: string;
+  durationMs: number;
+}
+
+export interface SenderOptions {
+  responseCapBytes: number;
+}
+
+/**
+ * Sends attempts over a keep-alive connection pool. Redirects are never followed (the
+ * 3xx is the outcome). The body is read only up to the cap and the connection dropped
+ * after it, so a huge or endless response costs bounded memory and time; the timeout
+ * covers the whole exchange, body included.
+ */
+export class Sender {
+  private readonly agent: Agent;
+
+  constructor(private readonly options: SenderOptions) {
+    this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 64 });
+  }
+
+  async send(req: OutgoingRequest): Promise<SendResult> {
+    const started = performance.now();
+    const signal = AbortSignal.timeout(req.timeoutMs);
+    try {
+      const res = await request(req.url, {
+        method: 'POST',
+        headers: req.headers,
+        body: req.body,
+        dispatcher: this.agent,
+        signal,
+        headersTimeout: req.timeoutMs,
+        bodyTimeout: req.timeoutMs,
+      });
+      const content = await readCapped(res.body, this.options.responseCapBytes);
+      return { status: res.statusCode, content, durationMs: performance.now() - started };
+    } catch (caught) {
+      return {
+        status: null,
+        content: describeFailure(caught, req.timeoutMs),
+        durationMs: performance.now() - started,
+      };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+async function readCapped(
+  body: AsyncIterable<Buffer> & { destroy(): void },
+  cap: number,
+): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let truncated = false;
+  for await (const chunk of body) {
+    const room = cap - size;
+    if (chunk.length >= room) {
+      chunks.push(chunk.subarray(0, room));
+      size += room;
+      truncated = true;
+      break;
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  if (truncated) body.destroy();
+  // PostgreSQL text cannot hold NUL; a binary body is kept as readable as it gets.
+  return Buffer.concat(chunks, size).toString('utf8').replaceAll('\u0000', '\uFFFD');
+}
+
+function describeFailure(caught: unknown, timeoutMs: number): string {
+  const error = toError(caught);
+  const code =
+    (error as { code?: string }).code ?? (error.cause as { code?: string } | undefined)?.code;
+  if (
+    error.name === 'TimeoutError' ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT'
+  ) {
+    return `Timed out after ${timeoutMs} ms`;
+  }
+  if (code === 'ECONNREFUSED') return 'Connection refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'Host name could not be resolved';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'Connection reset by the target';
+  if (code?.startsWith('ERR_TLS') || code?.includes('CERT')) return `TLS error: ${code}`;
+  return `Request failed: ${code ?? error.message}`;
+}

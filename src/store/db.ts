@@ -1,0 +1,35 @@
+/**
+ * The one seam between the service and its database. Everything above this file speaks
+ * SQL through `query`, `transaction` and `listen`; only the adapters know whether a
+ * PostgreSQL server or an embedded PGlite database answers.
+ *
+ * Adapters return int8 as JS numbers and timestamps as the text PostgreSQL printed, so
+ * microseconds survive; SQL that feeds the API formats timestamps with `oms_ts()`.
+ */
+export type Row = Record<string, unknown>;
+
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+export interface Queryable {
+  query<R = Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+}
+
+export interface Db extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Subscribes to NOTIFY on a channel; resolves to an unsubscribe function. */
+  listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+/** OIDs whose text form we keep as-is or turn into numbers, identically in both adapters. */
+export const OID = { int8: 20, timestamp: 1114, timestamptz: 1184 } as const;
+
+/** int8 values we use (ids, counts) stay far below 2**53. */
+export const parseInt8 = (value: string): number => Number(value);
+export const keepText = (value: string): string => value;

@@ -1,0 +1,181 @@
+import type { Queryable } from './db.js';
+import {
+  WEBHOOK_COLUMNS,
+  scopeClause,
+  webhookJson,
+  type Scope,
+  type WebhookJson,
+  type WebhookRow,
+} from './webhooks.js';
+
+/** The API's hook event object, keys in the seed's order. */
+export interface HookEventJson {
+  id: number;
+  webhook: WebhookJson;
+  created_date: string;
+  modified_date: string;
+  uuid: string;
+  request_payload: unknown;
+  response_content: string | null;
+  response_http_status: number | null;
+  delivered: boolean;
+  request_datetimes: string[];
+  retry_count: number | null;
+  object_id: unknown;
+  content_type: number | null;
+}
+
+interface HookEventRow extends WebhookRow {
+  id: number;
+  created_date: string;
+  modified_date: string;
+  uuid: string;
+  request_payload: unknown;
+  response_content: string | null;
+  response_http_status: number | null;
+  delivered: boolean;
+  request_datetimes: string[];
+  retry_count: number | null;
+  object_id: unknown;
+  content_type_id: number | null;
+}
+
+const COLUMNS = `e.id, oms_ts(e.created_date) as created_date, oms_ts(e.modified_date) as modified_date,
+  e.uuid, e.request_payload, e.response_content, e.response_http_status, e.delivered,
+  array(select oms_ts(t) from unnest(e.request_datetimes) with ordinality as u(t, o) order by o)
+    as request_datetimes,
+  e.retry_count, e.object_id, e.content_type_id, ${WEBHOOK_COLUMNS}`;
+
+function hookEventJson(row: HookEventRow): HookEventJson {
+  return {
+    id: row.id,
+    webhook: webhookJson(row),
+    created_date: row.created_date,
+    modified_date: row.modified_date,
+    uuid: row.uuid,
+    request_payload: row.request_payload,
+    response_content: row.response_content,
+    response_http_status: row.response_http_status,
+    delivered: row.delivered,
+    request_datetimes: row.request_datetimes,
+    retry_count: row.retry_count,
+    object_id: row.object_id,
+    content_type: row.content_type_id,
+  };
+}
+
+export interface HookEventFilters {
+  delivered?: boolean;
+  webhook?: number;
+  event_type?: string;
+  object_id?: string;
+  content_type?: number;
+  uuid?: string;
+  response_http_status?: number;
+  created_date__gte?: string;
+  created_date__lte?: string;
+  modified_date__gte?: string;
+  modified_date__lte?: string;
+  /** Attempted at least once and not delivered: the undelivered list. */
+  undelivered?: boolean;
+}
+
+export const ORDERING_FIELDS = {
+  id: 'e.id',
+  created_date: 'e.created_date',
+  modified_date: 'e.modified_date',
+  retry_count: 'e.retry_count',
+  response_http_status: 'e.response_http_status',
+} as const;
+
+export type Ordering = { field: keyof typeof ORDERING_FIELDS; desc: boolean }[];
+
+function whereClause(scope: Scope, f: HookEventFilters, params: unknown[]): string {
+  const parts: string[] = [];
+  const add = (sql: (n: string) => string, value: unknown) => {
+    params.push(value);
+    parts.push(sql(`$${params.length}`));
+  };
+  if (f.delivered !== undefined) add((n) => `e.delivered = ${n}`, f.delivered);
+  if (f.webhook !== undefined) add((n) => `e.webhook_id = ${n}`, f.webhook);
+  if (f.event_type !== undefined) add((n) => `e.event_type = ${n}`, f.event_type);
+  if (f.object_id !== undefined) add((n) => `(e.object_id #>> '{}') = ${n}`, f.object_id);
+  if (f.content_type !== undefined) add((n) => `e.content_type_id = ${n}`, f.content_type);
+  if (f.uuid !== undefined) add((n) => `e.uuid = ${n}::uuid`, f.uuid);
+  if (f.response_http_status !== undefined)
+    add((n) => `e.response_http_status = ${n}`, f.response_http_status);
+  if (f.created_date__gte !== undefined)
+    add((n) => `e.created_date >= ${n}::timestamptz`, f.created_date__gte);
+  if (f.created_date__lte !== undefined)
+    add((n) => `e.created_date <= ${n}::timestamptz`, f.created_date__lte);
+  if (f.modified_date__gte !== undefined)
+    add((n) => `e.modified_date >= ${n}::timestamptz`, f.modified_date__gte);
+  if (f.modified_date__lte !== undefined)
+    add((n) => `e.modified_date <= ${n}::timestamptz`, f.modified_date__lte);
+  if (f.undelivered) parts.push('not e.delivered and e.retry_count > 0');
+  return `where true${parts.map((p) => ` and ${p}`).join('')}${scopeClause(scope, params)}`;
+}
+
+export async function countHookEvents(
+  db: Queryable,
+  scope: Scope,
+  filters: HookEventFilters,
+): Promise<number> {
+  const params: unknown[] = [];
+  const { rows } = await db.query<{ n: number }>(
+    `select count(*)::int as n from hook_events e join webhooks w on w.id = e.webhook_id
+     ${whereClause(scope, filters, params)}`,
+    params,
+  );
+  return rows[0]!.n;
+}
+
+export async function listHookEvents(
+  db: Queryable,
+  scope: Scope,
+  filters: HookEventFilters,
+  ordering: Ordering,
+  limit: number,
+  offset: number,
+): Promise<HookEventJson[]> {
+  const params: unknown[] = [];
+  const where = whereClause(scope, filters, params);
+  params.push(limit, offset);
+  const order = [...ordering, { field: 'id' as const, desc: ordering[0]?.desc ?? true }]
+    .map((o) => `${ORDERING_FIELDS[o.field]} ${o.desc ? 'desc' : 'asc'} nulls last`)
+    .join(', ');
+  const { rows } = await db.query<HookEventRow>(
+    `select ${COLUMNS} from hook_events e join webhooks w on w.id = e.webhook_id
+     ${where} order by ${order} limit $${params.length - 1} offset $${params.length}`,
+    params,
+  );
+  return rows.map(hookEventJson);
+}
+
+export async function getHookEvent(
+  db: Queryable,
+  scope: Scope,
+  id: number,
+): Promise<HookEventJson | undefined> {
+  const params: unknown[] = [id];
+  const { rows } = await db.query<HookEventRow>(
+    `select ${COLUMNS} from hook_events e join webhooks w on w.id = e.webhook_id
+     where e.id = $1${scopeClause(scope, params)}`,
+    params,
+  );
+  return rows[0] && hookEventJson(rows[0]);
+}
+
+export async function findHookEventId(
+  db: Queryable,
+  scope: Scope,
+  uuid: string,
+): Promise<number | undefined> {
+  const params: unknown[] = [uuid];
+  const { rows } = await db.query<{ id: number }>(
+    `select e.id from hook_events e join webhooks w on w.id = e.webhook_id
+     where e.uuid = $1::uuid${scopeClause(scope, params)}`,
+    params,
+  );
+  return rows[0]?.id;
+}

@@ -1,0 +1,106 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Queryable } from './db.js';
+
+/**
+ * Users and their API tokens. A token key is 40 hex characters (the shape DRF clients
+ * expect); only its SHA-256 is stored, so a database dump holds no usable key.
+ */
+export interface User {
+  id: number;
+  username: string;
+  isAdmin: boolean;
+}
+
+export interface TokenInfo {
+  id: number;
+  user: string;
+  is_admin: boolean;
+  name: string;
+  key_prefix: string;
+  created_date: string;
+  last_used: string | null;
+  revoked: boolean;
+}
+
+export const hashKey = (key: string): string => createHash('sha256').update(key).digest('hex');
+
+export async function ensureUser(db: Queryable, username: string, isAdmin: boolean): Promise<User> {
+  const { rows } = await db.query<{ id: number; username: string; is_admin: boolean }>(
+    `insert into users (username, is_admin) values ($1, $2)
+     on conflict (username) do update set is_admin = users.is_admin or excluded.is_admin
+     returning id, username, is_admin`,
+    [username, isAdmin],
+  );
+  const row = rows[0]!;
+  return { id: row.id, username: row.username, isAdmin: row.is_admin };
+}
+
+export async function countUsers(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ n: number }>('select count(*)::int as n from users');
+  return rows[0]!.n;
+}
+
+/** Creates a token for the user; the returned key is never retrievable again. */
+export async function createToken(
+  db: Queryable,
+  userId: number,
+  name = '',
+): Promise<{ key: string; info: TokenInfo }> {
+  const key = randomBytes(20).toString('hex');
+  const { rows } = await db.query<{ id: number }>(
+    `insert into api_tokens (user_id, key_hash, key_prefix, name) values ($1, $2, $3, $4) returning id`,
+    [userId, hashKey(key), key.slice(0, 8), name],
+  );
+  const info = await getToken(db, rows[0]!.id);
+  return { key, info: info! };
+}
+
+const TOKEN_COLUMNS = `t.id, u.username as user, u.is_admin, t.name, t.key_prefix,
+  oms_ts(t.created_date) as created_date, oms_ts(t.last_used) as last_used,
+  t.revoked_date is not null as revoked`;
+
+export async function getToken(db: Queryable, id: number): Promise<TokenInfo | undefined> {
+  const { rows } = await db.query<TokenInfo>(
+    `select ${TOKEN_COLUMNS} from api_tokens t join users u on u.id = t.user_id where t.id = $1`,
+    [id],
+  );
+  return rows[0];
+}
+
+export async function listTokens(db: Queryable): Promise<TokenInfo[]> {
+  const { rows } = await db.query<TokenInfo>(
+    `select ${TOKEN_COLUMNS} from api_tokens t join users u on u.id = t.user_id order by t.id`,
+  );
+  return rows;
+}
+
+export async function revokeToken(db: Queryable, id: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `update api_tokens set revoked_date = now() where id = $1 and revoked_date is null`,
+    [id],
+  );
+  return rowCount > 0;
+}
+
+/**
+ * Finds the user of a key. The lookup is by hash, so the comparison never touches the
+ * key itself and takes the same time whichever character differs. `last_used` is
+ * refreshed at most once a minute to keep reads from writing on every request.
+ */
+export async function authenticate(db: Queryable, key: string): Promise<User | undefined> {
+  const { rows } = await db.query<{ id: number; username: string; is_admin: boolean }>(
+    `with hit as (
+       select t.id as token_id, u.id, u.username, u.is_admin, t.last_used
+       from api_tokens t join users u on u.id = t.user_id
+       where t.key_hash = $1 and t.revoked_date is null
+     ), touch as (
+       update api_tokens set last_used = now()
+       where id = (select token_id from hit)
+         and (last_used is null or last_used < now() - interval '1 minute')
+     )
+     select id, username, is_admin from hit`,
+    [hashKey(key)],
+  );
+  const row = rows[0];
+  return row ? { id: row.id, username: row.username, isAdmin: row.is_admin } : undefined;
+}
