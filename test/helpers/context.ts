@@ -27,7 +27,7 @@ export interface Context {
   /** app.inject with `Authorization: Token <key>` for the named user (default admin). */
   api(
     options: InjectOptions & { as?: 'admin' | 'alice' | 'bob' | null },
-  ): ReturnType<FastifyInstance['inject']>;
+  ): Promise<LightMyRequestResponse>;
   /** Creates a webhook through the API (as `as`, default admin) pointing at the receiver. */
   createWebhook(
     body?: Record<string, unknown>,
