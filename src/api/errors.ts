@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, toError } from '../core/errors.js';
 
 /**
@@ -89,6 +89,9 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     const error = caught as FastifyError & { validation?: AjvIssue[]; validationContext?: string };
     if (error.validation) {
+      // A path that names no possible object (`/webhooks/abc/`) is DRF's 404, or its 405
+      // when another method answers on that exact path (`GET .../publish-event/`).
+      if (error.validationContext === 'params') return notFound(app, request, reply, false);
       return reply
         .code(400)
         .send(validationBody(error.validation, error.validationContext ?? 'body'));
@@ -112,27 +115,41 @@ export function installErrorHandling(app: FastifyInstance): void {
     return reply.code(500).send({ detail: 'A server error occurred.' });
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    const allowed = allowedMethods(app, request.url.split('?')[0] ?? '/');
-    if (allowed.length > 0) {
-      return reply
-        .code(405)
-        .header('allow', allowed.join(', '))
-        .send({ detail: `Method "${request.method}" not allowed.` });
-    }
-    return reply.code(404).send({ detail: 'Not found.' });
-  });
+  app.setNotFoundHandler((request, reply) => notFound(app, request, reply, true));
+
+  // DRF parses JSON and forms only; Fastify's built-in text/plain parser would hand a
+  // string to the body schema (a 400) where DRF answers 415 Unsupported Media Type.
+  app.removeContentTypeParser('text/plain');
+}
+
+/** 405 when some other method answers on the path, else 404 "Not found.". */
+function notFound(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  matchIds: boolean,
+) {
+  const allowed = allowedMethods(app, request.url.split('?')[0] ?? '/', matchIds);
+  if (allowed.length > 0) {
+    return reply
+      .code(405)
+      .header('allow', allowed.join(', '))
+      .send({ detail: `Method "${request.method}" not allowed.` });
+  }
+  return reply.code(404).send({ detail: 'Not found.' });
 }
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 /**
  * The methods some route answers on this path, so a wrong method gets 405, not 404.
- * Routes name their numeric parameter `:id`.
+ * Routes name their numeric parameter `:id`; `matchIds` counts those routes too (not
+ * when the path's id itself was refused).
  */
-function allowedMethods(app: FastifyInstance, path: string): string[] {
+function allowedMethods(app: FastifyInstance, path: string, matchIds: boolean): string[] {
   const pattern = path.replace(/\/\d+(?=\/)/g, '/:id');
   return METHODS.filter(
-    (method) => app.hasRoute({ method, url: path }) || app.hasRoute({ method, url: pattern }),
+    (method) =>
+      app.hasRoute({ method, url: path }) || (matchIds && app.hasRoute({ method, url: pattern })),
   );
 }

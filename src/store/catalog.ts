@@ -96,17 +96,30 @@ export async function insertContentType(
   return rows[0];
 }
 
+/** PostgreSQL's unique_violation, as both adapters report it. */
+const isUniqueViolation = (error: unknown): boolean =>
+  typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23505';
+
+/**
+ * Replaces a content type. Undefined when there is no such id; `'duplicate'` when
+ * another content type already has the model name.
+ */
 export async function updateContentType(
   db: Queryable,
   id: number,
   input: ContentTypeInput,
-): Promise<ContentType | undefined> {
-  const { rows } = await db.query<ContentType>(
-    `update content_types set model = $2, source_url = $3, source_headers = $4::jsonb, modified_date = now()
-     where id = $1 returning ${CT}`,
-    [id, input.model, input.source_url, JSON.stringify(input.source_headers)],
-  );
-  return rows[0];
+): Promise<ContentType | undefined | 'duplicate'> {
+  try {
+    const { rows } = await db.query<ContentType>(
+      `update content_types set model = $2, source_url = $3, source_headers = $4::jsonb, modified_date = now()
+       where id = $1 returning ${CT}`,
+      [id, input.model, input.source_url, JSON.stringify(input.source_headers)],
+    );
+    return rows[0];
+  } catch (error) {
+    if (isUniqueViolation(error)) return 'duplicate';
+    throw error;
+  }
 }
 
 export async function deleteContentType(db: Queryable, id: number): Promise<boolean> {

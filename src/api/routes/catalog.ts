@@ -16,7 +16,7 @@ import {
   type ContentTypeInput,
 } from '../../store/catalog.js';
 import type { AppDeps } from '../app.js';
-import { requireAdmin } from '../auth.js';
+import { adminOnly } from '../auth.js';
 import { Empty, ContentType, errorResponses, EventType, IdParams } from '../schemas.js';
 
 const EVENT_TYPES = '/api/v1/oms/event_types';
@@ -62,6 +62,7 @@ export async function catalogRoutes(app: FastifyInstance, deps: AppDeps): Promis
     handler: () => listEventTypes(db),
   });
   r.post(`${EVENT_TYPES}/`, {
+    preValidation: adminOnly,
     schema: {
       tags: ['catalog'],
       summary: 'Register an event type (admin)',
@@ -69,7 +70,6 @@ export async function catalogRoutes(app: FastifyInstance, deps: AppDeps): Promis
       response: { 201: EventType, ...errorResponses },
     },
     handler: async (request, reply) => {
-      requireAdmin(request);
       if (!isValidEventTypeName(request.body.name)) {
         throw AppError.validation({
           name: ['Use dot-separated words of letters, digits, _ and -, e.g. package.created.'],
@@ -94,6 +94,7 @@ export async function catalogRoutes(app: FastifyInstance, deps: AppDeps): Promis
     },
   });
   r.patch(`${EVENT_TYPES}/:id/`, {
+    preValidation: adminOnly,
     schema: {
       tags: ['catalog'],
       params: IdParams,
@@ -101,16 +102,15 @@ export async function catalogRoutes(app: FastifyInstance, deps: AppDeps): Promis
       response: { 200: EventType, ...errorResponses },
     },
     handler: async (request) => {
-      requireAdmin(request);
       const found = await updateEventType(db, request.params.id, request.body.description);
       if (!found) throw AppError.notFound();
       return found;
     },
   });
   r.delete(`${EVENT_TYPES}/:id/`, {
+    preValidation: adminOnly,
     schema: { tags: ['catalog'], params: IdParams, response: { 204: Empty, ...errorResponses } },
     handler: async (request, reply) => {
-      requireAdmin(request);
       if (!(await deleteEventType(db, request.params.id))) throw AppError.notFound();
       return reply.code(204).send();
     },
@@ -125,6 +125,7 @@ export async function catalogRoutes(app: FastifyInstance, deps: AppDeps): Promis
     handler: () => listContentTypes(db),
   });
   r.post(`${CONTENT_TYPES}/`, {
+    preValidation: adminOnly,
     schema: {
       tags: ['catalog'],
       summary: 'Register a model (admin)',
@@ -132,7 +133,6 @@ export async function catalogRoutes(app: FastifyInstance, deps: AppDeps): Promis
       response: { 201: ContentType, ...errorResponses },
     },
     handler: async (request, reply) => {
-      requireAdmin(request);
       const input = {
         model: request.body.model,
         source_url: request.body.source_url || null,
@@ -158,6 +158,7 @@ export async function catalogRoutes(app: FastifyInstance, deps: AppDeps): Promis
     },
   });
   r.put(`${CONTENT_TYPES}/:id/`, {
+    preValidation: adminOnly,
     schema: {
       tags: ['catalog'],
       params: IdParams,
@@ -165,7 +166,6 @@ export async function catalogRoutes(app: FastifyInstance, deps: AppDeps): Promis
       response: { 200: ContentType, ...errorResponses },
     },
     handler: async (request) => {
-      requireAdmin(request);
       const input = {
         model: request.body.model,
         source_url: request.body.source_url || null,
@@ -174,13 +174,15 @@ export async function catalogRoutes(app: FastifyInstance, deps: AppDeps): Promis
       checkSource(input);
       const found = await updateContentType(db, request.params.id, input);
       if (!found) throw AppError.notFound();
+      if (found === 'duplicate')
+        throw AppError.validation({ model: ['A content type with this model already exists.'] });
       return found;
     },
   });
   r.delete(`${CONTENT_TYPES}/:id/`, {
+    preValidation: adminOnly,
     schema: { tags: ['catalog'], params: IdParams, response: { 204: Empty, ...errorResponses } },
     handler: async (request, reply) => {
-      requireAdmin(request);
       const exists = await getContentType(db, request.params.id);
       if (!exists) throw AppError.notFound();
       if (!(await deleteContentType(db, request.params.id))) {

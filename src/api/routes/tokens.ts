@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../core/errors.js';
 import { createToken, ensureUser, listTokens, revokeToken } from '../../store/tokens.js';
 import type { AppDeps } from '../app.js';
-import { requireAdmin } from '../auth.js';
+import { adminOnly } from '../auth.js';
 import { Empty, errorResponses, IdParams, Token } from '../schemas.js';
 
 const BASE = '/api/v1/oms/tokens';
@@ -20,18 +20,17 @@ export async function tokenRoutes(app: FastifyInstance, deps: AppDeps): Promise<
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
   r.get(`${BASE}/`, {
+    preValidation: adminOnly,
     schema: {
       tags: ['tokens'],
       summary: 'List tokens (admin); keys are never shown',
       response: { 200: Type.Array(Token), ...errorResponses },
     },
-    handler: async (request) => {
-      requireAdmin(request);
-      return listTokens(db);
-    },
+    handler: () => listTokens(db),
   });
 
   r.post(`${BASE}/`, {
+    preValidation: adminOnly,
     schema: {
       tags: ['tokens'],
       summary: 'Create a token, and its user if new (admin); the key is shown once',
@@ -42,7 +41,6 @@ export async function tokenRoutes(app: FastifyInstance, deps: AppDeps): Promise<
       },
     },
     handler: async (request, reply) => {
-      requireAdmin(request);
       const user = await ensureUser(db, request.body.username, request.body.is_admin ?? false);
       const { key, info } = await createToken(db, user.id, request.body.name ?? '');
       return reply.code(201).send({ ...info, key });
@@ -50,6 +48,7 @@ export async function tokenRoutes(app: FastifyInstance, deps: AppDeps): Promise<
   });
 
   r.delete(`${BASE}/:id/`, {
+    preValidation: adminOnly,
     schema: {
       tags: ['tokens'],
       summary: 'Revoke a token (admin)',
@@ -57,7 +56,6 @@ export async function tokenRoutes(app: FastifyInstance, deps: AppDeps): Promise<
       response: { 204: Empty, ...errorResponses },
     },
     handler: async (request, reply) => {
-      requireAdmin(request);
       if (!(await revokeToken(db, request.params.id))) throw AppError.notFound();
       return reply.code(204).send();
     },
