@@ -76,7 +76,22 @@ async function readCapped(
   }
   if (truncated) body.destroy();
   // PostgreSQL text cannot hold NUL; a binary body is kept as readable as it gets.
-  return Buffer.concat(chunks, size).toString('utf8').replaceAll('\u0000', '\uFFFD');
+  const text = Buffer.concat(chunks, size).toString('utf8').replaceAll('\u0000', '\uFFFD');
+  return utf8Prefix(text, cap);
+}
+
+/**
+ * The longest prefix of `text` that is at most `cap` bytes of UTF-8. Decoding can grow a
+ * body (a character cut by the cap, or invalid bytes, become 3-byte U+FFFD), so the text
+ * is cut again, at a character boundary, to keep the stored content within the cap.
+ */
+function utf8Prefix(text: string, cap: number): string {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= cap) return text;
+  let end = cap;
+  // bytes[end] is the first byte left out; step back over the character it belongs to
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end).toString('utf8');
 }
 
 function describeFailure(caught: unknown, timeoutMs: number): string {
