@@ -31,7 +31,10 @@ export function pageRequest(
 ): PageRequest {
   const page = query.page ?? 1;
   const pageSize = Math.min(query.page_size ?? DEFAULT_PAGE_SIZE, maxPageSize);
-  return { page, pageSize, limit: pageSize, offset: (page - 1) * pageSize };
+  const offset = (page - 1) * pageSize;
+  // No table holds 2**53 rows: such a page is past the end (and would overflow bigint).
+  if (!Number.isSafeInteger(offset)) throw AppError.notFound('Invalid page.');
+  return { page, pageSize, limit: pageSize, offset };
 }
 
 export interface Page<T> {
@@ -55,14 +58,15 @@ export function pageBody<T>(
   const lastPage = Math.max(1, Math.ceil(count / p.pageSize));
   if (p.page > lastPage) throw AppError.notFound('Invalid page.');
   const base = publicUrl ? publicUrl.replace(/\/$/, '') : `${request.protocol}://${request.host}`;
+  // As DRF's replace_query_param: the host exactly as the request named it (a URL object
+  // would drop a default port) and the parameters sorted by name.
   const link = (page: number): string => {
     const url = new URL(request.url, base + '/');
-    const target = new URL(base + url.pathname);
-    url.searchParams.forEach((value, key) => {
-      if (key !== 'page') target.searchParams.append(key, value);
-    });
-    if (page > 1) target.searchParams.set('page', String(page));
-    return target.toString();
+    const entries = [...url.searchParams].filter(([key]) => key !== 'page');
+    if (page > 1) entries.push(['page', String(page)]);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const query = new URLSearchParams(entries).toString();
+    return `${base}${url.pathname}${query ? `?${query}` : ''}`;
   };
   return {
     count,

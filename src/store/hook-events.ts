@@ -90,20 +90,28 @@ export const ORDERING_FIELDS = {
 
 export type Ordering = { field: keyof typeof ORDERING_FIELDS; desc: boolean }[];
 
+/** Fits an `integer` column; a value outside it matches no row (instead of a SQL error). */
+const isInt4 = (v: number): boolean =>
+  Number.isInteger(v) && v >= -2_147_483_648 && v <= 2_147_483_647;
+
 function whereClause(scope: Scope, f: HookEventFilters, params: unknown[]): string {
   const parts: string[] = [];
   const add = (sql: (n: string) => string, value: unknown) => {
     params.push(value);
     parts.push(sql(`$${params.length}`));
   };
+  const addInt4 = (sql: (n: string) => string, value: number) => {
+    if (isInt4(value)) add(sql, value);
+    else parts.push('false');
+  };
   if (f.delivered !== undefined) add((n) => `e.delivered = ${n}`, f.delivered);
-  if (f.webhook !== undefined) add((n) => `e.webhook_id = ${n}`, f.webhook);
+  if (f.webhook !== undefined) addInt4((n) => `e.webhook_id = ${n}`, f.webhook);
   if (f.event_type !== undefined) add((n) => `e.event_type = ${n}`, f.event_type);
   if (f.object_id !== undefined) add((n) => `(e.object_id #>> '{}') = ${n}`, f.object_id);
-  if (f.content_type !== undefined) add((n) => `e.content_type_id = ${n}`, f.content_type);
+  if (f.content_type !== undefined) addInt4((n) => `e.content_type_id = ${n}`, f.content_type);
   if (f.uuid !== undefined) add((n) => `e.uuid = ${n}::uuid`, f.uuid);
   if (f.response_http_status !== undefined)
-    add((n) => `e.response_http_status = ${n}`, f.response_http_status);
+    addInt4((n) => `e.response_http_status = ${n}`, f.response_http_status);
   if (f.created_date__gte !== undefined)
     add((n) => `e.created_date >= ${n}::timestamptz`, f.created_date__gte);
   if (f.created_date__lte !== undefined)
@@ -157,6 +165,8 @@ export async function getHookEvent(
   scope: Scope,
   id: number,
 ): Promise<HookEventJson | undefined> {
+  // ids are bigint; a pk beyond the safe integers names no event (and would be a SQL error)
+  if (!Number.isSafeInteger(id)) return undefined;
   const params: unknown[] = [id];
   const { rows } = await db.query<HookEventRow>(
     `select ${COLUMNS} from hook_events e join webhooks w on w.id = e.webhook_id

@@ -19,7 +19,7 @@ import {
 } from '../../store/hook-events.js';
 import { getWebhook, listActiveWebhooks, type WebhookJson } from '../../store/webhooks.js';
 import type { AppDeps } from '../app.js';
-import { requireAdmin, scopeOf } from '../auth.js';
+import { adminOnly, scopeOf } from '../auth.js';
 import { pageBody, pageOf, PageQuery, pageRequest } from '../pagination.js';
 import { Detail, Empty, errorResponses, HookEvent, IdParams } from '../schemas.js';
 
@@ -49,7 +49,14 @@ const ListQuery = Type.Object({
 type ListQuery = Static<typeof ListQuery>;
 
 const Instance = Type.Object({
-  pk: Type.Union([Type.Integer(), Type.String({ minLength: 1, maxLength: 200 })]),
+  // One schema with a type list, not a union: with coerceTypes Ajv would turn a string
+  // pk "42" into the integer 42 (the first union member); a type list is coerced only
+  // when the value is neither type, so object_id keeps the pk's JSON type.
+  pk: Type.Unsafe<number | string>({
+    type: ['integer', 'string'],
+    minLength: 1,
+    maxLength: 200,
+  }),
   model: Type.String({ minLength: 1, maxLength: 100 }),
   data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 });
@@ -68,7 +75,48 @@ const ResendBody = Type.Object({
 });
 type InstanceInput = Static<typeof Instance>;
 
-const DATE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$/;
+const DATE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?$/;
+
+/**
+ * A date filter as an exact UTC literal (`2024-02-19T08:12:18.591206Z`), or null when it
+ * names no real instant. No offset means UTC, whatever the database's time zone; any
+ * offset under 24 h is applied here, so PostgreSQL never sees one it would reject.
+ */
+function parseDateFilter(value: string): string | null {
+  const m = DATE.exec(value);
+  if (!m) return null;
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map((part) => Number(part ?? 0)) as number[];
+  const frac = m[7] ?? '';
+  const zone = m[8] ?? 'Z';
+  if (h! > 23 || mi! > 59 || s! > 59) return null;
+  const at = new Date(0);
+  at.setUTCFullYear(y!, mo! - 1, d!);
+  if (y! < 1 || at.getUTCMonth() !== mo! - 1 || at.getUTCDate() !== d!) return null;
+  let offset = 0;
+  if (zone !== 'Z') {
+    const oh = Number(zone.slice(1, 3));
+    const om = Number(zone.slice(3).replace(':', '') || 0);
+    if (oh > 23 || om > 59) return null;
+    offset = (zone.startsWith('-') ? -1 : 1) * (oh * 60 + om);
+  }
+  at.setUTCHours(h!, mi! - offset, s!, 0);
+  if (at.getUTCFullYear() < 1 || at.getUTCFullYear() > 9999) return null;
+  return `${at.toISOString().slice(0, 19)}.${frac.padEnd(6, '0')}Z`;
+}
+
+/**
+ * Query values as Django reads them: a repeated parameter counts by its last value and
+ * an empty one is no filter at all (django-filter; DRF's `page=` is the first page).
+ */
+async function djangoQueryValues(request: FastifyRequest): Promise<void> {
+  const query = request.query as Record<string, unknown>;
+  for (const [key, value] of Object.entries(query)) {
+    const last: unknown = Array.isArray(value) ? value[value.length - 1] : value;
+    if (last === '' || last === undefined) delete query[key];
+    else query[key] = last;
+  }
+}
 
 /** Reads the filters as django-filter would, with its messages for bad values. */
 function parseFilters(q: ListQuery): HookEventFilters {
@@ -96,8 +144,12 @@ function parseFilters(q: ListQuery): HookEventFilters {
   ] as const) {
     const v = q[key];
     if (v === undefined) continue;
-    if (DATE.test(v) && !Number.isNaN(Date.parse(v.replace(' ', 'T')))) f[key] = v;
+    const at = parseDateFilter(v);
+    if (at) f[key] = at;
     else errors[key] = ['Enter a valid date/time.'];
+  }
+  for (const key of ['event_type', 'object_id'] as const) {
+    if (q[key]?.includes('\0')) errors[key] = ['Null characters are not allowed.'];
   }
   if (q.webhook !== undefined) f.webhook = q.webhook;
   if (q.event_type !== undefined) f.event_type = q.event_type;
@@ -135,6 +187,13 @@ function formInstance(request: FastifyRequest): void {
     }
   }
   const instance = body.instance as Record<string, unknown> | undefined;
+  // A form carries every value as text; there an all-digit pk means the integer.
+  const form = String(request.headers['content-type'] ?? '').startsWith(
+    'application/x-www-form-urlencoded',
+  );
+  if (form && instance && typeof instance.pk === 'string' && /^\d{1,15}$/.test(instance.pk)) {
+    instance.pk = Number(instance.pk);
+  }
   if (instance && typeof instance.data === 'string') {
     try {
       instance.data = JSON.parse(instance.data);
@@ -161,6 +220,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
   }
 
   r.get(`${BASE}/`, {
+    preValidation: djangoQueryValues,
     schema: {
       tags: ['hook events'],
       summary: 'List hook events',
@@ -171,6 +231,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
   });
 
   r.get(UNDELIVERED, {
+    preValidation: djangoQueryValues,
     schema: {
       tags: ['hook events'],
       summary: 'List hook events that were attempted and not delivered',
@@ -252,7 +313,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
   };
 
   r.post(`${BASE}/publish-event/`, {
-    preValidation: async (request) => formInstance(request),
+    preValidation: [adminOnly, async (request) => formInstance(request)],
     schema: {
       tags: ['hook events'],
       summary: 'Publish an event to one webhook (admin)',
@@ -260,7 +321,6 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
       response: { 202: Empty, ...errorResponses, 413: Detail, 415: Detail, 502: Detail },
     },
     handler: async (request, reply) => {
-      requireAdmin(request);
       const { hook, instance, event_type: requested } = request.body;
       const webhook = await getWebhook(db, scopeOf(request), hook);
       if (!webhook)
@@ -297,7 +357,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
   });
 
   r.post(`${BASE}/emit/`, {
-    preValidation: async (request) => formInstance(request),
+    preValidation: [adminOnly, async (request) => formInstance(request)],
     schema: {
       tags: ['hook events'],
       summary: 'Publish an event to every active webhook whose event type matches (admin)',
@@ -310,7 +370,6 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
       },
     },
     handler: async (request, reply) => {
-      requireAdmin(request);
       const { event_type: eventType, instance } = request.body;
       const resolved = await resolveInstance(instance);
       const targets = (await listActiveWebhooks(db)).filter((w) =>
@@ -327,7 +386,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
       tags: ['hook events'],
       summary: 'Make one delivery attempt now and record it',
       body: ResendBody,
-      response: { 200: Empty, ...errorResponses },
+      response: { 200: Empty, ...errorResponses, 409: Detail },
     },
     handler: async (request, reply) => {
       const uuid = normaliseUuid(request.body.event);
@@ -341,7 +400,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
           event: ['This event was already delivered. Send "force": true to deliver it again.'],
         });
       }
-      await resendOnce(
+      const outcome = await resendOnce(
         {
           db,
           clock,
@@ -352,6 +411,14 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
         },
         id,
       );
+      if (outcome === 'busy') {
+        throw new AppError(
+          409,
+          'busy',
+          'A delivery of this event is in progress; try again in a moment.',
+        );
+      }
+      if (outcome === undefined) throw AppError.notFound();
       return reply.code(200).send();
     },
   });
