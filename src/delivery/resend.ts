@@ -17,12 +17,13 @@ export interface ResendDeps {
 
 /**
  * One manual attempt through the same sender the workers use, recorded like any other.
- * A failure leaves the event's retry schedule as it was; a success ends it.
+ * A failure leaves the event's retry schedule as it was; a success ends it. While a
+ * worker is attempting the same event, nothing is sent and the answer is 'busy'.
  */
 export async function resendOnce(
   deps: ResendDeps,
   eventId: number,
-): Promise<AttemptOutcome | undefined> {
+): Promise<AttemptOutcome | 'busy' | undefined> {
   const owner = `resend-${eventId}-${Math.random().toString(36).slice(2, 8)}`;
   const event = await claimForResend(
     deps.db,
@@ -30,7 +31,7 @@ export async function resendOnce(
     { workerId: owner, now: isoMicro(deps.clock.now()), leaseMs: deps.leaseMs },
     deps.defaultMaxRetries,
   );
-  if (!event) return undefined;
+  if (!event || event === 'busy') return event;
   const sentAt = deps.clock.now();
   const result = await deps.sender.send(buildRequest(event, sentAt, deps.requestTimeoutMs));
   const outcome = outcomeOf(event, sentAt, result, true);

@@ -74,16 +74,18 @@ export interface ClaimOptions {
 /**
  * Claims up to `limit` due events under a lease. `SKIP LOCKED` lets any number of
  * workers claim side by side without waiting on each other or taking the same row; a
- * row whose lease has expired (its worker died) is due again.
+ * row whose lease has expired (its worker died) is due again. Events of an inactive
+ * webhook stay queued and untouched: deactivating pauses a webhook, reactivating resumes.
  */
 export async function claimDue(db: Queryable, o: ClaimOptions): Promise<ClaimedEvent[]> {
   const { rows } = await db.query<ClaimRow>(
     `with due as (
        select q.hook_event_id from hook_event_queue q
+       join webhooks w on w.id = q.webhook_id and w.is_active
        where q.run_at <= $1::timestamptz and (q.locked_until is null or q.locked_until <= $1::timestamptz)
        order by q.run_at, q.hook_event_id
        limit $2
-       for update skip locked
+       for update of q skip locked
      ), claimed as (
        update hook_event_queue q
        set locked_by = $3, locked_until = $1::timestamptz + $4 * interval '1 millisecond'
@@ -99,27 +101,31 @@ export async function claimDue(db: Queryable, o: ClaimOptions): Promise<ClaimedE
 }
 
 /**
- * Loads one event for a manual resend and, when it is still queued and not leased by a
- * worker, leases it to `workerId` so no worker attempts it at the same moment.
+ * Loads one event for a manual resend. When it is still queued, it is leased to
+ * `workerId` so no worker attempts it at the same moment; when a worker holds the lease
+ * right now, the answer is 'busy' and nothing is sent.
  */
 export async function claimForResend(
   db: Queryable,
   id: number,
   o: Omit<ClaimOptions, 'limit'>,
   defaultMaxAttempts: number,
-): Promise<ClaimedEvent | undefined> {
-  await db.query(
-    `update hook_event_queue q
-     set locked_by = $2, locked_until = $3::timestamptz + $4 * interval '1 millisecond'
-     where q.hook_event_id = $1 and (q.locked_until is null or q.locked_until <= $3::timestamptz)`,
-    [id, o.workerId, o.now, o.leaseMs],
-  );
-  const { rows } = await db.query<ClaimRow>(
-    `select ${EVENT_COLUMNS}, q.max_attempts
+): Promise<ClaimedEvent | 'busy' | undefined> {
+  const { rows } = await db.query<ClaimRow & { busy: boolean }>(
+    `with leased as (
+       update hook_event_queue q
+       set locked_by = $2, locked_until = $3::timestamptz + $4 * interval '1 millisecond'
+       where q.hook_event_id = $1 and (q.locked_until is null or q.locked_until <= $3::timestamptz)
+       returning q.hook_event_id
+     )
+     select ${EVENT_COLUMNS}, q.max_attempts,
+       (q.hook_event_id is not null and not exists (select 1 from leased)) as busy
      from hook_events e join webhooks w on w.id = e.webhook_id
      left join hook_event_queue q on q.hook_event_id = e.id
      where e.id = $1`,
-    [id],
+    [id, o.workerId, o.now, o.leaseMs],
   );
-  return rows[0] && toClaimed(rows[0], defaultMaxAttempts);
+  const row = rows[0];
+  if (!row) return undefined;
+  return row.busy ? 'busy' : toClaimed(row, defaultMaxAttempts);
 }
