@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createContext, type Context } from '../helpers/context.js';
+import { TIMESTAMP, WEBHOOK_KEYS } from './hook-events-shape.js';
 
 const BASE = '/api/v1/oms/webhooks/';
-const TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
-const KEYS = [
-  'id',
-  'retry_countdown_config',
-  'created_date',
-  'modified_date',
-  'target_url',
-  'is_active',
-  'secret_key',
-  'event_type',
-  'callback',
-  'additional_headers',
-  'config',
-];
+const TS = TIMESTAMP;
+const KEYS = WEBHOOK_KEYS;
 
 type Json = Record<string, unknown>;
 

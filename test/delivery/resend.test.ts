@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { isoMicro } from '../../src/core/clock.js';
 import { createContext, type Context } from '../helpers/context.js';
+import { eventOf as eventRow, type EventState } from '../helpers/rows.js';
 
 const RESEND = '/api/v1/oms/oms_hook_events/resend-event/';
 const UNDELIVERED = '/api/v1/oms/settings/undelivered_webhooks/';
 
 let ctx: Context;
+const eventOf = (webhookId: number) => eventRow(ctx.db, webhookId);
 before(async () => {
   ctx = await createContext();
 });
@@ -17,29 +19,6 @@ afterEach(async () => {
 });
 
 const requestsTo = (path: string) => ctx.receiver.requests.filter((r) => r.path === path);
-
-interface EventState {
-  id: number;
-  uuid: string;
-  delivered: boolean;
-  retry_count: number | null;
-  response_http_status: number | null;
-  response_content: string | null;
-  times: string[];
-}
-
-async function eventOf(webhookId: number): Promise<EventState> {
-  const { rows } = await ctx.db.query<EventState>(
-    `select e.id, e.uuid::text as uuid, e.delivered, e.retry_count, e.response_http_status,
-            e.response_content,
-            array(select oms_ts(t) from unnest(e.request_datetimes) with ordinality as u(t, o)
-                  order by o) as times
-     from hook_events e where e.webhook_id = $1`,
-    [webhookId],
-  );
-  assert.equal(rows.length, 1);
-  return rows[0]!;
-}
 
 const resend = (body: Record<string, unknown>) =>
   ctx.api({ method: 'POST', url: RESEND, payload: body });

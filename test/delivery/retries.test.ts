@@ -7,8 +7,10 @@ import { Sender } from '../../src/delivery/sender.js';
 import { Worker } from '../../src/delivery/worker.js';
 import { claimDue } from '../../src/queue/claim.js';
 import { createContext, type Context } from '../helpers/context.js';
+import { eventOf as eventRow } from '../helpers/rows.js';
 
 let ctx: Context;
+const eventOf = (webhookId: number) => eventRow(ctx.db, webhookId);
 before(async () => {
   ctx = await createContext();
 });
@@ -19,27 +21,6 @@ afterEach(async () => {
 });
 
 const requestsTo = (path: string) => ctx.receiver.requests.filter((r) => r.path === path);
-
-interface EventState {
-  id: number;
-  uuid: string;
-  delivered: boolean;
-  retry_count: number | null;
-  response_http_status: number | null;
-  times: string[];
-}
-
-async function eventOf(webhookId: number): Promise<EventState> {
-  const { rows } = await ctx.db.query<EventState>(
-    `select e.id, e.uuid::text as uuid, e.delivered, e.retry_count, e.response_http_status,
-            array(select oms_ts(t) from unnest(e.request_datetimes) with ordinality as u(t, o)
-                  order by o) as times
-     from hook_events e where e.webhook_id = $1`,
-    [webhookId],
-  );
-  assert.equal(rows.length, 1);
-  return rows[0]!;
-}
 
 /** The queue row of an event: when it is due and how long after its last attempt. */
 async function queueOf(eventId: number): Promise<{ runAt: string; wait: number } | undefined> {
