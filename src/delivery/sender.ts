@@ -8,6 +8,8 @@ export interface SendResult {
   /** The response body up to the cap, or a readable reason when there was no response. */
   content: string;
   durationMs: number;
+  /** The target's Retry-After (seconds or an HTTP date) in ms from now, when it sent one. */
+  retryAfterMs?: number;
 }
 
 export interface SenderOptions {
@@ -41,7 +43,13 @@ export class Sender {
         bodyTimeout: req.timeoutMs,
       });
       const content = await readCapped(res.body, this.options.responseCapBytes);
-      return { status: res.statusCode, content, durationMs: performance.now() - started };
+      const retryAfterMs = parseRetryAfter(res.headers['retry-after'], Date.now());
+      return {
+        status: res.statusCode,
+        content,
+        durationMs: performance.now() - started,
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      };
     } catch (caught) {
       return {
         status: null,
@@ -54,6 +62,19 @@ export class Sender {
   async close(): Promise<void> {
     await this.agent.close();
   }
+}
+
+/** Retry-After as delay-seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(
+  value: string | string[] | undefined,
+  nowMs: number,
+): number | undefined {
+  const raw = Array.isArray(value) ? value[0] : value;
+  if (!raw) return undefined;
+  const trimmed = raw.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 
 async function readCapped(
