@@ -1,0 +1,115 @@
+import { Pool } from 'undici';
+
+/** Load drivers: closed loop (as fast as answers come) and open loop (a fixed rate). */
+export interface LoadResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  perSecond: number;
+  latenciesMs: number[];
+}
+
+export interface Target {
+  origin: string;
+  path: string;
+  headers?: Record<string, string>;
+  /** The body of request number i. */
+  body: (i: number) => string;
+  expect: number;
+}
+
+export function makePool(origin: string, connections = 64): Pool {
+  return new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
+}
+
+async function once(pool: Pool, t: Target, i: number): Promise<boolean> {
+  const res = await pool.request({
+    method: 'POST',
+    path: t.path,
+    headers: { 'content-type': 'application/json', ...t.headers },
+    body: t.body(i),
+  });
+  await res.body.dump();
+  return res.statusCode === t.expect;
+}
+
+export async function closedLoop(
+  pool: Pool,
+  t: Target,
+  seconds: number,
+  concurrency: number,
+): Promise<LoadResult> {
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  let next = 0;
+  let errors = 0;
+  const latenciesMs: number[] = [];
+  const lane = async () => {
+    while (performance.now() < deadline) {
+      const i = next++;
+      const t0 = performance.now();
+      try {
+        if (!(await once(pool, t, i))) errors++;
+      } catch {
+        errors++;
+      }
+      latenciesMs.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  const elapsed = (performance.now() - started) / 1000;
+  return {
+    requests: next,
+    errors,
+    seconds: elapsed,
+    perSecond: (next - errors) / elapsed,
+    latenciesMs,
+  };
+}
+
+/** Sends at `rate` per second for `seconds`, whatever the answers do; latency per request. */
+export async function openLoop(
+  pool: Pool,
+  t: Target,
+  seconds: number,
+  rate: number,
+): Promise<LoadResult> {
+  const total = Math.round(seconds * rate);
+  const started = performance.now();
+  const latenciesMs: number[] = [];
+  let errors = 0;
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = started + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const t0 = performance.now();
+    inflight.push(
+      once(pool, t, i).then(
+        (ok) => {
+          if (!ok) errors++;
+          latenciesMs.push(performance.now() - t0);
+        },
+        () => {
+          errors++;
+          latenciesMs.push(performance.now() - t0);
+        },
+      ),
+    );
+  }
+  await Promise.all(inflight);
+  const elapsed = (performance.now() - started) / 1000;
+  return {
+    requests: total,
+    errors,
+    seconds: elapsed,
+    perSecond: (total - errors) / elapsed,
+    latenciesMs,
+  };
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}

@@ -1,0 +1,614 @@
+/**
+ * `npm run bench`: measures the machine's ceilings and the service in one run, on the
+ * same machine, and prints each figure as a ratio to its ceiling and against its target
+ * (absolute times drift on shared machines; ratios hold). Writes bench/results/latest.json.
+ *
+ *   npm run bench -- --quick            a run of about two minutes
+ *   npm run bench -- --db pglite        the embedded database instead of PostgreSQL
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import type { Db } from '../src/store/db.js';
+import { migrate } from '../src/store/migrate.js';
+import { createPgDb } from '../src/store/pg.js';
+import { createPgliteDb } from '../src/store/pglite.js';
+import { createToken, ensureUser } from '../src/store/tokens.js';
+import { closedLoop, makePool, openLoop, percentile, type Target } from './load.js';
+
+const { values } = parseArgs({
+  options: { quick: { type: 'boolean' }, db: { type: 'string' } },
+  allowPositionals: true,
+});
+const quick = values.quick === true;
+const dbKind = (values.db ?? 'postgres') as 'postgres' | 'pglite';
+if (dbKind !== 'postgres' && dbKind !== 'pglite') throw new Error('--db takes postgres or pglite');
+const PG_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+const ROOT = new URL('..', import.meta.url).pathname;
+
+const S = quick
+  ? {
+      ceilingSeconds: 3,
+      publishSeconds: 3,
+      openSeconds: 3,
+      latencySeconds: 4,
+      backlog: 100_000,
+      stored: 200_000,
+      isolationEvents: 300,
+      phaseCapSeconds: 60,
+    }
+  : {
+      ceilingSeconds: 10,
+      publishSeconds: 10,
+      openSeconds: 10,
+      latencySeconds: 15,
+      backlog: 1_000_000,
+      stored: 1_000_000,
+      isolationEvents: 1_000,
+      phaseCapSeconds: 300,
+    };
+const CONCURRENCY = 64;
+const BODY_1KB = JSON.stringify({
+  event: { type: 'package.created', uuid: 'x'.repeat(32) },
+  payload: { pad: 'p'.repeat(900) },
+});
+
+interface Row {
+  name: string;
+  value: number;
+  unit: string;
+  ceiling?: string;
+  ratio?: number;
+  target: string;
+  ok: boolean | undefined;
+  note?: string;
+}
+const rows: Row[] = [];
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+function startProcess(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /^(\d+)\n/.exec(out);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
+}
+
+const stop = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+
+async function json<T>(url: string, init?: RequestInit): Promise<T> {
+  const res = await fetch(url, init);
+  return (await res.json()) as T;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitUntil(check: () => Promise<boolean>, capSeconds: number): Promise<boolean> {
+  const deadline = Date.now() + capSeconds * 1000;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+function rssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+// ---------------------------------------------------------------- database per run
+interface BenchDb {
+  open(): Promise<Db>;
+  serviceEnv: Record<string, string>;
+  cleanup(): Promise<void>;
+}
+
+async function prepareDb(): Promise<BenchDb> {
+  if (dbKind === 'postgres') {
+    const schema = `bench_${randomBytes(4).toString('hex')}`;
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    await c.query(`create schema ${schema}`);
+    await c.end();
+    const url = new URL(PG_URL);
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    return {
+      open: async () => createPgDb({ connectionString: PG_URL, schema, max: 10 }),
+      serviceEnv: { DATABASE_URL: url.toString() },
+      cleanup: async () => {
+        const d = new pg.Client({ connectionString: PG_URL });
+        await d.connect();
+        await d.query(`drop schema ${schema} cascade`);
+        await d.end();
+      },
+    };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'oms-bench-'));
+  return {
+    open: () => createPgliteDb(dir),
+    serviceEnv: { DATABASE_URL: '', DATA_DIR: dir },
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+// ---------------------------------------------------------------- ceilings
+async function ceilingH(receiverPort: number): Promise<number> {
+  const pool = makePool(`http://127.0.0.1:${receiverPort}`);
+  const r = await closedLoop(
+    pool,
+    { origin: '', path: '/h', body: () => BODY_1KB, expect: 200 },
+    S.ceilingSeconds,
+    CONCURRENCY,
+  );
+  await pool.close();
+  return r.perSecond;
+}
+
+async function ceilingF(): Promise<number> {
+  const { child, port } = await startProcess(['--import', 'tsx', 'bench/fastify-ceiling.ts', '0']);
+  const pool = makePool(`http://127.0.0.1:${port}`);
+  const body = JSON.stringify({
+    hook: 1,
+    instance: { pk: 1, model: 'package', data: { pad: 'p'.repeat(900) } },
+  });
+  const r = await closedLoop(
+    pool,
+    {
+      origin: '',
+      path: '/api/v1/oms/oms_hook_events/publish-event/',
+      body: () => body,
+      expect: 202,
+    },
+    S.ceilingSeconds,
+    CONCURRENCY,
+  );
+  await pool.close();
+  await stop(child);
+  return r.perSecond;
+}
+
+async function ceilingP(db: Db): Promise<number> {
+  await db.query('create table if not exists bench_ceiling (id bigserial primary key, body text)');
+  const deadline = performance.now() + S.ceilingSeconds * 1000;
+  const started = performance.now();
+  let n = 0;
+  const lane = async () => {
+    while (performance.now() < deadline) {
+      await db.query('insert into bench_ceiling (body) values ($1)', ['x'.repeat(200)]);
+      n++;
+    }
+  };
+  await Promise.all(Array.from({ length: dbKind === 'postgres' ? 10 : 1 }, lane));
+  return n / ((performance.now() - started) / 1000);
+}
+
+// ---------------------------------------------------------------- the service
+async function startService(env: Record<string, string>, port: number) {
+  const child = spawn(process.execPath, ['dist/cli/main.js', 'serve', '--port', String(port)], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'warn', ALLOW_PRIVATE_TARGETS: '1', ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const ok = await waitUntil(async () => {
+    try {
+      return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
+    } catch {
+      return false;
+    }
+  }, 60);
+  if (!ok) throw new Error('the service did not start');
+  return child;
+}
+
+async function seedEvents(
+  db: Db,
+  webhookId: number,
+  n: number,
+  opts: { queued: boolean; attempted: boolean },
+) {
+  const chunk = 100_000;
+  for (let from = 1; from <= n; from += chunk) {
+    const to = Math.min(n, from + chunk - 1);
+    await db.query(
+      `with ins as (
+         insert into hook_events (webhook_id, uuid, event_type, request_payload, object_id, content_type_id,
+                                  delivered, retry_count, response_http_status, response_content, request_datetimes)
+         select $1, gen_random_uuid(), 'package.created',
+                jsonb_build_object('event', jsonb_build_object('type', 'package.created', 'uuid', md5(g::text)),
+                                   'payload', jsonb_build_object('seq', g, 'pad', repeat('p', 200))),
+                to_jsonb(g), 4,
+                case when $4 then g % 10 <> 0 else false end,
+                case when $4 then 1 else null end,
+                case when $4 then (case when g % 10 = 0 then 500 else 200 end) else null end,
+                case when $4 then 'ok' else null end,
+                case when $4 then array[now()] else '{}'::timestamptz[] end
+         from generate_series($2::int, $3::int) g
+         returning id, webhook_id
+       )
+       insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts)
+       select id, webhook_id, now(), 18 from ins where $5`,
+      [webhookId, from, to, opts.attempted, opts.queued],
+    );
+  }
+}
+
+const ratioRow = (
+  name: string,
+  value: number,
+  unit: string,
+  ceilingName: string,
+  ceiling: number,
+  factor: number,
+  target: string,
+): Row => {
+  const ratio = value / ceiling;
+  return {
+    name,
+    value,
+    unit,
+    ceiling: `${ceilingName} ${ceiling.toFixed(0)}`,
+    ratio,
+    target,
+    ok: ratio >= factor,
+  };
+};
+const limitRow = (
+  name: string,
+  value: number,
+  unit: string,
+  limit: number,
+  target: string,
+  note?: string,
+): Row => ({
+  name,
+  value,
+  unit,
+  target,
+  ok: Number.isFinite(value) ? value <= limit : false,
+  ...(note ? { note } : {}),
+});
+
+async function main() {
+  log(`${quick ? 'quick' : 'full'} run on ${dbKind}`);
+  if (dbKind === 'pglite' && process.env.DATABASE_URL)
+    log('DATABASE_URL is ignored with --db pglite');
+  const receiver = await startProcess(['--import', 'tsx', 'bench/receiver.ts', '0']);
+  const rport = receiver.port;
+  const recv = `http://127.0.0.1:${rport}`;
+  const bdb = await prepareDb();
+  const servicePort = 18_000 + Math.floor(Math.random() * 1000);
+  const api = `http://127.0.0.1:${servicePort}`;
+  try {
+    log('ceiling H: raw undici POSTs to the receiver');
+    const H = await ceilingH(rport);
+    log('ceiling F: the Fastify shape without a database');
+    const F = await ceilingF();
+
+    let db = await bdb.open();
+    await migrate(db);
+    log('ceiling P: durable single-row inserts');
+    const P = await ceilingP(db);
+    const admin = await ensureUser(db, 'bench', true);
+    const { key } = await createToken(db, admin.id, 'bench');
+    const mk = async (target: string, eventType: string, active = true) =>
+      (
+        await db.query<{ id: number }>(
+          `insert into webhooks (user_id, target_url, is_active, secret_key, event_type, retry_countdown_config)
+           values ($1, $2, $3, 'whsec_YmVuY2hiZW5jaGJlbmNoYmVuY2g=', $4, '{"choice":"fixed","kwargs":{"seconds":1}}')
+           returning id`,
+          [admin.id, target, active, eventType],
+        )
+      ).rows[0]!.id;
+    const hookSeq = await mk(`${recv}/seq/`, 'package.created');
+    const healthy: number[] = [];
+    for (let i = 0; i < 20; i++) healthy.push(await mk(`${recv}/ok/${i}`, 'order.updated'));
+    const hanging = await mk(`${recv}/hang/`, 'order.updated', false);
+    if (dbKind === 'pglite') await db.close(); // one process per data directory
+
+    const auth = { authorization: `Token ${key}` };
+    const publishTarget = (seqBase = 0): Target => ({
+      origin: api,
+      path: '/api/v1/oms/oms_hook_events/publish-event/',
+      headers: auth,
+      body: (i) =>
+        JSON.stringify({
+          hook: hookSeq,
+          instance: { pk: i, model: 'package', data: { seq: seqBase + i, pad: 'p'.repeat(900) } },
+        }),
+      expect: 202,
+    });
+    const stats = () => json<{ count: number; distinct: number; hung: number }>(`${recv}/stats`);
+    const reset = () => fetch(`${recv}/reset`, { method: 'POST' });
+
+    let service = await startService(bdb.serviceEnv, servicePort);
+    let peakRss = 0;
+    const rssTimer = setInterval(
+      () => (peakRss = Math.max(peakRss, rssMb(service.pid!) || 0)),
+      200,
+    );
+    const pool = makePool(api);
+
+    log('publish, closed loop');
+    await reset();
+    const t0 = performance.now();
+    const pub = await closedLoop(pool, publishTarget(), S.publishSeconds, CONCURRENCY);
+    rows.push(
+      ratioRow('publish (closed loop)', pub.perSecond, 'req/s', 'F', F, 0.45, '>= 0.45 x F'),
+    );
+    log('end-to-end: waiting for every published event to arrive');
+    const accepted = pub.requests - pub.errors;
+    const drained = await waitUntil(
+      async () => (await stats()).distinct >= accepted,
+      S.phaseCapSeconds,
+    );
+    const e2eSeconds = (performance.now() - t0) / 1000;
+    const got = (await stats()).distinct;
+    rows.push({
+      ...ratioRow(
+        'end-to-end delivered',
+        got / e2eSeconds,
+        'events/s',
+        'H',
+        H,
+        0.35,
+        '>= 0.35 x H',
+      ),
+      ...(drained
+        ? {}
+        : { note: `only ${got} of ${accepted} arrived within ${S.phaseCapSeconds} s` }),
+    });
+
+    log('publish, open loop at 5,000/s');
+    const open = await openLoop(pool, publishTarget(1_000_000), S.openSeconds, 5_000);
+    rows.push(
+      limitRow(
+        'publish p99 at 5,000/s open loop',
+        percentile(open.latenciesMs, 99),
+        'ms',
+        10,
+        '<= 10 ms',
+        `p50 ${percentile(open.latenciesMs, 50).toFixed(1)} ms, ${open.errors} errors, achieved ${open.perSecond.toFixed(0)}/s`,
+      ),
+    );
+    await waitUntil(
+      async () => (await stats()).distinct >= accepted + open.requests - open.errors,
+      S.phaseCapSeconds,
+    );
+
+    log('publish-to-arrival latency at 2,000/s');
+    await reset();
+    const base = 2_000_000;
+    const sentAt = new Map<number, number>();
+    const latencyTarget = publishTarget(base);
+    const timedTarget: Target = {
+      ...latencyTarget,
+      body: (i) => {
+        sentAt.set(base + i, performance.timeOrigin + performance.now());
+        return latencyTarget.body(i);
+      },
+    };
+    const steady = await openLoop(pool, timedTarget, S.latencySeconds, 2_000);
+    await waitUntil(async () => (await stats()).count >= steady.requests - steady.errors, 30);
+    const arrivals = await json<Record<string, number>>(`${recv}/arrivals`);
+    const lat: number[] = [];
+    for (const [seq, at] of Object.entries(arrivals)) {
+      const sent = sentAt.get(Number(seq));
+      if (sent !== undefined) lat.push(at - sent);
+    }
+    rows.push(
+      limitRow(
+        'publish-to-arrival p50 at 2,000/s',
+        percentile(lat, 50),
+        'ms',
+        10,
+        '<= 10 ms',
+        `${lat.length} of ${steady.requests} measured`,
+      ),
+    );
+    rows.push(
+      limitRow('publish-to-arrival p99 at 2,000/s', percentile(lat, 99), 'ms', 50, '<= 50 ms'),
+    );
+
+    log('isolation: 20 healthy webhooks, with and without a 21st that hangs');
+    const emitRun = async (): Promise<number> => {
+      await reset();
+      const started = performance.now();
+      const emitPool = makePool(api, 16);
+      const emit = (n: number) =>
+        emitPool
+          .request({
+            method: 'POST',
+            path: '/api/v1/oms/oms_hook_events/emit/',
+            headers: { ...auth, 'content-type': 'application/json' },
+            body: JSON.stringify({
+              event_type: 'order.updated',
+              instance: { pk: n, model: 'order', data: { n } },
+            }),
+          })
+          .then((r) => r.body.dump());
+      // 16 emits in flight at a time, each fanning out to every active subscriber.
+      for (let i = 0; i < S.isolationEvents; i += 16) {
+        await Promise.all(
+          Array.from({ length: Math.min(16, S.isolationEvents - i) }, (_, k) => emit(i + k)),
+        );
+      }
+      const want = S.isolationEvents * healthy.length;
+      await waitUntil(async () => (await stats()).count >= want, S.phaseCapSeconds);
+      const seconds = (performance.now() - started) / 1000;
+      await emitPool.close();
+      return (await stats()).count / seconds;
+    };
+    const without = await emitRun();
+    await stop(service);
+    db = await bdb.open();
+    await db.query('update webhooks set is_active = true where id = $1', [hanging]);
+    if (dbKind === 'pglite') await db.close();
+    service = await startService(bdb.serviceEnv, servicePort);
+    const withHang = await emitRun();
+    rows.push({
+      name: 'isolation (healthy throughput with / without a hanging target)',
+      value: withHang / without,
+      unit: 'ratio',
+      target: '>= 0.9',
+      ok: withHang / without >= 0.9,
+      note: `${withHang.toFixed(0)} vs ${without.toFixed(0)} deliveries/s`,
+    });
+    await stop(service);
+    clearInterval(rssTimer);
+    await pool.close();
+
+    log(`backlog: ${S.backlog.toLocaleString('en')} queued events`);
+    db = await bdb.open();
+    await db.query('update webhooks set is_active = false where id = $1', [hanging]);
+    await db.query('delete from hook_event_queue');
+    await seedEvents(db, hookSeq, S.backlog, { queued: true, attempted: false });
+    if (dbKind === 'pglite') await db.close();
+    await reset();
+    peakRss = 0;
+    service = await startService(bdb.serviceEnv, servicePort);
+    const backlogTimer = setInterval(
+      () => (peakRss = Math.max(peakRss, rssMb(service.pid!) || 0)),
+      200,
+    );
+    const b0 = performance.now();
+    const backlogDone = await waitUntil(
+      async () => (await stats()).distinct >= S.backlog,
+      S.phaseCapSeconds,
+    );
+    const backlogSeconds = (performance.now() - b0) / 1000;
+    clearInterval(backlogTimer);
+    const backlogGot = (await stats()).distinct;
+    rows.push(
+      limitRow(
+        `backlog of ${S.backlog.toLocaleString('en')} drained`,
+        backlogDone ? backlogSeconds : Number.NaN,
+        's',
+        quick ? 9 : 90,
+        quick ? '<= 9 s (90 s per 1,000,000)' : '<= 90 s',
+        backlogDone
+          ? `${(S.backlog / backlogSeconds).toFixed(0)} events/s`
+          : `only ${backlogGot} in ${S.phaseCapSeconds} s (${(backlogGot / backlogSeconds).toFixed(0)}/s)`,
+      ),
+    );
+    rows.push(limitRow('service RSS (peak, whole run)', peakRss, 'MB', 200, '<= 200 MB'));
+    await stop(service);
+
+    log(`reads at ${S.stored.toLocaleString('en')} stored events`);
+    db = await bdb.open();
+    await db.query('delete from hook_event_queue');
+    const { rows: have } = await db.query<{ n: number }>(
+      'select count(*)::int as n from hook_events',
+    );
+    if (have[0]!.n < S.stored)
+      await seedEvents(db, healthy[0]!, S.stored - have[0]!.n, { queued: false, attempted: true });
+    await db.query('analyze');
+    if (dbKind === 'pglite') await db.close();
+    service = await startService(bdb.serviceEnv, servicePort);
+    const readP95 = async (path: string) => {
+      const times: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        const t = performance.now();
+        const res = await fetch(`${api}${path}`, { headers: auth });
+        await res.arrayBuffer();
+        times.push(performance.now() - t);
+      }
+      return percentile(times, 95);
+    };
+    rows.push(
+      limitRow(
+        'first page, oms_hook_events?webhook&delivered=false, p95',
+        await readP95(`/api/v1/oms/oms_hook_events/?webhook=${healthy[0]}&delivered=false`),
+        'ms',
+        100,
+        '<= 100 ms',
+      ),
+    );
+    rows.push(
+      limitRow(
+        'first page, undelivered_webhooks?event_type, p95',
+        await readP95('/api/v1/oms/settings/undelivered_webhooks/?event_type=package.created'),
+        'ms',
+        100,
+        '<= 100 ms',
+      ),
+    );
+    await stop(service);
+
+    rows.unshift(
+      {
+        name: 'ceiling H: undici POSTs to the receiver',
+        value: H,
+        unit: 'req/s',
+        target: '',
+        ok: undefined,
+      },
+      {
+        name: 'ceiling F: Fastify POST without a database',
+        value: F,
+        unit: 'req/s',
+        target: '',
+        ok: undefined,
+      },
+      {
+        name: 'ceiling P: single-row inserts',
+        value: P,
+        unit: 'rows/s',
+        target: '',
+        ok: undefined,
+      },
+    );
+  } finally {
+    await stop(receiver.child);
+    await bdb.cleanup();
+  }
+
+  const table = [
+    `| figure | value | ceiling | ratio | target | met |`,
+    `| --- | --- | --- | --- | --- | --- |`,
+    ...rows.map(
+      (r) =>
+        `| ${r.name}${r.note ? ` (${r.note})` : ''} | ${Number.isFinite(r.value) ? r.value.toFixed(r.value < 100 ? 1 : 0) : 'n/a'} ${r.unit} | ${r.ceiling ?? ''} | ${r.ratio === undefined ? '' : r.ratio.toFixed(2)} | ${r.target} | ${r.ok === undefined ? '' : r.ok ? 'yes' : 'no'} |`,
+    ),
+  ].join('\n');
+  process.stdout.write(
+    `\noms-hooks benchmark, ${quick ? 'quick' : 'full'} run, ${dbKind}, ${new Date().toISOString()}\n\n${table}\n`,
+  );
+  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+  writeFileSync(
+    join(ROOT, 'bench/results/latest.json'),
+    JSON.stringify({ when: new Date().toISOString(), quick, db: dbKind, rows }, null, 2),
+  );
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exitCode = 1;
+});
