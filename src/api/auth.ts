@@ -1,8 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Clock } from '../core/clock.js';
 import { AppError } from '../core/errors.js';
 import type { Db } from '../store/db.js';
 import { authenticate, type User } from '../store/tokens.js';
 import type { Scope } from '../store/webhooks.js';
+import { RateLimiter } from './rate-limit.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -10,8 +12,15 @@ declare module 'fastify' {
   }
 }
 
-/** `Authorization: Token <key>` (DRF's scheme); `Bearer <key>` is accepted too. */
-export function authHook(db: Db) {
+export const MASK = '********';
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * `Authorization: Token <key>` (DRF's scheme); `Bearer <key>` is accepted too. Then the
+ * token's scope (a read token may only read) and its rate limit (429 with Retry-After).
+ */
+export function authHook(db: Db, limits?: { rateLimitPerSecond: number; clock: Clock }) {
+  const limiter = limits ? new RateLimiter(limits.rateLimitPerSecond, limits.clock) : undefined;
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const header = request.headers.authorization;
     if (!header) {
@@ -24,8 +33,43 @@ export function authHook(db: Db) {
       reply.header('www-authenticate', 'Token');
       throw new AppError(401, 'invalid_token', 'Invalid token.');
     }
+    const wait = limiter && user.tokenId !== undefined ? limiter.take(user.tokenId) : 0;
+    if (wait > 0) {
+      reply.header('retry-after', String(wait));
+      throw new AppError(
+        429,
+        'throttled',
+        `Request was throttled. Expected available in ${wait} seconds.`,
+      );
+    }
+    if (user.scope === 'read' && !READ_METHODS.has(request.method)) {
+      throw new AppError(403, 'read_only', 'This token is read-only.');
+    }
     request.user = user;
   };
+}
+
+/**
+ * preSerialization hook: a read-only token sees every `secret_key` masked, wherever
+ * the object sits (a webhook, or the webhook inside a hook event).
+ */
+export async function maskForReadOnly(
+  request: FastifyRequest,
+  _reply: FastifyReply,
+  payload: unknown,
+) {
+  if (request.user?.scope !== 'read') return payload;
+  return maskSecrets(payload);
+}
+
+function maskSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(maskSecrets);
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) {
+    out[key] = key === 'secret_key' && typeof inner === 'string' ? MASK : maskSecrets(inner);
+  }
+  return out;
 }
 
 export function userOf(request: FastifyRequest): User {

@@ -68,6 +68,7 @@ export const Token = Type.Object({
   created_date: Timestamp,
   last_used: Nullable(Type.String()),
   revoked: Type.Boolean(),
+  scope: Type.Union([Type.Literal('read'), Type.Literal('write'), Type.Literal('admin')]),
 });
 
 export const errorResponses = {

@@ -4,7 +4,14 @@ import { ConfigError, loadConfig, parseFlags, SETTINGS, type Config } from '../c
 import { createLogger } from '../config/logger.js';
 import { migrate } from '../store/migrate.js';
 import { DataDirInUseError, openDb } from '../store/open.js';
-import { createToken, ensureUser, listTokens, revokeToken } from '../store/tokens.js';
+import {
+  createToken,
+  ensureUser,
+  listTokens,
+  revokeToken,
+  TOKEN_SCOPES,
+  type TokenScope,
+} from '../store/tokens.js';
 import { serve } from './serve.js';
 
 const USAGE = `oms-hooks: the OMS webhook event service
@@ -12,7 +19,7 @@ const USAGE = `oms-hooks: the OMS webhook event service
 Usage:
   oms-hooks serve [--port N] [--host H] [--role all|api|worker|maintenance] ...
   oms-hooks migrate
-  oms-hooks token create --username NAME [--admin] [--name LABEL]
+  oms-hooks token create --username NAME [--scope read|write|admin] [--admin] [--name LABEL]
   oms-hooks token list
   oms-hooks token revoke --id N
 
@@ -39,6 +46,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     admin: { type: 'boolean' as const },
     name: { type: 'string' as const },
     id: { type: 'string' as const },
+    scope: { type: 'string' as const },
     help: { type: 'boolean' as const },
   };
   const { values, positionals } = parseFlags(argv, extra);
@@ -69,17 +77,25 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
         if (sub === 'create') {
           const username = values.username as string | undefined;
           if (!username) throw new ConfigError('token create needs --username NAME');
-          const user = await ensureUser(db, username, values.admin === true);
-          const { key } = await createToken(db, user.id, (values.name as string | undefined) ?? '');
+          const scope = values.scope as string | undefined;
+          if (scope !== undefined && !TOKEN_SCOPES.includes(scope as TokenScope))
+            throw new ConfigError('--scope must be read, write or admin');
+          const user = await ensureUser(db, username, values.admin === true || scope === 'admin');
+          const { key, info } = await createToken(
+            db,
+            user.id,
+            (values.name as string | undefined) ?? '',
+            scope as TokenScope | undefined,
+          );
           process.stdout.write(
-            `Token for ${user.username}${user.isAdmin ? ' (admin)' : ''}; it is shown only this once:\n${key}\n`,
+            `Token for ${user.username} (scope ${info.scope}); it is shown only this once:\n${key}\n`,
           );
           return 0;
         }
         if (sub === 'list') {
           for (const t of await listTokens(db)) {
             process.stdout.write(
-              `${t.id}\t${t.user}${t.is_admin ? ' (admin)' : ''}\t${t.key_prefix}…\t${t.revoked ? 'revoked' : 'active'}\tlast used ${t.last_used ?? 'never'}\n`,
+              `${t.id}\t${t.user}${t.is_admin ? ' (admin)' : ''}\tscope ${t.scope}\t${t.key_prefix}…\t${t.revoked ? 'revoked' : 'active'}\tlast used ${t.last_used ?? 'never'}\n`,
             );
           }
           return 0;

@@ -1,19 +1,42 @@
-import { standardSignature, whispererSignature } from '../core/signature.js';
+import {
+  SIGNATURE_MODES,
+  standardSignatures,
+  whispererSignature,
+  type SignatureMode,
+} from '../core/signature.js';
 import type { ClaimedEvent } from '../queue/claim.js';
+import { parseTokenAuth, TokenCache, type TokenAuth } from './target-auth.js';
 
 export interface OutgoingRequest {
   url: string;
   body: string;
   headers: Record<string, string>;
   timeoutMs: number;
+  /** Token auth: the sender fetches (and caches under `key`) the token to send. */
+  tokenAuth?: { key: string; auth: TokenAuth };
 }
 
 export const USER_AGENT = 'oms-hooks/0.1';
+
+/** The secrets that sign at `nowMs`: the current one, then a rotated one still in grace. */
+export function signingSecrets(webhook: ClaimedEvent['webhook'], nowMs: number): string[] {
+  const secrets = [webhook.secretKey];
+  const previous = webhook.previousSecretKey;
+  const expires = webhook.previousSecretExpiresAt ? Date.parse(webhook.previousSecretExpiresAt) : 0;
+  if (previous && previous !== webhook.secretKey && expires > nowMs) secrets.push(previous);
+  return secrets;
+}
+
+function signatureMode(config: Record<string, unknown>): SignatureMode {
+  const mode = config.signature;
+  return SIGNATURE_MODES.includes(mode as SignatureMode) ? (mode as SignatureMode) : 'both';
+}
 
 /**
  * The HTTP request for one attempt. The webhook's own headers go first so that nothing
  * it sets can replace the content type or a signature. `webhook-id` is the event uuid
  * on every attempt (receivers de-duplicate on it); the timestamp is fresh each time.
+ * The legacy signature has room for one secret only, so it always uses the current one.
  */
 export function buildRequest(
   event: ClaimedEvent,
@@ -31,19 +54,36 @@ export function buildRequest(
   if (auth?.type === 'basic' && typeof auth.username === 'string') {
     headers.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password ?? ''}`).toString('base64')}`;
   }
-  Object.assign(headers, {
-    'content-type': 'application/json',
-    'user-agent': USER_AGENT,
-    'x-whisperer-event': event.eventType,
-    'x-whisperer-signature': whispererSignature(webhook.secretKey, body),
-    'webhook-id': event.uuid,
-    'webhook-timestamp': String(timestamp),
-    'webhook-signature': standardSignature(webhook.secretKey, event.uuid, timestamp, body),
-  });
+  const tokenAuth = parseTokenAuth(auth);
+  const mode = signatureMode(webhook.config);
+  headers['content-type'] = 'application/json';
+  headers['user-agent'] = USER_AGENT;
+  headers['x-whisperer-event'] = event.eventType;
+  if (mode !== 'standard') {
+    headers['x-whisperer-signature'] = whispererSignature(webhook.secretKey, body);
+  }
+  headers['webhook-id'] = event.uuid;
+  headers['webhook-timestamp'] = String(timestamp);
+  if (mode !== 'whisperer') {
+    headers['webhook-signature'] = standardSignatures(
+      signingSecrets(webhook, nowMs),
+      event.uuid,
+      timestamp,
+      body,
+    );
+  }
   const timeout = webhook.config.timeout;
   const timeoutMs =
     typeof timeout === 'number' && timeout > 0
       ? Math.min(timeout * 1000, 60_000)
       : defaultTimeoutMs;
-  return { url: webhook.targetUrl, body, headers, timeoutMs };
+  return {
+    url: webhook.targetUrl,
+    body,
+    headers,
+    timeoutMs,
+    ...(tokenAuth
+      ? { tokenAuth: { key: TokenCache.keyOf(webhook.id, tokenAuth), auth: tokenAuth } }
+      : {}),
+  };
 }

@@ -1,6 +1,8 @@
 import { Agent, request } from 'undici';
 import { toError } from '../core/errors.js';
 import type { OutgoingRequest } from './request.js';
+import { TargetGuard, type Resolver } from './ssrf.js';
+import { authHeader, TokenCache } from './target-auth.js';
 
 export interface SendResult {
   /** HTTP status, or null when no response arrived (refused, timed out, reset). */
@@ -14,6 +16,21 @@ export interface SendResult {
 
 export interface SenderOptions {
   responseCapBytes: number;
+  /**
+   * Turns the SSRF guard off (local testing). The guard is on unless this is true, so a
+   * sender built without it is safe by default.
+   */
+  allowPrivateTargets?: boolean;
+  /** Ranges permitted even though they are private (ALLOWED_TARGET_CIDRS). */
+  allowedTargetCidrs?: readonly string[];
+  /** Name resolution for targets; tests inject answers to prove what the guard refuses. */
+  lookup?: Resolver;
+}
+
+/** A GET through the guarded pool (content-type source URLs). */
+export interface FetchResult {
+  status: number;
+  text: string;
 }
 
 /**
@@ -21,27 +38,44 @@ export interface SenderOptions {
  * 3xx is the outcome). The body is read only up to the cap and the connection dropped
  * after it, so a huge or endless response costs bounded memory and time; the timeout
  * covers the whole exchange, body included.
+ *
+ * Every connection goes through the SSRF guard: names resolve through its `lookup`
+ * (the socket connects to the very address it checked), literal addresses are checked
+ * before the request. TLS certificates are verified (undici's default); no option here
+ * or in the config turns that off.
  */
 export class Sender {
   private readonly agent: Agent;
+  readonly guard: TargetGuard;
+  private readonly tokens: TokenCache;
 
   constructor(private readonly options: SenderOptions) {
-    this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 64 });
+    this.guard = new TargetGuard({
+      allowPrivateTargets: options.allowPrivateTargets ?? false,
+      allowedTargetCidrs: options.allowedTargetCidrs ?? [],
+      ...(options.lookup ? { lookup: options.lookup } : {}),
+    });
+    this.agent = new Agent({
+      keepAliveTimeout: 10_000,
+      connections: 64,
+      connect: { lookup: this.guard.lookup, rejectUnauthorized: true },
+    });
+    this.tokens = new TokenCache(this.agent);
   }
 
   async send(req: OutgoingRequest): Promise<SendResult> {
     const started = performance.now();
+    const refused = this.guard.checkUrl(req.url);
+    if (refused) return { status: null, content: refused, durationMs: performance.now() - started };
     const signal = AbortSignal.timeout(req.timeoutMs);
     try {
-      const res = await request(req.url, {
-        method: 'POST',
-        headers: req.headers,
-        body: req.body,
-        dispatcher: this.agent,
-        signal,
-        headersTimeout: req.timeoutMs,
-        bodyTimeout: req.timeoutMs,
-      });
+      let res = await this.post(req, signal);
+      if (res.statusCode === 401 && req.tokenAuth && res.usedToken) {
+        // The token expired or was revoked: fetch a new one, once.
+        await res.body.dump();
+        this.tokens.invalidate(req.tokenAuth.key, res.usedToken);
+        res = await this.post(req, signal);
+      }
       const content = await readCapped(res.body, this.options.responseCapBytes);
       const retryAfterMs = parseRetryAfter(res.headers['retry-after'], Date.now());
       return {
@@ -57,6 +91,47 @@ export class Sender {
         durationMs: performance.now() - started,
       };
     }
+  }
+
+  /** GETs a URL through the guard; throws (a readable message) when nothing came back. */
+  async fetch(
+    url: string,
+    headers: Record<string, string>,
+    timeoutMs: number,
+  ): Promise<FetchResult> {
+    const refused = this.guard.checkUrl(url);
+    if (refused) throw new Error(refused);
+    try {
+      const res = await request(url, {
+        method: 'GET',
+        headers,
+        dispatcher: this.agent,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      return { status: res.statusCode, text: await res.body.text() };
+    } catch (caught) {
+      throw new Error(describeFailure(caught, timeoutMs));
+    }
+  }
+
+  private async post(req: OutgoingRequest, signal: AbortSignal) {
+    let headers = req.headers;
+    let usedToken: Promise<string> | undefined;
+    if (req.tokenAuth) {
+      usedToken = this.tokens.get(req.tokenAuth.key, req.tokenAuth.auth, req.timeoutMs);
+      const [name, value] = authHeader(req.tokenAuth.auth, await usedToken);
+      headers = { ...headers, [name]: value };
+    }
+    const res = await request(req.url, {
+      method: 'POST',
+      headers,
+      body: req.body,
+      dispatcher: this.agent,
+      signal,
+      headersTimeout: req.timeoutMs,
+      bodyTimeout: req.timeoutMs,
+    });
+    return Object.assign(res, { usedToken });
   }
 
   async close(): Promise<void> {
@@ -125,6 +200,12 @@ function describeFailure(caught: unknown, timeoutMs: number): string {
     code === 'UND_ERR_BODY_TIMEOUT'
   ) {
     return `Timed out after ${timeoutMs} ms`;
+  }
+  // The guard's and the token fetch's messages are written to be shown as they are.
+  if (code === 'ERR_BLOCKED_TARGET' || code === 'ERR_TOKEN_FETCH') {
+    return (error as { code?: string }).code === code
+      ? error.message
+      : String((error.cause as Error).message);
   }
   if (code === 'ECONNREFUSED') return 'Connection refused';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'Host name could not be resolved';

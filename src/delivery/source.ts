@@ -1,27 +1,23 @@
-import { request } from 'undici';
 import { AppError, toError } from '../core/errors.js';
+import type { FetchResult, Sender } from './sender.js';
 
 /**
  * Fetches an object's payload from its model's source URL (`{pk}` replaced), for a
- * publish that does not carry `instance.data`. Only a JSON object is accepted.
+ * publish that does not carry `instance.data`. Only a JSON object is accepted. The
+ * fetch goes through the sender, so the SSRF guard covers source URLs as it covers
+ * targets.
  */
 export async function fetchSourcePayload(
   template: string,
   pk: string | number,
   headers: Record<string, string>,
   timeoutMs: number,
+  sender: Sender,
 ): Promise<Record<string, unknown>> {
   const url = template.replaceAll('{pk}', encodeURIComponent(String(pk)));
-  let status: number;
-  let text: string;
+  let res: FetchResult;
   try {
-    const res = await request(url, {
-      method: 'GET',
-      headers: { accept: 'application/json', ...headers },
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    status = res.statusCode;
-    text = await res.body.text();
+    res = await sender.fetch(url, { accept: 'application/json', ...headers }, timeoutMs);
   } catch (caught) {
     throw new AppError(
       502,
@@ -29,6 +25,7 @@ export async function fetchSourcePayload(
       `Could not fetch the object from its source URL: ${toError(caught).message}`,
     );
   }
+  const { status, text } = res;
   if (status < 200 || status >= 300) {
     throw new AppError(502, 'source_status', `The object's source URL answered ${status}.`);
   }

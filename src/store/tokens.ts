@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Queryable } from './db.js';
 
 /**
@@ -8,8 +8,19 @@ import type { Queryable } from './db.js';
 export interface User {
   id: number;
   username: string;
+  /** True only for an admin user's admin-scoped token. */
   isAdmin: boolean;
+  /** The token this request came with, and what it may do. */
+  tokenId?: number;
+  scope?: TokenScope;
 }
+
+/**
+ * read: GET only, own resources, secrets masked. write: its user's own resources.
+ * admin: everything (only an admin user's token has it).
+ */
+export type TokenScope = 'read' | 'write' | 'admin';
+export const TOKEN_SCOPES: readonly TokenScope[] = ['read', 'write', 'admin'];
 
 export interface TokenInfo {
   id: number;
@@ -20,6 +31,7 @@ export interface TokenInfo {
   created_date: string;
   last_used: string | null;
   revoked: boolean;
+  scope: TokenScope;
 }
 
 export const hashKey = (key: string): string => createHash('sha256').update(key).digest('hex');
@@ -40,24 +52,31 @@ export async function countUsers(db: Queryable): Promise<number> {
   return rows[0]!.n;
 }
 
-/** Creates a token for the user; the returned key is never retrievable again. */
+/**
+ * Creates a token for the user; the returned key is never retrievable again. Without a
+ * scope, an admin user's token is admin and anyone else's write.
+ */
 export async function createToken(
   db: Queryable,
   userId: number,
   name = '',
+  scope?: TokenScope,
 ): Promise<{ key: string; info: TokenInfo }> {
   const key = randomBytes(20).toString('hex');
   const { rows } = await db.query<{ id: number }>(
-    `insert into api_tokens (user_id, key_hash, key_prefix, name) values ($1, $2, $3, $4) returning id`,
-    [userId, hashKey(key), key.slice(0, 8), name],
+    `insert into api_tokens (user_id, key_hash, key_prefix, name, scope)
+     select $1, $2, $3, $4, coalesce($5::text, case when u.is_admin then 'admin' else 'write' end)
+     from users u where u.id = $1
+     returning id`,
+    [userId, hashKey(key), key.slice(0, 8), name, scope ?? null],
   );
   const info = await getToken(db, rows[0]!.id);
   return { key, info: info! };
 }
 
-const TOKEN_COLUMNS = `t.id, u.username as user, u.is_admin, t.name, t.key_prefix,
+const TOKEN_COLUMNS = `t.id, u.username as user, (u.is_admin and t.scope = 'admin') as is_admin, t.name, t.key_prefix,
   oms_ts(t.created_date) as created_date, oms_ts(t.last_used) as last_used,
-  t.revoked_date is not null as revoked`;
+  t.revoked_date is not null as revoked, t.scope`;
 
 export async function getToken(db: Queryable, id: number): Promise<TokenInfo | undefined> {
   const { rows } = await db.query<TokenInfo>(
@@ -83,14 +102,25 @@ export async function revokeToken(db: Queryable, id: number): Promise<boolean> {
 }
 
 /**
- * Finds the user of a key. The lookup is by hash, so the comparison never touches the
- * key itself and takes the same time whichever character differs. `last_used` is
- * refreshed at most once a minute to keep reads from writing on every request.
+ * Finds the user of a key. The database finds the row by the key's SHA-256, so what an
+ * attacker controls (the key) is never compared to a secret byte by byte: learning how
+ * many leading bytes of a hash matched tells nothing about the key that would produce
+ * the next one. The hash found is compared again with timingSafeEqual anyway, so the
+ * constant time does not rest on how an index compares text. `last_used` is refreshed
+ * at most once a minute to keep reads from writing on every request.
  */
 export async function authenticate(db: Queryable, key: string): Promise<User | undefined> {
-  const { rows } = await db.query<{ id: number; username: string; is_admin: boolean }>(
+  const hash = hashKey(key);
+  const { rows } = await db.query<{
+    token_id: number;
+    key_hash: string;
+    id: number;
+    username: string;
+    is_admin: boolean;
+    scope: TokenScope;
+  }>(
     `with hit as (
-       select t.id as token_id, u.id, u.username, u.is_admin, t.last_used
+       select t.id as token_id, t.key_hash, t.scope, u.id, u.username, u.is_admin, t.last_used
        from api_tokens t join users u on u.id = t.user_id
        where t.key_hash = $1 and t.revoked_date is null
      ), touch as (
@@ -98,9 +128,16 @@ export async function authenticate(db: Queryable, key: string): Promise<User | u
        where id = (select token_id from hit)
          and (last_used is null or last_used < now() - interval '1 minute')
      )
-     select id, username, is_admin from hit`,
-    [hashKey(key)],
+     select token_id, key_hash, scope, id, username, is_admin from hit`,
+    [hash],
   );
   const row = rows[0];
-  return row ? { id: row.id, username: row.username, isAdmin: row.is_admin } : undefined;
+  if (!row || !timingSafeEqual(Buffer.from(row.key_hash), Buffer.from(hash))) return undefined;
+  return {
+    id: row.id,
+    username: row.username,
+    isAdmin: row.is_admin && row.scope === 'admin',
+    tokenId: row.token_id,
+    scope: row.scope,
+  };
 }

@@ -1,3 +1,4 @@
+import { maskConfig, restoreMasked } from '../core/credentials.js';
 import type { RetryCountdownConfig } from '../core/retry.js';
 import type { Queryable } from './db.js';
 
@@ -76,7 +77,7 @@ export function webhookJson(row: WebhookRow): WebhookJson {
     event_type: row.w_event_type,
     callback: row.w_callback,
     additional_headers: row.w_headers,
-    config: row.w_config,
+    config: maskConfig(row.w_config),
   };
 }
 
@@ -164,6 +165,11 @@ export async function updateWebhook(
   id: number,
   input: WebhookInput,
 ): Promise<WebhookJson | undefined> {
+  const stored = await db.query<{ config: WebhookConfig }>(
+    'select config from webhooks where id = $1',
+    [id],
+  );
+  input = { ...input, config: restoreMasked(input.config, stored.rows[0]?.config) };
   const params: unknown[] = [...inputParams(input), id];
   const { rows } = await db.query<WebhookRow>(
     `update webhooks w set retry_countdown_config = $1::jsonb, target_url = $2, is_active = $3,

@@ -17,6 +17,7 @@ const TOKEN_KEYS = [
   'created_date',
   'last_used',
   'revoked',
+  'scope',
 ];
 
 type Json = Record<string, unknown>;

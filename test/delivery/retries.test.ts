@@ -227,7 +227,10 @@ test('without config.max_retries an event gets 18 attempts', async () => {
 
 describe('events survive a restart', () => {
   const freshWorker = (workerId: string) => {
-    const sender = new Sender({ responseCapBytes: ctx.config.responseCapBytes });
+    const sender = new Sender({
+      responseCapBytes: ctx.config.responseCapBytes,
+      allowPrivateTargets: true,
+    });
     const worker = new Worker({
       db: ctx.db,
       clock: ctx.clock,

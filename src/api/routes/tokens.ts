@@ -12,6 +12,11 @@ const CreateBody = Type.Object({
   username: Type.String({ minLength: 1, maxLength: 150, pattern: '^[A-Za-z0-9@.+_-]+$' }),
   is_admin: Type.Optional(Type.Boolean()),
   name: Type.Optional(Type.String({ maxLength: 200 })),
+  scope: Type.Optional(
+    Type.Union([Type.Literal('read'), Type.Literal('write'), Type.Literal('admin')], {
+      description: 'read: GET only; write: own resources; admin: everything (makes the user admin)',
+    }),
+  ),
 });
 
 /** API tokens (admin only). The key is in the creation response and nowhere else. */
@@ -41,8 +46,9 @@ export async function tokenRoutes(app: FastifyInstance, deps: AppDeps): Promise<
       },
     },
     handler: async (request, reply) => {
-      const user = await ensureUser(db, request.body.username, request.body.is_admin ?? false);
-      const { key, info } = await createToken(db, user.id, request.body.name ?? '');
+      const { username, is_admin: isAdmin, name, scope } = request.body;
+      const user = await ensureUser(db, username, (isAdmin ?? false) || scope === 'admin');
+      const { key, info } = await createToken(db, user.id, name ?? '', scope);
       return reply.code(201).send({ ...info, key });
     },
   });
