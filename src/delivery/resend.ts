@@ -2,6 +2,7 @@ import { isoMicro, type Clock } from '../core/clock.js';
 import { claimForResend } from '../queue/claim.js';
 import { recordAttempts, type AttemptOutcome } from '../queue/record.js';
 import type { Db } from '../store/db.js';
+import { sendCallback } from './callback.js';
 import { buildRequest } from './request.js';
 import type { Sender } from './sender.js';
 import { outcomeOf } from './worker.js';
@@ -34,7 +35,9 @@ export async function resendOnce(
   if (!event || event === 'busy') return event;
   const sentAt = deps.clock.now();
   const result = await deps.sender.send(buildRequest(event, sentAt, deps.requestTimeoutMs));
-  const outcome = outcomeOf(event, sentAt, result, true);
+  const outcome = outcomeOf(event, sentAt, result, true, owner);
   await recordAttempts(deps.db, owner, [outcome]);
+  // after every attempt, manual ones too; the answer does not wait for it
+  void sendCallback(deps.sender, event, outcome, deps.clock.now(), deps.requestTimeoutMs);
   return outcome;
 }

@@ -1,5 +1,5 @@
 import type { RetryCountdownConfig } from '../core/retry.js';
-import type { Queryable } from '../store/db.js';
+import type { Db, Queryable } from '../store/db.js';
 import type { WebhookConfig } from '../store/webhooks.js';
 
 /** What a worker needs to make one attempt. */
@@ -20,6 +20,9 @@ export interface ClaimedEvent {
     additionalHeaders: Record<string, string>;
     config: WebhookConfig;
     retryCountdownConfig: RetryCountdownConfig;
+    /** The secret a rotation replaced; it signs too until it expires. */
+    previousSecretKey?: string | null;
+    previousSecretExpiresAt?: string | null;
   };
 }
 
@@ -38,11 +41,14 @@ interface ClaimRow {
   additional_headers: Record<string, string>;
   config: WebhookConfig;
   retry_countdown_config: RetryCountdownConfig;
+  previous_secret_key: string | null;
+  previous_secret_expires_at: string | null;
 }
 
 const EVENT_COLUMNS = `e.id, e.uuid, e.event_type, e.request_payload::text as body, e.retry_count,
   w.id as webhook_id, w.target_url, w.secret_key, w.is_active, w.callback, w.additional_headers,
-  w.config, w.retry_countdown_config`;
+  w.config, w.retry_countdown_config,
+  w.previous_secret_key, oms_ts(w.previous_secret_expires_at) as previous_secret_expires_at`;
 
 const toClaimed = (r: ClaimRow, defaultMaxAttempts: number): ClaimedEvent => ({
   id: r.id,
@@ -60,6 +66,8 @@ const toClaimed = (r: ClaimRow, defaultMaxAttempts: number): ClaimedEvent => ({
     additionalHeaders: r.additional_headers,
     config: r.config,
     retryCountdownConfig: r.retry_countdown_config,
+    previousSecretKey: r.previous_secret_key,
+    previousSecretExpiresAt: r.previous_secret_expires_at,
   },
 });
 
@@ -69,35 +77,152 @@ export interface ClaimOptions {
   now: string;
   leaseMs: number;
   limit: number;
+  /**
+   * This worker's fairness share: how many of one webhook's events it may hold in
+   * flight at once (default: no cap beyond `limit`), and how many it holds right now.
+   * A webhook at its share is skipped, so one slow target cannot fill every slot.
+   */
+  perWebhook?: number;
+  inFlight?: ReadonlyMap<number, number>;
 }
+
+/** Webhooks whose claims go through the gate: they have a limit shared by all workers. */
+const LIMITED = `coalesce(jsonb_typeof(w.config->'max_concurrency') = 'number'
+  or jsonb_typeof(w.config->'rate_limit') = 'number' or w.config->'ordered' = 'true'::jsonb, false)`;
+
+const DUE = (q: string) =>
+  `${q}.run_at <= $1::timestamptz and (${q}.locked_until is null or ${q}.locked_until <= $1::timestamptz)`;
 
 /**
  * Claims up to `limit` due events under a lease. `SKIP LOCKED` lets any number of
  * workers claim side by side without waiting on each other or taking the same row; a
  * row whose lease has expired (its worker died) is due again. Events of an inactive
  * webhook stay queued and untouched: deactivating pauses a webhook, reactivating resumes.
+ *
+ * Per-webhook limits hold across all workers: `max_concurrency` (events with a live
+ * lease), `rate_limit` (a token bucket in webhook_rate) and `ordered` (only the oldest
+ * queued event, and only while none is leased). They are counted from the queue itself,
+ * so two claims must not count at the same time: the first statement locks the limited
+ * webhooks this claim may serve (skipping those another worker is claiming for), and
+ * the second, with a snapshot taken after that lock, sees every lease committed before.
  */
-export async function claimDue(db: Queryable, o: ClaimOptions): Promise<ClaimedEvent[]> {
-  const { rows } = await db.query<ClaimRow>(
-    `with due as (
-       select q.hook_event_id from hook_event_queue q
-       join webhooks w on w.id = q.webhook_id and w.is_active
-       where q.run_at <= $1::timestamptz and (q.locked_until is null or q.locked_until <= $1::timestamptz)
-       order by q.run_at, q.hook_event_id
-       limit $2
-       for update of q skip locked
-     ), claimed as (
-       update hook_event_queue q
-       set locked_by = $3, locked_until = $1::timestamptz + $4 * interval '1 millisecond'
-       from due where q.hook_event_id = due.hook_event_id
-       returning q.hook_event_id, q.max_attempts
-     )
-     select ${EVENT_COLUMNS}, c.max_attempts
-     from claimed c join hook_events e on e.id = c.hook_event_id join webhooks w on w.id = e.webhook_id
-     order by e.id`,
-    [o.now, o.limit, o.workerId, o.leaseMs],
-  );
+export async function claimDue(db: Db, o: ClaimOptions): Promise<ClaimedEvent[]> {
+  const share = o.perWebhook ?? o.limit;
+  const rooms = [...(o.inFlight ?? new Map<number, number>())].map(([id, n]) => [id, share - n]);
+  const full = rooms.filter(([, room]) => room! <= 0).map(([id]) => id);
+  const rows = await db.transaction(async (tx) => {
+    const gated = await tx.query<{ id: number }>(
+      `select w.id from webhooks w
+       where w.is_active and ${LIMITED}
+         and exists (select 1 from hook_event_queue q where q.webhook_id = w.id and ${DUE('q')})
+       order by w.id
+       for no key update of w skip locked`,
+      [o.now],
+    );
+    const claimed = await tx.query<ClaimRow>(
+      `with limits as (
+         select w.id as webhook_id,
+                coalesce(w.config->'ordered' = 'true'::jsonb, false) as ordered,
+                case when jsonb_typeof(w.config->'max_concurrency') = 'number'
+                     then (w.config->>'max_concurrency')::numeric end as max_concurrency,
+                case when jsonb_typeof(w.config->'rate_limit') = 'number'
+                     then (w.config->>'rate_limit')::float8 end as rate,
+                (select count(*) from hook_event_queue l
+                 where l.webhook_id = w.id and l.locked_by is not null
+                   and l.locked_until > $1::timestamptz) as leased,
+                b.tokens, b.updated_at
+         from webhooks w left join webhook_rate b on b.webhook_id = w.id
+         where w.id = any($5::int[])
+       ), buckets as (
+         -- a bucket holds at most one second's worth (and at least one token); a clock
+         -- that went back refills nothing
+         select limits.*,
+                case when rate is not null then
+                  least(greatest(rate, 1),
+                        coalesce(tokens + rate * greatest(0, extract(epoch from ($1::timestamptz - updated_at))),
+                                 greatest(rate, 1))) end as available
+         from limits
+       ), allowed as (
+         select webhook_id, ordered, rate, available,
+                greatest(0, least(coalesce(max_concurrency - leased, $2),
+                                  case when ordered then 1 - least(leased, 1) else $2 end,
+                                  coalesce(floor(available), $2)))::int as n
+         from buckets
+       ), limited_due as (
+         select c.hook_event_id from allowed a cross join lateral (
+           select q.hook_event_id, row_number() over (order by q.run_at, q.hook_event_id) as rn
+           from hook_event_queue q
+           where q.webhook_id = a.webhook_id and ${DUE('q')}
+             and (not a.ordered or q.hook_event_id =
+                  (select min(f.hook_event_id) from hook_event_queue f where f.webhook_id = a.webhook_id))
+           order by q.run_at, q.hook_event_id
+           limit $2
+         ) c
+         where c.rn <= a.n
+       ), due as (
+         select q.hook_event_id, q.webhook_id, q.run_at from hook_event_queue q
+         join webhooks w on w.id = q.webhook_id and w.is_active
+         where ${DUE('q')} and q.webhook_id <> all($9::int[])
+           and (not ${LIMITED} or q.hook_event_id in (select hook_event_id from limited_due))
+         order by q.run_at, q.hook_event_id
+         limit $2
+         for update of q skip locked
+       ), fair as (
+         select d.hook_event_id, d.webhook_id
+         from (select due.*, row_number() over (partition by due.webhook_id
+                                                order by due.run_at, due.hook_event_id) as rn
+               from due) d
+         left join unnest($6::int[], $7::int[]) as room(webhook_id, n) on room.webhook_id = d.webhook_id
+         where d.rn <= coalesce(room.n, $8)
+       ), claimed as (
+         update hook_event_queue q
+         set locked_by = $3, locked_until = $1::timestamptz + $4 * interval '1 millisecond'
+         from fair where q.hook_event_id = fair.hook_event_id
+         returning q.hook_event_id, q.webhook_id, q.max_attempts
+       ), drawn as (
+         insert into webhook_rate (webhook_id, tokens, updated_at)
+         select a.webhook_id, a.available - count(*), $1::timestamptz
+         from allowed a join claimed c on c.webhook_id = a.webhook_id
+         where a.rate is not null
+         group by a.webhook_id, a.available
+         on conflict (webhook_id) do update set tokens = excluded.tokens, updated_at = excluded.updated_at
+       )
+       select ${EVENT_COLUMNS}, c.max_attempts
+       from claimed c join hook_events e on e.id = c.hook_event_id join webhooks w on w.id = e.webhook_id
+       order by e.id`,
+      [
+        o.now,
+        o.limit,
+        o.workerId,
+        o.leaseMs,
+        gated.rows.map((r) => r.id),
+        rooms.map(([id]) => id),
+        rooms.map(([, room]) => room),
+        share,
+        full,
+      ],
+    );
+    return claimed.rows;
+  });
   return rows.map((r) => toClaimed(r, 0));
+}
+
+/**
+ * Gives back the leases of events this worker claimed and will not attempt (a shutdown
+ * whose grace ran out): they are due again at once for any worker.
+ */
+export async function releaseLeases(
+  db: Queryable,
+  workerId: string,
+  ids: number[],
+): Promise<number> {
+  if (ids.length === 0) return 0;
+  const { rowCount } = await db.query(
+    `update hook_event_queue set locked_by = null, locked_until = null
+     where hook_event_id = any($1::bigint[]) and locked_by = $2`,
+    [ids, workerId],
+  );
+  return rowCount;
 }
 
 /**

@@ -14,13 +14,24 @@ export interface AttemptOutcome {
   content: string;
   delivered: boolean;
   next: Next;
+  durationMs: number;
+  /** The readable reason when no response arrived; null when the target answered. */
+  error: string | null;
+  /** Who made the attempt: a worker id, or the resend that made it. */
+  worker: string;
+  /** The target answered 410 Gone: the webhook is deactivated with this attempt. */
+  deactivate: boolean;
 }
+
+/** How much of a response each delivery_attempts row keeps. */
+export const EXCERPT_CHARS = 1024;
 
 /**
  * Records a batch of attempts in one statement: each time goes to the FRONT of
- * request_datetimes, retry_count counts attempts, and the queue row is rescheduled,
- * released or removed. Queue rows are touched only while `workerId` still holds the
- * lease, so a worker whose lease expired cannot undo the work of the one that took over.
+ * request_datetimes, retry_count counts attempts, a delivery_attempts row is added, the
+ * queue row is rescheduled, released or removed, and a webhook that answered 410 Gone
+ * is deactivated. Queue rows are touched only while `workerId` still holds the lease, so
+ * a worker whose lease expired cannot undo the work of the one that took over.
  */
 export async function recordAttempts(
   db: Queryable,
@@ -31,8 +42,10 @@ export async function recordAttempts(
   await db.query(
     `with r as (
        select * from unnest($1::bigint[], $2::timestamptz[], $3::int[], $4::text[], $5::bool[],
-                            $6::text[], $7::timestamptz[])
-         as t(id, at, status, content, delivered, next_kind, next_at)
+                            $6::text[], $7::timestamptz[], $9::int[], $10::text[], $11::text[],
+                            $12::bool[])
+         as t(id, at, status, content, delivered, next_kind, next_at, duration_ms, error, worker,
+              deactivate)
      ), attempted as (
        update hook_events e
        set request_datetimes = array_prepend(r.at, e.request_datetimes),
@@ -42,7 +55,20 @@ export async function recordAttempts(
            delivered = r.delivered,
            modified_date = r.at
        from r where e.id = r.id
-       returning e.id
+       returning e.id, e.webhook_id
+     ), logged as (
+       insert into delivery_attempts (hook_event_id, webhook_id, attempted_at, duration_ms,
+                                      response_http_status, error, response_excerpt, worker)
+       select r.id, a.webhook_id, r.at, r.duration_ms, r.status, r.error,
+              case when r.status is null then '' else left(r.content, ${EXCERPT_CHARS}) end, r.worker
+       from r join attempted a on a.id = r.id
+       returning 1
+     ), gone as (
+       update webhooks w set is_active = false, modified_date = g.at
+       from (select a.webhook_id, max(r.at) as at from r join attempted a on a.id = r.id
+             where r.deactivate group by a.webhook_id) g
+       where w.id = g.webhook_id and w.is_active
+       returning w.id
      ), rescheduled as (
        update hook_event_queue q
        set run_at = case when r.next_kind = 'retry' then r.next_at else q.run_at end,
@@ -56,7 +82,8 @@ export async function recordAttempts(
          and (q.locked_by = $8 or q.locked_by is null or r.delivered)
        returning q.hook_event_id
      )
-     select (select count(*) from attempted) as attempted`,
+     select (select count(*) from attempted) as attempted, (select count(*) from logged) as logged,
+            (select count(*) from gone) as gone`,
     [
       outcomes.map((o) => o.id),
       outcomes.map((o) => o.at),
@@ -66,6 +93,10 @@ export async function recordAttempts(
       outcomes.map((o) => o.next.kind),
       outcomes.map((o) => (o.next.kind === 'retry' ? o.next.at : null)),
       workerId,
+      outcomes.map((o) => Math.max(0, Math.round(o.durationMs))),
+      outcomes.map((o) => o.error),
+      outcomes.map((o) => o.worker),
+      outcomes.map((o) => o.deactivate),
     ],
   );
 }
