@@ -1,23 +1,32 @@
 import type { Logger } from 'pino';
 import { buildApp } from '../api/app.js';
 import type { Clock } from '../core/clock.js';
+import { toError } from '../core/errors.js';
 import type { Config } from '../config/config.js';
 import { Sender } from '../delivery/sender.js';
 import { Worker } from '../delivery/worker.js';
+import { Heartbeat } from '../maintenance/heartbeat.js';
+import { Maintenance } from '../maintenance/maintenance.js';
 import { migrate } from '../store/migrate.js';
 import { openDb } from '../store/open.js';
 import { countUsers, createToken, ensureUser } from '../store/tokens.js';
 
 /**
- * Runs the roles this process was given (API and worker by default) until SIGTERM or
- * SIGINT, then stops claiming, lets in-flight attempts finish and closes the database.
+ * Runs the roles this process was given until SIGTERM or SIGINT: `api` (HTTP), `worker`
+ * (deliveries, with a heartbeat), `maintenance` (lease rescue, retention, auto-disable),
+ * or `all` of them. Shutdown stops taking requests and claiming events, gives in-flight
+ * attempts the grace period, releases whatever is still leased, and closes the database.
  */
 export async function serve(config: Config, logger: Logger, clock: Clock): Promise<number> {
   const db = await openDb(config);
   const { applied } = await migrate(db);
   if (applied.length) logger.info({ applied }, 'migrations applied');
 
-  if ((await countUsers(db)) === 0) {
+  const runsApi = config.role === 'all' || config.role === 'api';
+  const runsWorker = config.role === 'all' || config.role === 'worker';
+  const runsMaintenance = config.role === 'all' || config.role === 'maintenance';
+
+  if (runsApi && (await countUsers(db)) === 0) {
     const admin = await ensureUser(db, 'admin', true);
     const { key } = await createToken(db, admin.id, 'first start');
     // Printed, not logged: the key must not end up in log storage.
@@ -27,14 +36,26 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
     );
   }
 
-  const sender = new Sender({ responseCapBytes: config.responseCapBytes });
-  const runsApi = config.role === 'all' || config.role === 'api';
-  const runsWorker = config.role === 'all' || config.role === 'worker';
+  const sender = new Sender({
+    responseCapBytes: config.responseCapBytes,
+    allowPrivateTargets: config.allowPrivateTargets,
+    allowedTargetCidrs: config.allowedTargetCidrs,
+  });
   let worker: Worker | undefined;
+  let heartbeat: Heartbeat | undefined;
+  let maintenance: Maintenance | undefined;
   let app: ReturnType<typeof buildApp> | undefined;
   const shutdown = async () => {
     await app?.close();
-    await worker?.stop();
+    await worker?.stop({ graceMs: config.shutdownGraceMs });
+    if (heartbeat) {
+      const released = await heartbeat.stop().catch((caught: unknown) => {
+        logger.warn({ err: toError(caught) }, 'could not release the leases on shutdown');
+        return 0;
+      });
+      if (released > 0) logger.info({ released }, 'released unfinished events');
+    }
+    await maintenance?.stop();
     await sender.close();
     await db.close();
   };
@@ -52,14 +73,39 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
         pollIntervalMs: config.pollIntervalMs,
         requestTimeoutMs: config.requestTimeoutMs,
       });
+      // Registered before the first claim, so every lease it takes has a live owner.
+      heartbeat = new Heartbeat(
+        db,
+        worker.id,
+        config.heartbeatMs,
+        logger.child({ component: 'heartbeat' }),
+      );
+      await heartbeat.start();
       await worker.start();
+    }
+    if (runsMaintenance) {
+      maintenance = new Maintenance({
+        db,
+        clock,
+        logger: logger.child({ component: 'maintenance' }),
+        sender,
+        heartbeatMs: config.heartbeatMs,
+        intervalMs: config.maintenanceIntervalMs,
+        retentionDays: config.retentionDays,
+        autoDisableDays: config.autoDisableDays,
+        callbackTimeoutMs: config.requestTimeoutMs,
+      });
+      maintenance.start();
     }
     if (runsApi) {
       app = buildApp({ db, clock, config, sender }, logger.child({ component: 'api' }));
       const address = await app.listen({ port: config.port, host: config.host });
       logger.info({ address, database: db.kind, role: config.role }, 'oms-hooks is listening');
     } else {
-      logger.info({ database: db.kind, role: config.role }, 'oms-hooks is running');
+      logger.info(
+        { database: db.kind, role: config.role, worker: worker?.id },
+        'oms-hooks is running',
+      );
     }
   } catch (error) {
     await shutdown().catch(() => {});
@@ -75,5 +121,6 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
     process.once('SIGINT', stop);
   });
   await shutdown();
+  logger.info('stopped');
   return 0;
 }

@@ -7,7 +7,14 @@ export interface PgOptions {
   schema?: string;
   max?: number;
   applicationName?: string;
+  /** How long a LISTEN connection that was lost waits before each reconnect attempt. */
+  reconnectMs?: number;
 }
+
+/** Connections that fail or hang while the server is away fail fast, as 503s upstream. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
+const ignore = () => {};
 
 const typeParsers = {
   getTypeParser(oid: number, format?: string): (value: string) => unknown {
@@ -30,10 +37,12 @@ export function createPgDb(options: PgOptions): Db {
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'oms-hooks',
     types: typeParsers,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.
-  pool.on('error', () => {});
+  pool.on('error', ignore);
+  const reconnectMs = options.reconnectMs ?? 1_000;
   const pooled = wrap(pool);
 
   return {
@@ -44,30 +53,86 @@ export function createPgDb(options: PgOptions): Db {
     },
     async transaction(fn) {
       const client = await pool.connect();
+      // The pool stops listening for errors on a client it lends out; a server going away
+      // between two statements of this transaction must fail them, not the process.
+      client.on('error', ignore);
+      let broken: Error | undefined;
       try {
         await client.query('BEGIN');
         const result = await fn(wrap(client));
         await client.query('COMMIT');
         return result;
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
+        await client.query('ROLLBACK').catch((rollbackError: Error) => {
+          broken = rollbackError;
+        });
         throw error;
       } finally {
-        client.release();
+        client.off('error', ignore);
+        // A client that could not even roll back is discarded, not reused.
+        client.release(broken);
       }
     },
+    /**
+     * One pooled connection per subscription. When the server goes away the connection is
+     * dropped and re-established every `reconnectMs` until it is back; notifications sent
+     * meanwhile are lost, so a reconnect calls `onMessage('')` once to make up for them.
+     */
     async listen(channel, onMessage) {
-      const client = await pool.connect();
-      client.on('error', () => {});
+      const name = `"${channel.replaceAll('"', '')}"`;
+      let client: pg.PoolClient | undefined;
+      let closed = false;
+      let retry: NodeJS.Timeout | undefined;
       const handler = (msg: pg.Notification) => {
         if (msg.channel === channel) onMessage(msg.payload ?? '');
       };
-      client.on('notification', handler);
-      await client.query(`LISTEN "${channel.replaceAll('"', '')}"`);
+      // Bound to one connection: a late error from a dropped one never touches its successor.
+      const drop = (gone: pg.PoolClient, error?: Error) => {
+        if (client !== gone) return;
+        client = undefined;
+        gone.off('notification', handler);
+        gone.release(error ?? new Error('LISTEN connection ended'));
+        if (!closed) retry = setTimeout(reconnect, reconnectMs);
+      };
+      const connect = async () => {
+        const fresh = await pool.connect();
+        // Stays attached after a drop: the dying connection may still emit errors.
+        fresh.on('error', (error: Error) => drop(fresh, error));
+        try {
+          await fresh.query(`LISTEN ${name}`);
+        } catch (error) {
+          fresh.release(error as Error);
+          throw error;
+        }
+        fresh.on('notification', handler);
+        fresh.on('end', () => drop(fresh));
+        client = fresh;
+      };
+      const reconnect = () => {
+        retry = undefined;
+        connect().then(
+          () => {
+            if (closed) return void unlisten();
+            onMessage('');
+          },
+          () => {
+            if (!closed) retry = setTimeout(reconnect, reconnectMs);
+          },
+        );
+      };
+      const unlisten = async () => {
+        const current = client;
+        if (!current) return;
+        client = undefined;
+        current.off('notification', handler);
+        await current.query(`UNLISTEN ${name}`).catch(ignore);
+        current.release();
+      };
+      await connect();
       return async () => {
-        client.off('notification', handler);
-        await client.query(`UNLISTEN "${channel.replaceAll('"', '')}"`).catch(() => {});
-        client.release();
+        closed = true;
+        clearTimeout(retry);
+        await unlisten();
       };
     },
     async close() {

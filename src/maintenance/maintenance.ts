@@ -1,0 +1,149 @@
+import type { Logger } from 'pino';
+import { isoMicro, type Clock } from '../core/clock.js';
+import { toError } from '../core/errors.js';
+import type { Sender } from '../delivery/sender.js';
+import type { Db } from '../store/db.js';
+import { disableFailingWebhooks, notifyDisabled } from './auto-disable.js';
+import { DEAD_AFTER_BEATS } from './heartbeat.js';
+import { rescueLeases } from './rescue.js';
+import { purgeOldEvents } from './retention.js';
+
+export interface MaintenanceOptions {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  /** Sends the disable callbacks, through the SSRF guard. */
+  sender: Sender;
+  /** The workers' heartbeat period; leases are checked as often. */
+  heartbeatMs: number;
+  /** How often retention and auto-disable run. */
+  intervalMs: number;
+  /** 0 keeps events forever. */
+  retentionDays: number;
+  /** 0 never deactivates. */
+  autoDisableDays: number;
+  callbackTimeoutMs: number;
+  retentionBatchSize?: number;
+  retentionPauseMs?: number;
+}
+
+export interface MaintenanceReport {
+  rescued: { workers: string[]; released: number } | undefined;
+  purged: number;
+  disabled: number[];
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The maintenance role: rescues the leases of dead workers every heartbeat, and every
+ * interval purges old events and deactivates webhooks that only fail. Each job runs
+ * under the maintenance advisory lock, so any number of maintenance processes can run.
+ * Failures (the database away) are logged and the job is tried again on its next turn.
+ */
+export class Maintenance {
+  private running = false;
+  private loops: Promise<void>[] = [];
+  private wakers = new Set<() => void>();
+
+  constructor(private readonly o: MaintenanceOptions) {}
+
+  async rescue(): Promise<MaintenanceReport['rescued']> {
+    const rescued = await rescueLeases(this.o.db, this.o.heartbeatMs * DEAD_AFTER_BEATS);
+    if (rescued && rescued.workers.length > 0) {
+      this.o.logger.warn(rescued, 'released the leases of workers that stopped reporting');
+    }
+    return rescued;
+  }
+
+  async purge(keepGoing: () => boolean = () => true): Promise<number> {
+    if (this.o.retentionDays === 0) return 0;
+    const purged = await purgeOldEvents(this.o.db, {
+      before: isoMicro(this.o.clock.now() - this.o.retentionDays * DAY_MS),
+      batchSize: this.o.retentionBatchSize ?? 1_000,
+      pauseMs: this.o.retentionPauseMs ?? 50,
+      keepGoing,
+    });
+    if (purged > 0) this.o.logger.info({ purged }, 'purged old hook events');
+    return purged;
+  }
+
+  async autoDisable(): Promise<number[]> {
+    if (this.o.autoDisableDays === 0) return [];
+    const now = this.o.clock.now();
+    const disabled = await disableFailingWebhooks(
+      this.o.db,
+      isoMicro(now - this.o.autoDisableDays * DAY_MS),
+      isoMicro(now),
+    );
+    for (const webhook of disabled) {
+      this.o.logger.warn(
+        { webhook: webhook.id, failingSince: webhook.since },
+        'deactivated a webhook whose deliveries all fail',
+      );
+    }
+    await Promise.all(
+      disabled.map((w) =>
+        notifyDisabled(
+          this.o.sender,
+          w,
+          this.o.autoDisableDays,
+          this.o.callbackTimeoutMs,
+          this.o.logger,
+        ),
+      ),
+    );
+    return disabled.map((w) => w.id);
+  }
+
+  /** Every job once, in order (for tests and one-off runs). */
+  async runOnce(): Promise<MaintenanceReport> {
+    return {
+      rescued: await this.rescue(),
+      purged: await this.purge(),
+      disabled: await this.autoDisable(),
+    };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loops = [
+      this.every(this.o.heartbeatMs, 'lease rescue', () => this.rescue()),
+      this.every(this.o.intervalMs, 'retention and auto-disable', async () => {
+        await this.purge(() => this.running);
+        if (this.running) await this.autoDisable();
+      }),
+    ];
+  }
+
+  /** Stops both loops, waiting for the job in progress (a purge stops between batches). */
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const wake of this.wakers) wake();
+    await Promise.all(this.loops);
+  }
+
+  private async every(ms: number, job: string, fn: () => Promise<unknown>): Promise<void> {
+    let failing = false;
+    while (this.running) {
+      try {
+        await fn();
+        failing = false;
+      } catch (caught) {
+        if (!failing) this.o.logger.warn({ err: toError(caught), job }, 'maintenance job failed');
+        failing = true;
+      }
+      if (!this.running) break;
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.wakers.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, ms);
+        this.wakers.add(wake);
+      });
+    }
+  }
+}
