@@ -11,10 +11,13 @@ import type { Clock } from '../core/clock.js';
 import type { Config } from '../config/config.js';
 import type { Sender } from '../delivery/sender.js';
 import type { Db } from '../store/db.js';
-import { authHook } from './auth.js';
+import { authHook, maskForReadOnly } from './auth.js';
 import { installErrorHandling } from './errors.js';
+import { attemptRoutes } from './routes/attempts.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { hookEventRoutes } from './routes/hook-events.js';
+import { recoveryRoutes } from './routes/recovery.js';
+import { rotationRoutes } from './routes/rotation.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
@@ -53,11 +56,18 @@ export const omsHooksApi: FastifyPluginAsync<AppDeps> = async (app, deps) => {
 
   await app.register(async (scoped) => {
     scoped.decorateRequest('user', undefined);
-    scoped.addHook('onRequest', authHook(deps.db));
+    scoped.addHook(
+      'onRequest',
+      authHook(deps.db, { rateLimitPerSecond: deps.config.rateLimitPerSecond, clock: deps.clock }),
+    );
+    scoped.addHook('preSerialization', maskForReadOnly);
     await hookEventRoutes(scoped, deps);
+    await attemptRoutes(scoped, deps);
+    await recoveryRoutes(scoped, deps);
     await webhookRoutes(scoped, deps);
     await catalogRoutes(scoped, deps);
     await tokenRoutes(scoped, deps);
+    await rotationRoutes(scoped, deps);
   });
 };
 (omsHooksApi as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
@@ -66,7 +76,14 @@ export function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): FastifyInst
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     bodyLimit: deps.config.bodyLimitBytes,
-    ajv: { customOptions: { allErrors: true, coerceTypes: true, removeAdditional: false } },
+    ajv: {
+      customOptions: {
+        allErrors: true,
+        coerceTypes: true,
+        removeAdditional: false,
+        allowUnionTypes: true,
+      },
+    },
   });
   void app.register(omsHooksApi, deps);
   return app;

@@ -81,8 +81,34 @@ const DETAIL_BY_CODE: Record<string, [number, string]> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'Request body size did not match Content-Length.'],
 };
 
+/**
+ * True when the error says the database cannot be reached right now (server shutting
+ * down or starting up, connection refused, reset or lost): a 503 the client may retry,
+ * not a 500. pg reports server states as SQLSTATE codes, sockets as errno codes.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') {
+    if (['57P01', '57P02', '57P03', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE'].includes(code))
+      return true;
+    if (/^08[0-9A-Z]{3}$/.test(code)) return true;
+  }
+  return (
+    typeof message === 'string' &&
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+      message,
+    )
+  );
+}
+
+export const databaseUnavailable = (cause: unknown): AppError =>
+  new AppError(503, 'database_unavailable', 'The database is unavailable; try again shortly.', {
+    cause,
+  });
+
 export function installErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((caught: FastifyError | AppError | Error, request, reply) => {
+  app.setErrorHandler((thrown: FastifyError | AppError | Error, request, reply) => {
+    const caught = isDatabaseUnavailable(thrown) ? databaseUnavailable(thrown) : thrown;
     if (caught instanceof AppError) {
       if (caught.status >= 500) request.log.error({ err: caught.cause ?? caught }, caught.message);
       return reply.code(caught.status).send(caught.body);

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 
 /**
@@ -28,6 +29,22 @@ export interface Config {
   readonly maxPageSize: number;
   /** Base URL used in pagination links when set (behind a proxy); else the request's Host. */
   readonly publicUrl: string | undefined;
+  /** Workers report every heartbeatMs; one unseen for three periods is dead. */
+  readonly heartbeatMs: number;
+  /** How often maintenance runs retention and auto-disable (lease rescue follows heartbeatMs). */
+  readonly maintenanceIntervalMs: number;
+  /** Hook events older than this are purged; 0 keeps them forever. */
+  readonly retentionDays: number;
+  /** A webhook failing for this long is deactivated; 0 never deactivates. */
+  readonly autoDisableDays: number;
+  /** On SIGTERM/SIGINT, how long in-flight attempts may take before their leases are released. */
+  readonly shutdownGraceMs: number;
+  /** Ranges a target may be in even though they are private (the SSRF guard stays on). */
+  readonly allowedTargetCidrs: readonly string[];
+  /** Requests per second per API token (burst twice that); 0 turns the limit off. */
+  readonly rateLimitPerSecond: number;
+  /** Largest request_payload publish and emit accept (413 above). */
+  readonly maxPayloadBytes: number;
 }
 
 export const DEFAULTS: Config = Object.freeze({
@@ -48,9 +65,17 @@ export const DEFAULTS: Config = Object.freeze({
   leaseMs: 60_000,
   maxPageSize: 1_000,
   publicUrl: undefined,
+  heartbeatMs: 2_000,
+  maintenanceIntervalMs: 60_000,
+  retentionDays: 84,
+  autoDisableDays: 5,
+  shutdownGraceMs: 10_000,
+  allowedTargetCidrs: Object.freeze([]) as readonly string[],
+  rateLimitPerSecond: 200,
+  maxPayloadBytes: 256 * 1024,
 });
 
-type Kind = 'int' | 'string' | 'bool' | 'role' | 'url';
+type Kind = 'int' | 'string' | 'bool' | 'role' | 'url' | 'cidrs';
 interface Setting {
   key: keyof Config;
   env: string;
@@ -162,6 +187,62 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'url',
     help: 'base URL for pagination links',
   },
+  {
+    key: 'heartbeatMs',
+    env: 'HEARTBEAT_MS',
+    flag: 'heartbeat-ms',
+    kind: 'int',
+    help: 'worker heartbeat; unseen for 3 periods = dead',
+  },
+  {
+    key: 'maintenanceIntervalMs',
+    env: 'MAINTENANCE_INTERVAL_MS',
+    flag: 'maintenance-interval-ms',
+    kind: 'int',
+    help: 'how often retention and auto-disable run',
+  },
+  {
+    key: 'retentionDays',
+    env: 'RETENTION_DAYS',
+    flag: 'retention-days',
+    kind: 'int',
+    help: 'purge events older than this (0 = keep)',
+  },
+  {
+    key: 'autoDisableDays',
+    env: 'AUTO_DISABLE_DAYS',
+    flag: 'auto-disable-days',
+    kind: 'int',
+    help: 'deactivate a webhook failing this long (0 = never)',
+  },
+  {
+    key: 'shutdownGraceMs',
+    env: 'SHUTDOWN_GRACE_MS',
+    flag: 'shutdown-grace-ms',
+    kind: 'int',
+    help: 'time in-flight attempts get on shutdown',
+  },
+  {
+    key: 'allowedTargetCidrs',
+    env: 'ALLOWED_TARGET_CIDRS',
+    flag: 'allowed-target-cidrs',
+    kind: 'cidrs',
+    help: 'private ranges targets may use, e.g. 10.1.0.0/16,fd00::/8',
+  },
+  {
+    key: 'rateLimitPerSecond',
+    env: 'RATE_LIMIT_PER_SECOND',
+    flag: 'rate-limit-per-second',
+    kind: 'int',
+    help: 'API requests per second per token (0 = no limit)',
+  },
+  {
+    key: 'maxPayloadBytes',
+    env: 'MAX_PAYLOAD_BYTES',
+    flag: 'max-payload-bytes',
+    kind: 'int',
+    help: 'largest event payload accepted at publish',
+  },
 ];
 
 export class ConfigError extends Error {
@@ -204,6 +285,19 @@ function convert(setting: Setting, raw: string | boolean): unknown {
     }
     case 'string':
       return String(raw);
+    case 'cidrs': {
+      const list = String(raw)
+        .split(',')
+        .map((c) => c.trim())
+        .filter(Boolean);
+      for (const cidr of list) {
+        const match = /^([^/]+)\/(\d{1,3})$/.exec(cidr);
+        const family = match ? isIP(match[1]!) : 0;
+        if (!match || family === 0 || Number(match[2]) > (family === 4 ? 32 : 128))
+          throw new ConfigError(`${where}: "${cidr}" is not a CIDR range like 10.0.0.0/8`);
+      }
+      return Object.freeze(list);
+    }
   }
 }
 
@@ -237,6 +331,9 @@ export function loadConfig(
   }
   if (config.workerBatchSize < 1 || config.workerConcurrency < 1) {
     throw new ConfigError('WORKER_BATCH_SIZE and WORKER_CONCURRENCY must be at least 1');
+  }
+  if (config.heartbeatMs < 1 || config.maintenanceIntervalMs < 1) {
+    throw new ConfigError('HEARTBEAT_MS and MAINTENANCE_INTERVAL_MS must be at least 1');
   }
   return Object.freeze(config);
 }

@@ -51,7 +51,11 @@ export async function createContext(overrides: Record<string, string> = {}): Pro
     LEASE_MS: '30000',
     ...overrides,
   });
-  const sender = new Sender({ responseCapBytes: config.responseCapBytes });
+  const sender = new Sender({
+    responseCapBytes: config.responseCapBytes,
+    allowPrivateTargets: config.allowPrivateTargets,
+    allowedTargetCidrs: config.allowedTargetCidrs,
+  });
   const app = buildApp({ db, clock, config, sender });
   await app.ready();
   const worker = new Worker({

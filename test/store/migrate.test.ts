@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { migrate, splitStatements } from '../../src/store/migrate.js';
 import type { Db } from '../../src/store/db.js';
@@ -15,9 +16,14 @@ test('migrations are recorded once and a second run applies nothing', async () =
   const { rows } = await db.query<{ id: number; name: string }>(
     'select id, name from oms_migrations order by id',
   );
+  // every file in migrations/, in order (each helper adds its own numbered file)
+  const files = (await readdir(new URL('../../migrations/', import.meta.url)))
+    .filter((f) => /^\d+_.+\.sql$/.test(f))
+    .sort();
+  assert.equal(files[0], '001_init.sql');
   assert.deepEqual(
     rows.map((r) => r.name),
-    ['001_init.sql'],
+    files,
   );
   assert.deepEqual(await migrate(db), { applied: [] });
 });

@@ -275,6 +275,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
         instance.pk,
         contentType.source_headers,
         config.requestTimeoutMs,
+        deps.sender,
       );
     } else {
       throw AppError.validation({
@@ -284,6 +285,14 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
           ],
         },
       });
+    }
+    // security (issue 5): outbound payloads are capped, inline or fetched alike
+    if (Buffer.byteLength(JSON.stringify(payload)) > config.maxPayloadBytes) {
+      throw new AppError(
+        413,
+        'payload_too_large',
+        `The event payload is larger than ${config.maxPayloadBytes} bytes.`,
+      );
     }
     return { contentTypeId: contentType.id, payload };
   }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { Type, type Static, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../core/errors.js';
@@ -5,6 +6,8 @@ import { isPattern, isValidSubscription, matchesEventType } from '../../core/eve
 import { DEFAULT_RETRY_COUNTDOWN, parseRetryCountdownConfig } from '../../core/retry.js';
 import { generateSecret } from '../../core/signature.js';
 import { isPrivateHost } from '../../delivery/ssrf.js';
+import { tokenAuthErrors } from '../../delivery/target-auth.js';
+import { SIGNATURE_MODES } from '../../core/signature.js';
 import { eventTypeNames } from '../../store/catalog.js';
 import type { Db } from '../../store/db.js';
 import {
@@ -72,7 +75,10 @@ const RESERVED_HEADERS = new Set([
 ]);
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-function checkUrl(value: string, allowPrivate: boolean): string | undefined {
+/** Decides whether a URL's host may be a target: the sender's guard judges literal addresses. */
+type HostPolicy = (hostname: string) => boolean;
+
+function checkUrl(value: string, refused: HostPolicy): string | undefined {
   let url: URL;
   try {
     url = new URL(value);
@@ -81,7 +87,7 @@ function checkUrl(value: string, allowPrivate: boolean): string | undefined {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     return 'Only http and https URLs are allowed.';
-  if (!allowPrivate && isPrivateHost(url.hostname)) {
+  if (refused(url.hostname)) {
     return 'This address is on a private or local network; such targets are refused unless the server runs with --allow-private-targets.';
   }
   return undefined;
@@ -92,7 +98,7 @@ async function validate(
   db: Db,
   body: PatchBody,
   current: WebhookJson | undefined,
-  allowPrivate: boolean,
+  refused: HostPolicy,
 ): Promise<WebhookInput> {
   const errors: Record<string, unknown> = {};
   const merged = {
@@ -107,10 +113,10 @@ async function validate(
     config: body.config ?? current?.config ?? {},
   };
 
-  const urlError = checkUrl(merged.target_url, allowPrivate);
+  const urlError = checkUrl(merged.target_url, refused);
   if (urlError) errors.target_url = [urlError];
   if (merged.callback) {
-    const callbackError = checkUrl(merged.callback, allowPrivate);
+    const callbackError = checkUrl(merged.callback, refused);
     if (callbackError) errors.callback = [callbackError];
   }
 
@@ -166,8 +172,11 @@ function validateConfig(config: Record<string, unknown>): Record<string, string[
     const a = auth as Record<string, unknown>;
     if (typeof auth !== 'object' || Array.isArray(auth))
       errors.auth = ['Expected a dictionary of items.'];
-    else if (a.type !== 'basic')
-      errors.auth = ['Only {"type": "basic", "username", "password"} is supported.'];
+    else if (a.type === 'token') {
+      const tokenErrors = tokenAuthErrors(a);
+      if (tokenErrors.length > 0) errors.auth = tokenErrors;
+    } else if (a.type !== 'basic')
+      errors.auth = ['"type" must be "basic" (username, password) or "token" (url, ...).'];
     else if (
       typeof a.username !== 'string' ||
       (a.password !== undefined && typeof a.password !== 'string')
@@ -175,13 +184,45 @@ function validateConfig(config: Record<string, unknown>): Record<string, string[
       errors.auth = ['Basic auth needs a string "username" and "password".'];
     }
   }
+  // delivery engine limits, enforced across all workers by the claim
+  const { max_concurrency: maxConcurrency, rate_limit: rateLimit, ordered } = config;
+  if (
+    maxConcurrency !== undefined &&
+    !(
+      Number.isInteger(maxConcurrency) &&
+      (maxConcurrency as number) >= 1 &&
+      (maxConcurrency as number) <= 1000
+    )
+  ) {
+    errors.max_concurrency = ['Ensure this value is an integer from 1 to 1000.'];
+  }
+  if (
+    rateLimit !== undefined &&
+    !(typeof rateLimit === 'number' && rateLimit > 0 && rateLimit <= 10_000)
+  ) {
+    errors.rate_limit = [
+      'Ensure this value is a number of requests per second above 0 and at most 10000.',
+    ];
+  }
+  if (ordered !== undefined && typeof ordered !== 'boolean') {
+    errors.ordered = ['Must be a valid boolean.'];
+  }
+  if (config.signature !== undefined && !SIGNATURE_MODES.includes(config.signature as never)) {
+    errors.signature = ['Must be one of: standard, whisperer, both.'];
+  }
   return Object.keys(errors).length > 0 ? errors : undefined;
 }
 
 export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { db, config } = deps;
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  const allowPrivate = config.allowPrivateTargets;
+  // Literal addresses are judged by the same guard that checks every connection (so
+  // ALLOWED_TARGET_CIDRS applies here too); local names like `localhost` by name.
+  const refused: HostPolicy = (hostname) => {
+    const host = hostname.replace(/^\[|\]$/g, '');
+    if (isIP(host)) return deps.sender.guard.refusal(host) !== undefined;
+    return !config.allowPrivateTargets && isPrivateHost(host);
+  };
 
   r.get(`${BASE}/`, {
     schema: {
@@ -209,7 +250,7 @@ export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promis
       response: { 201: Webhook, ...errorResponses },
     },
     handler: async (request, reply) => {
-      const input = await validate(db, request.body, undefined, allowPrivate);
+      const input = await validate(db, request.body, undefined, refused);
       return reply.code(201).send(await insertWebhook(db, userOf(request).id, input));
     },
   });
@@ -243,7 +284,7 @@ export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promis
         const scope = scopeOf(request);
         const current = await getWebhook(db, scope, request.params.id);
         if (!current) throw AppError.notFound();
-        const input = await validate(db, request.body as PatchBody, current, allowPrivate);
+        const input = await validate(db, request.body as PatchBody, current, refused);
         const updated = await updateWebhook(db, scope, request.params.id, input);
         if (!updated) throw AppError.notFound();
         return updated;
