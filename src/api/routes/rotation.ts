@@ -7,6 +7,7 @@ import { rotateSecret } from '../../store/secrets.js';
 import type { AppDeps } from '../app.js';
 import { scopeOf } from '../auth.js';
 import { errorResponses, IdParams, Webhook } from '../schemas.js';
+import { ownWebhookFirst } from './webhooks.js';
 
 const RotateBody = Type.Object({
   grace_hours: Type.Optional(
@@ -24,6 +25,7 @@ export async function rotationRoutes(app: FastifyInstance, deps: AppDeps): Promi
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
   r.post('/api/v1/oms/webhooks/:id/rotate-secret/', {
+    preValidation: ownWebhookFirst(db),
     schema: {
       tags: ['webhooks'],
       summary: 'Rotate the signing secret; the old one keeps signing during a grace period',

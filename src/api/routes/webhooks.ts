@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { Type, type Static, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../../core/errors.js';
 import { isPattern, isValidSubscription, matchesEventType } from '../../core/event-type.js';
 import { DEFAULT_RETRY_COUNTDOWN, parseRetryCountdownConfig } from '../../core/retry.js';
@@ -213,6 +213,20 @@ function validateConfig(config: Record<string, unknown>): Record<string, string[
   return Object.keys(errors).length > 0 ? errors : undefined;
 }
 
+/**
+ * Runs before body validation on routes that change one webhook: as in DRF, someone
+ * else's (or a missing) webhook is a 404 whatever the body, so a 400 listing field
+ * errors never tells a stranger that the object exists.
+ */
+export function ownWebhookFirst(db: Db) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const id = Number((request.params as { id?: string }).id);
+    if (!Number.isSafeInteger(id) || id < 1 || !(await getWebhook(db, scopeOf(request), id))) {
+      throw AppError.notFound();
+    }
+  };
+}
+
 export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { db, config } = deps;
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -273,6 +287,7 @@ export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promis
     r.route({
       method,
       url: `${BASE}/:id/`,
+      preValidation: ownWebhookFirst(db),
       schema: {
         tags: ['webhooks'],
         summary: method === 'PUT' ? 'Replace a webhook' : 'Change some fields of a webhook',
