@@ -1,12 +1,12 @@
 import { Type, type Static } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { isoMicro } from '../../core/clock.js';
 import { AppError } from '../../core/errors.js';
 import { isPattern, matchesEventType } from '../../core/event-type.js';
 import { newEventUuid, normaliseUuid, uuidHex } from '../../core/ids.js';
 import { resendOnce } from '../../delivery/resend.js';
 import { fetchSourcePayload } from '../../delivery/source.js';
-import { enqueueHookEvents, type NewHookEvent } from '../../queue/enqueue.js';
+import type { NewHookEvent } from '../../queue/enqueue.js';
+import { GroupCommit } from '../../queue/group-commit.js';
 import { findContentType } from '../../store/catalog.js';
 import {
   countHookEvents,
@@ -205,6 +205,8 @@ function formInstance(request: FastifyRequest): void {
 
 export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { db, config, clock } = deps;
+  // Concurrent publishes share one transaction; each is answered after its commit.
+  const commits = new GroupCommit(db, clock);
   const r = app.withTypeProvider<import('@fastify/type-provider-typebox').TypeBoxTypeProvider>();
   const Page = pageOf(HookEvent);
 
@@ -360,7 +362,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
       }
       const resolved = await resolveInstance(instance);
       const event = newEvent(webhook, eventType, instance, resolved);
-      await db.transaction((tx) => enqueueHookEvents(tx, [event], isoMicro(clock.now())));
+      await commits.enqueue([event]);
       return reply.code(202).send();
     },
   });
@@ -385,7 +387,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
         matchesEventType(w.event_type, eventType),
       );
       const events = targets.map((w) => newEvent(w, eventType, instance, resolved));
-      await db.transaction((tx) => enqueueHookEvents(tx, events, isoMicro(clock.now())));
+      await commits.enqueue(events);
       return reply.code(202).send({ events: events.map((e) => e.uuid) });
     },
   });

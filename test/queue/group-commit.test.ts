@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { ManualClock } from '../../src/core/clock.js';
+import { GroupCommit } from '../../src/queue/group-commit.js';
+import type { NewHookEvent } from '../../src/queue/enqueue.js';
+import { createContext, type Context } from '../helpers/context.js';
+
+let ctx: Context;
+before(async () => {
+  ctx = await createContext();
+});
+after(() => ctx.close());
+
+const event = (webhookId: number, n: number): NewHookEvent => ({
+  webhookId,
+  uuid: randomUUID(),
+  eventType: 'package.created',
+  requestPayload: { event: { type: 'package.created' }, payload: { n } },
+  objectId: n,
+  contentTypeId: 4,
+  maxAttempts: 3,
+});
+
+test('concurrent publishes through the API share transactions, and every one is stored and queued', async () => {
+  const hook = await ctx.createWebhook();
+  const statuses = await Promise.all(
+    Array.from({ length: 60 }, (_, i) => ctx.publish(hook.id as number, { n: i })),
+  );
+  assert.deepEqual(new Set(statuses), new Set([202]));
+  // xmin is the id of the transaction that wrote a row: fewer transactions than events.
+  const { rows } = await ctx.db.query<{ events: number; queued: number; transactions: number }>(
+    `select count(*)::int as events,
+            (select count(*)::int from hook_event_queue) as queued,
+            count(distinct xmin::text)::int as transactions
+     from hook_events where webhook_id = $1`,
+    [hook.id],
+  );
+  assert.equal(rows[0]!.events, 60);
+  assert.equal(rows[0]!.queued, 60);
+  assert.ok(rows[0]!.transactions < 60, `${rows[0]!.transactions} transactions for 60 events`);
+});
+
+test('one bad event gathered with good ones fails alone', async () => {
+  const hook = await ctx.createWebhook();
+  const commits = new GroupCommit(ctx.db, new ManualClock());
+  const good = Array.from({ length: 5 }, (_, i) => event(hook.id as number, i));
+  const bad = event(987_654, 99); // no such webhook: a foreign-key violation
+  const results = await Promise.allSettled([
+    ...good.map((e) => commits.enqueue([e])),
+    commits.enqueue([bad]),
+  ]);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected'],
+  );
+  const { rows } = await ctx.db.query<{ uuid: string }>(
+    'select uuid::text as uuid from hook_events where webhook_id = $1',
+    [hook.id],
+  );
+  assert.deepEqual(new Set(rows.map((r) => r.uuid)), new Set(good.map((e) => e.uuid)));
+});
