@@ -212,7 +212,13 @@ async function ceilingP(db: Db): Promise<number> {
 async function startService(env: Record<string, string>, port: number) {
   const child = spawn(process.execPath, ['dist/cli/main.js', 'serve', '--port', String(port)], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'warn', ALLOW_PRIVATE_TARGETS: '1', ...env },
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'warn',
+      ALLOW_PRIVATE_TARGETS: '1',
+      RATE_LIMIT_PER_SECOND: '0',
+      ...env,
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const ok = await waitUntil(async () => {

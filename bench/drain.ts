@@ -1,0 +1,99 @@
+/**
+ * Worker-only drain profile: N events queued straight into a fresh PostgreSQL schema
+ * for W webhooks, one in-process worker delivering them to a local receiver, and the
+ * time spent in each SQL statement. For finding where delivery time goes:
+ *   node --import tsx bench/drain.ts [events=5000] [webhooks=1]
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import pg from 'pg';
+import pino from 'pino';
+import { systemClock } from '../src/core/clock.js';
+import { Sender } from '../src/delivery/sender.js';
+import { Worker } from '../src/delivery/worker.js';
+import { migrate } from '../src/store/migrate.js';
+import type { Queryable } from '../src/store/db.js';
+import { createPgDb } from '../src/store/pg.js';
+import { ensureUser } from '../src/store/tokens.js';
+
+const N = Number(process.argv[2] ?? 5000);
+const URL_ = 'postgres://postgres@127.0.0.1:5432/test';
+const schema = `drain_${randomBytes(3).toString('hex')}`;
+const c = new pg.Client({ connectionString: URL_ });
+await c.connect();
+await c.query(`create schema ${schema}`);
+await c.end();
+const db = createPgDb({
+  connectionString: `${URL_}?options=${encodeURIComponent(`-c search_path=${schema} `)}`,
+  max: 10,
+});
+await migrate(db);
+let got = 0;
+const server = createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    got++;
+    res.end('ok');
+  });
+});
+await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+const port = (server.address() as { port: number }).port;
+const u = await ensureUser(db, 'x', true);
+const hooks = Number(process.argv[3] ?? 1);
+for (let h = 0; h < hooks; h++)
+  await db.query(
+    `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config) values ($1, $2, 'whsec_YWJj', 'package.created', '{"choice":"fixed","kwargs":{"seconds":1}}')`,
+    [u.id, `http://127.0.0.1:${port}/h${h}`],
+  );
+await db.query(
+  `with ins as (insert into hook_events (webhook_id, uuid, event_type, request_payload) select 1 + (g % $2), gen_random_uuid(), 'package.created', jsonb_build_object('payload', jsonb_build_object('seq', g)) from generate_series(1, $1) g returning id, webhook_id) insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts) select id, webhook_id, now(), 18 from ins`,
+  [N, hooks],
+);
+const stats = new Map<string, { n: number; ms: number }>();
+/** Wraps a Queryable so each statement's time is added up under its first words. */
+function timed<Q extends Queryable>(q: Q): Q {
+  const query = q.query.bind(q);
+  const wrapped: Queryable['query'] = async (sql, params) => {
+    const t = performance.now();
+    try {
+      return await query(sql, params);
+    } finally {
+      const key = sql.replace(/\s+/g, ' ').trim().slice(0, 60);
+      const e = stats.get(key) ?? { n: 0, ms: 0 };
+      e.n++;
+      e.ms += performance.now() - t;
+      stats.set(key, e);
+    }
+  };
+  return Object.assign(q, { query: wrapped });
+}
+timed(db);
+const transaction = db.transaction.bind(db);
+db.transaction = (fn) => transaction((tx) => fn(timed(tx)));
+const sender = new Sender({ responseCapBytes: 65536, allowPrivateTargets: true });
+const worker = new Worker({
+  db,
+  clock: systemClock,
+  sender,
+  logger: pino({ level: 'warn' }),
+  batchSize: 100,
+  concurrency: 50,
+  leaseMs: 60000,
+  pollIntervalMs: 1000,
+  requestTimeoutMs: 10000,
+});
+const t0 = performance.now();
+await worker.start();
+while (got < N) await new Promise((r) => setTimeout(r, 20));
+const s = (performance.now() - t0) / 1000;
+console.log(`${N} events to ${hooks} webhook(s) in ${s.toFixed(2)} s = ${(N / s).toFixed(0)}/s`);
+await worker.stop();
+for (const [k, v] of [...stats].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8))
+  console.log(v.n, v.ms.toFixed(0) + 'ms', (v.ms / v.n).toFixed(2) + 'ms/q', k);
+await sender.close();
+await db.close();
+server.close();
+const d = new pg.Client({ connectionString: URL_ });
+await d.connect();
+await d.query(`drop schema ${schema} cascade`);
+await d.end();
