@@ -1,51 +1,42 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { onPostgres } from '../helpers/db.js';
 import {
-  createSchema,
+  processFixture,
   kill,
   seedEvents,
   seedWebhook,
   startServe,
   waitUntil,
   type Proc,
-  type Schema,
 } from './processes.js';
-import { TallyReceiver } from './tally-receiver.js';
 
 const skip = !onPostgres && 'needs PostgreSQL';
 
-let schema: Schema;
-let receiver: TallyReceiver;
-before(async () => {
-  if (skip) return;
-  schema = await createSchema(process.env.DATABASE_URL!);
-  receiver = await TallyReceiver.start();
-});
-after(async () => {
-  if (skip) return;
-  await receiver.close();
-  await schema.drop();
-});
+const fx = processFixture(skip);
 
 test(
   'four worker processes share one backlog: no event attempted twice at once, none left behind',
   { skip },
   async () => {
-    const { db } = schema;
+    const { db } = fx.schema;
     // A little latency per answer keeps many attempts in flight across the four workers.
-    receiver.answer = () => ({ delayMs: 5, status: 200 });
+    fx.receiver.answer = () => ({ delayMs: 5, status: 200 });
     const hooks = await Promise.all(
-      [1, 2, 3, 4].map((n) => seedWebhook(db, receiver.url(`/h${n}`))),
+      [1, 2, 3, 4].map((n) => seedWebhook(db, fx.receiver.url(`/h${n}`))),
     );
     const uuids = (await Promise.all(hooks.map((h) => seedEvents(db, h, 500)))).flat();
 
     const workers: Proc[] = [];
     try {
       // Small batches so the four really interleave on the same rows' neighbourhood.
-      const env = { DATABASE_URL: schema.url, WORKER_BATCH_SIZE: '20', WORKER_CONCURRENCY: '10' };
+      const env = {
+        DATABASE_URL: fx.schema.url,
+        WORKER_BATCH_SIZE: '20',
+        WORKER_CONCURRENCY: '10',
+      };
       workers.push(...(await Promise.all([1, 2, 3, 4].map(() => startServe('worker', env)))));
-      await waitUntil(() => receiver.distinct === uuids.length, 90_000, 'all 2,000 events');
+      await waitUntil(() => fx.receiver.distinct === uuids.length, 90_000, 'all 2,000 events');
       await waitUntil(
         async () =>
           (await db.query<{ n: number }>('select count(*)::int as n from hook_event_queue'))
@@ -57,8 +48,8 @@ test(
       for (const w of workers) await kill(w, 'SIGTERM');
     }
 
-    assert.deepEqual(receiver.overlaps, [], 'an event was attempted by two workers at once');
-    assert.deepEqual(receiver.missing(uuids), []);
+    assert.deepEqual(fx.receiver.overlaps, [], 'an event was attempted by two workers at once');
+    assert.deepEqual(fx.receiver.missing(uuids), []);
     const { rows } = await db.query<{ delivered: number; total: number }>(
       `select count(*) filter (where delivered)::int as delivered, count(*)::int as total from hook_events`,
     );
@@ -68,7 +59,7 @@ test(
     );
     assert.equal(byWorker[0]!.n, 0, 'stopped workers sign off');
     console.log(
-      `four workers: ${uuids.length} events, ${receiver.requests} requests, ${receiver.duplicates} duplicates, ${receiver.overlaps.length} overlaps`,
+      `four workers: ${uuids.length} events, ${fx.receiver.requests} requests, ${fx.receiver.duplicates} duplicates, ${fx.receiver.overlaps.length} overlaps`,
     );
   },
 );

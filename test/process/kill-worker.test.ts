@@ -1,52 +1,39 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { onPostgres } from '../helpers/db.js';
 import {
+  processFixture,
   adminToken,
   api,
-  createSchema,
   freePort,
   kill,
   startServe,
   waitUntil,
   type Proc,
-  type Schema,
 } from './processes.js';
-import { TallyReceiver } from './tally-receiver.js';
 
 const skip = !onPostgres && 'needs PostgreSQL';
 const WEBHOOKS = 10;
 const EMITS = 200; // x 10 webhooks = 2,000 events
 const KILLS = 3;
 
-let schema: Schema;
-let receiver: TallyReceiver;
-before(async () => {
-  if (skip) return;
-  schema = await createSchema(process.env.DATABASE_URL!);
-  receiver = await TallyReceiver.start();
-});
-after(async () => {
-  if (skip) return;
-  await receiver.close();
-  await schema.drop();
-});
+const fx = processFixture(skip);
 
 test(
   'kill -9 of the worker, again and again, during 2,000 deliveries: every accepted event arrives',
   { skip, timeout: 150_000 },
   async () => {
-    receiver.answer = () => ({ delayMs: 10, status: 200 });
+    fx.receiver.answer = () => ({ delayMs: 10, status: 200 });
     const port = await freePort();
-    const env = { DATABASE_URL: schema.url, PORT: String(port), LEASE_MS: '3000' };
-    const token = await adminToken(schema.db);
+    const env = { DATABASE_URL: fx.schema.url, PORT: String(port), LEASE_MS: '3000' };
+    const token = await adminToken(fx.schema.db);
     const procs: Proc[] = [];
     let worker: Proc | undefined;
     try {
       procs.push(await startServe('api', env), await startServe('maintenance', env));
       for (let i = 0; i < WEBHOOKS; i++) {
         const res = await api(port, token, 'POST', '/api/v1/oms/webhooks/', {
-          target_url: receiver.url(`/w${i}`),
+          target_url: fx.receiver.url(`/w${i}`),
           event_type: 'package.created',
           retry_countdown_config: { choice: 'fixed', kwargs: { seconds: 1 } },
         });
@@ -72,31 +59,34 @@ test(
       // Kill at evenly spread points of the run, each time mid-batch, and start a new one.
       for (let k = 1; k <= KILLS; k++) {
         const mark = Math.floor((k * WEBHOOKS * EMITS) / (KILLS + 2));
-        await waitUntil(() => receiver.distinct >= mark, 60_000, `${mark} events received`);
+        await waitUntil(() => fx.receiver.distinct >= mark, 60_000, `${mark} events received`);
         await kill(worker);
         worker = await startServe('worker', env);
       }
       await publishing;
       assert.equal(accepted.length, WEBHOOKS * EMITS);
       await waitUntil(
-        () => receiver.missing(accepted).length === 0,
+        () => fx.receiver.missing(accepted).length === 0,
         60_000,
-        `every accepted event (${receiver.summary()})`,
+        `every accepted event (${fx.receiver.summary()})`,
       );
       await waitUntil(
         async () =>
-          (await schema.db.query<{ n: number }>('select count(*)::int as n from hook_event_queue'))
-            .rows[0]!.n === 0,
+          (
+            await fx.schema.db.query<{ n: number }>(
+              'select count(*)::int as n from hook_event_queue',
+            )
+          ).rows[0]!.n === 0,
         20_000,
         'the queue to empty',
       );
-      const { rows } = await schema.db.query<{ n: number }>(
+      const { rows } = await fx.schema.db.query<{ n: number }>(
         'select count(*)::int as n from hook_events where not delivered',
       );
       assert.equal(rows[0]!.n, 0);
       console.log(
-        `kill -9 x${KILLS}: ${accepted.length} accepted, ${receiver.distinct} received, ` +
-          `${receiver.requests} requests, ${receiver.duplicates} duplicates`,
+        `kill -9 x${KILLS}: ${accepted.length} accepted, ${fx.receiver.distinct} received, ` +
+          `${fx.receiver.requests} requests, ${fx.receiver.duplicates} duplicates`,
       );
     } finally {
       if (worker) await kill(worker, 'SIGTERM');

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { after, before } from 'node:test';
 import pg from 'pg';
 import { isoMicro } from '../../src/core/clock.js';
 import { enqueueHookEvents } from '../../src/queue/enqueue.js';
@@ -9,6 +10,7 @@ import { migrate } from '../../src/store/migrate.js';
 import { createPgDb } from '../../src/store/pg.js';
 import { createToken, ensureUser } from '../../src/store/tokens.js';
 import { insertWebhook, type WebhookInput } from '../../src/store/webhooks.js';
+import { TallyReceiver } from './tally-receiver.js';
 
 /**
  * The real binary (compiled dist/, `npm run build` first) as separate processes on one
@@ -84,6 +86,30 @@ export interface Proc {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Resolves once the output matches (rejects if the process exits first or on timeout). */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+}
+
+export interface Fixture {
+  schema: Schema;
+  receiver: TallyReceiver;
+}
+
+/**
+ * Gives a test file its own schema on the shared PostgreSQL and a tally receiver,
+ * made before its tests and removed after them; nothing at all when the file is skipped.
+ */
+export function processFixture(skip: string | false): Fixture {
+  const fixture = {} as Fixture;
+  before(async () => {
+    if (skip) return;
+    fixture.schema = await createSchema(process.env.DATABASE_URL!);
+    fixture.receiver = await TallyReceiver.start();
+  });
+  after(async () => {
+    if (skip) return;
+    await fixture.receiver.close();
+    await fixture.schema.drop();
+  });
+  return fixture;
 }
 
 /** Settings small enough that a test takes seconds; each test overrides what it studies. */

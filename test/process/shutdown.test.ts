@@ -1,33 +1,20 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { onPostgres } from '../helpers/db.js';
 import {
-  createSchema,
+  processFixture,
   kill,
   seedEvents,
   seedWebhook,
   startServe,
   waitUntil,
-  type Schema,
 } from './processes.js';
-import { TallyReceiver } from './tally-receiver.js';
 
 const skip = !onPostgres && 'needs PostgreSQL';
 
-let schema: Schema;
-let receiver: TallyReceiver;
-before(async () => {
-  if (skip) return;
-  schema = await createSchema(process.env.DATABASE_URL!);
-  receiver = await TallyReceiver.start();
-});
-after(async () => {
-  if (skip) return;
-  await receiver.close();
-  await schema.drop();
-});
+const fx = processFixture(skip);
 
-const count = async (sql: string) => (await schema.db.query<{ n: number }>(sql)).rows[0]!.n;
+const count = async (sql: string) => (await fx.schema.db.query<{ n: number }>(sql)).rows[0]!.n;
 
 test(
   'SIGTERM during a run: exit 0, no event left locked, the rest still queued',
@@ -35,11 +22,11 @@ test(
   async () => {
     // Slow answers keep many attempts in flight when the signal arrives; a lease far longer
     // than the test shows the locks are released by the shutdown, not by expiry.
-    receiver.answer = () => ({ delayMs: 300, status: 200 });
-    const hook = await seedWebhook(schema.db, receiver.url('/slow'));
-    const uuids = await seedEvents(schema.db, hook, 400);
+    fx.receiver.answer = () => ({ delayMs: 300, status: 200 });
+    const hook = await seedWebhook(fx.schema.db, fx.receiver.url('/slow'));
+    const uuids = await seedEvents(fx.schema.db, hook, 400);
     const worker = await startServe('worker', {
-      DATABASE_URL: schema.url,
+      DATABASE_URL: fx.schema.url,
       WORKER_CONCURRENCY: '20',
       WORKER_BATCH_SIZE: '50',
       REQUEST_TIMEOUT_MS: '5000',
@@ -47,7 +34,7 @@ test(
       SHUTDOWN_GRACE_MS: '1000',
     });
     try {
-      await waitUntil(() => receiver.requests >= 30, 30_000, 'deliveries under way');
+      await waitUntil(() => fx.receiver.requests >= 30, 30_000, 'deliveries under way');
       assert.ok(
         (await count(
           'select count(*)::int as n from hook_event_queue where locked_by is not null',
