@@ -176,16 +176,17 @@ export async function getHookEvent(
   return rows[0] && hookEventJson(rows[0]);
 }
 
-export async function findHookEventId(
+/** An event's id and whether it was delivered, by uuid, within the caller's scope. */
+export async function findHookEvent(
   db: Queryable,
   scope: Scope,
   uuid: string,
-): Promise<number | undefined> {
+): Promise<{ id: number; delivered: boolean } | undefined> {
   const params: unknown[] = [uuid];
-  const { rows } = await db.query<{ id: number }>(
-    `select e.id from hook_events e join webhooks w on w.id = e.webhook_id
+  const { rows } = await db.query<{ id: number; delivered: boolean }>(
+    `select e.id, e.delivered from hook_events e join webhooks w on w.id = e.webhook_id
      where e.uuid = $1::uuid${scopeClause(scope, params)}`,
     params,
   );
-  return rows[0]?.id;
+  return rows[0];
 }

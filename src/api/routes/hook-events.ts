@@ -10,7 +10,7 @@ import { GroupCommit } from '../../queue/group-commit.js';
 import { findContentType } from '../../store/catalog.js';
 import {
   countHookEvents,
-  findHookEventId,
+  findHookEvent,
   getHookEvent,
   listHookEvents,
   ORDERING_FIELDS,
@@ -403,10 +403,9 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
       const uuid = normaliseUuid(request.body.event);
       if (!uuid) throw AppError.validation({ event: ['Must be a valid UUID.'] });
       const scope = scopeOf(request);
-      const id = await findHookEventId(db, scope, uuid);
-      if (id === undefined) throw AppError.notFound();
-      const event = await getHookEvent(db, scope, id);
-      if (event?.delivered && request.body.force !== true) {
+      const event = await findHookEvent(db, scope, uuid);
+      if (!event) throw AppError.notFound();
+      if (event.delivered && request.body.force !== true) {
         throw AppError.validation({
           event: ['This event was already delivered. Send "force": true to deliver it again.'],
         });
@@ -420,7 +419,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
           requestTimeoutMs: config.requestTimeoutMs,
           defaultMaxRetries: config.defaultMaxRetries,
         },
-        id,
+        event.id,
       );
       if (outcome === 'busy') {
         throw new AppError(
