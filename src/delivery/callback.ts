@@ -22,12 +22,54 @@ export const CALLBACK_EVENT = 'hook_event.attempt';
 export const CALLBACK_TIMEOUT_MS = 5_000;
 
 /**
- * Tells the webhook's callback how an attempt went, through the same sender (and SSRF
- * guard) as deliveries and signed with the webhook's secret like them. Each callback is
- * a message of its own (`webhook-id` msg_...), so a receiver de-duplicating deliveries on
- * the event uuid still gets one callback per attempt. Never throws: a callback that
- * fails or hangs is logged and changes nothing about the event.
+ * A signed POST to a webhook's `callback`: through the sender, so the SSRF guard applies
+ * as to any delivery, and signed with the webhook's secret like one. Each callback is a
+ * message of its own (`webhook-id` msg_...), so a receiver de-duplicating deliveries on
+ * the event uuid still gets every callback. Never throws: a callback that fails or hangs
+ * is logged and changes nothing.
  */
+export async function postCallback(
+  sender: Sender,
+  callback: { url: string; secret: string; eventName: string; body: string },
+  nowMs: number,
+  timeoutMs: number,
+  logger: Logger | undefined,
+  context: Record<string, unknown>,
+): Promise<void> {
+  const { url, secret, eventName, body } = callback;
+  const id = `msg_${randomUUID().replaceAll('-', '')}`;
+  const timestamp = Math.floor(nowMs / 1000);
+  try {
+    const result = await sender.send({
+      url,
+      body,
+      timeoutMs: Math.min(timeoutMs, CALLBACK_TIMEOUT_MS),
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': USER_AGENT,
+        'x-whisperer-event': eventName,
+        'x-whisperer-signature': whispererSignature(secret, body),
+        'webhook-id': id,
+        'webhook-timestamp': String(timestamp),
+        'webhook-signature': standardSignature(secret, id, timestamp, body),
+      },
+    });
+    if (result.status === null || result.status >= 300) {
+      logger?.warn(
+        {
+          ...context,
+          status: result.status,
+          error: result.status === null ? result.content : undefined,
+        },
+        `${eventName} callback failed`,
+      );
+    }
+  } catch (caught) {
+    logger?.warn({ ...context, err: toError(caught) }, `${eventName} callback failed`);
+  }
+}
+
+/** Tells the webhook's callback how an attempt went. */
 export async function sendCallback(
   sender: Sender,
   event: ClaimedEvent,
@@ -45,37 +87,17 @@ export async function sendCallback(
     delivered: outcome.delivered,
     retry_count: event.retryCount + 1,
   };
-  const body = JSON.stringify(payload);
-  const id = `msg_${randomUUID().replaceAll('-', '')}`;
-  const timestamp = Math.floor(nowMs / 1000);
-  const secret = event.webhook.secretKey;
-  try {
-    const result = await sender.send({
+  await postCallback(
+    sender,
+    {
       url,
-      body,
-      timeoutMs: Math.min(timeoutMs, CALLBACK_TIMEOUT_MS),
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': USER_AGENT,
-        'x-whisperer-event': CALLBACK_EVENT,
-        'x-whisperer-signature': whispererSignature(secret, body),
-        'webhook-id': id,
-        'webhook-timestamp': String(timestamp),
-        'webhook-signature': standardSignature(secret, id, timestamp, body),
-      },
-    });
-    if (result.status === null || result.status >= 300) {
-      logger?.warn(
-        {
-          event: event.uuid,
-          webhook: event.webhook.id,
-          status: result.status,
-          error: result.status === null ? result.content : undefined,
-        },
-        'callback failed',
-      );
-    }
-  } catch (caught) {
-    logger?.warn({ event: event.uuid, err: toError(caught) }, 'callback failed');
-  }
+      secret: event.webhook.secretKey,
+      eventName: CALLBACK_EVENT,
+      body: JSON.stringify(payload),
+    },
+    nowMs,
+    timeoutMs,
+    logger,
+    { event: event.uuid, webhook: event.webhook.id },
+  );
 }

@@ -1,8 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { toError } from '../core/errors.js';
-import { standardSignature, whispererSignature } from '../core/signature.js';
-import { USER_AGENT } from '../delivery/request.js';
+import { postCallback } from '../delivery/callback.js';
 import type { Sender } from '../delivery/sender.js';
 import type { Db } from '../store/db.js';
 import { withMaintenanceLock } from './lock.js';
@@ -58,11 +55,7 @@ export async function disableFailingWebhooks(
   return disabled ?? [];
 }
 
-/**
- * Tells a deactivated webhook's callback why: through the sender, so the SSRF guard
- * applies as to any delivery, and signed with the webhook's secret. Best effort: a
- * callback that fails or hangs is logged and changes nothing.
- */
+/** Tells a deactivated webhook's callback why (best effort, like every callback). */
 export async function notifyDisabled(
   sender: Sender,
   webhook: Disabled,
@@ -71,8 +64,6 @@ export async function notifyDisabled(
   logger: Logger,
 ): Promise<void> {
   if (!webhook.callback) return;
-  const id = `msg_${randomUUID().replaceAll('-', '')}`;
-  const timestamp = Math.floor(Date.now() / 1000);
   const body = JSON.stringify({
     event: { type: DISABLED_EVENT },
     webhook: webhook.id,
@@ -82,28 +73,12 @@ export async function notifyDisabled(
       `Every delivery attempt since ${webhook.since} has failed, for more than ${days} ` +
       'days; the webhook was deactivated. Fix the target and set is_active to true to resume.',
   });
-  try {
-    const result = await sender.send({
-      url: webhook.callback,
-      body,
-      timeoutMs,
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': USER_AGENT,
-        'x-whisperer-event': DISABLED_EVENT,
-        'x-whisperer-signature': whispererSignature(webhook.secret_key, body),
-        'webhook-id': id,
-        'webhook-timestamp': String(timestamp),
-        'webhook-signature': standardSignature(webhook.secret_key, id, timestamp, body),
-      },
-    });
-    if (result.status === null || result.status >= 300) {
-      logger.warn(
-        { webhook: webhook.id, status: result.status, error: result.content.slice(0, 200) },
-        'disable callback failed',
-      );
-    }
-  } catch (caught) {
-    logger.warn({ webhook: webhook.id, err: toError(caught) }, 'disable callback failed');
-  }
+  await postCallback(
+    sender,
+    { url: webhook.callback, secret: webhook.secret_key, eventName: DISABLED_EVENT, body },
+    Date.now(),
+    timeoutMs,
+    logger,
+    { webhook: webhook.id },
+  );
 }
