@@ -67,7 +67,9 @@ function maskSecrets(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   const out: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value)) {
-    out[key] = key === 'secret_key' && typeof inner === 'string' ? MASK : maskSecrets(inner);
+    if (key === 'request_payload')
+      out[key] = inner; // the publisher's data, not our secret
+    else out[key] = key === 'secret_key' && typeof inner === 'string' ? MASK : maskSecrets(inner);
   }
   return out;
 }

@@ -183,6 +183,22 @@ describe('another user and a read-only token', () => {
     assert.equal((bobs.json().results as Json[]).length, 0);
   });
 
+  test("masking leaves the publisher's payload alone, even a field named secret_key", async () => {
+    assert.equal(
+      await ctx.publish(aliceHook.id as number, { secret_key: 'the customer field' }),
+      202,
+    );
+    const events = await as(readOnly, { method: 'GET', url: '/api/v1/oms/oms_hook_events/' });
+    const results = events.json().results as {
+      webhook: Json;
+      request_payload: { payload: Json };
+    }[];
+    const mine = results.find((e) => e.request_payload.payload.secret_key !== undefined);
+    assert.ok(mine, 'the event is listed');
+    assert.equal(mine.request_payload.payload.secret_key, 'the customer field');
+    assert.equal(mine.webhook.secret_key, MASK);
+  });
+
   test("scopes: an admin user's write token is not admin; scope admin makes an admin", async () => {
     const write = await ctx.api({
       method: 'POST',
