@@ -43,7 +43,11 @@ export const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 export const DASHED_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const HEX_UUID = /^[0-9a-f]{32}$/;
 
-export const SEED_DIR = '/work/shared/seeds';
+/** The seeds live in shared/, beside the repository (as CI lays it out), else in /work/shared. */
+export const SEED_DIR =
+  [new URL('../../../shared/seeds', import.meta.url).pathname, '/work/shared/seeds'].find((dir) =>
+    existsSync(dir),
+  ) ?? '/work/shared/seeds';
 export const SEED_FILES = {
   events: `${SEED_DIR}/webhook-event-services.txt`,
   undelivered: `${SEED_DIR}/undelivered-webhook-event-services.txt`,

@@ -1,26 +1,18 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { onPostgres } from '../helpers/db.js';
 import { Receiver } from '../helpers/receiver.js';
+import { freePort } from '../helpers/ports.js';
 
 /**
  * The real binary, as a user runs it, on the embedded database: these are about PGlite
  * data directories and process lifecycles, so they run once, in the PGlite pass.
  */
 const BIN = new URL('../../bin/oms-hooks', import.meta.url).pathname;
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 
 function cli(args: string[], env: Record<string, string> = {}) {
   const res = spawnSync(BIN, args, {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { isoMicro } from '../../src/core/clock.js';
 import type { Db } from '../../src/store/db.js';
 import { createContext, type Context } from '../helpers/context.js';
+import { freePort } from '../helpers/ports.js';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
@@ -48,14 +48,6 @@ function swHeaders(h: IncomingHttpHeaders): Record<string, string> {
     'webhook-timestamp': String(h['webhook-timestamp']),
     'webhook-signature': String(h['webhook-signature']),
   };
-}
-
-async function unusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 let ctx: Context;
@@ -244,7 +236,7 @@ test('a 302 is a failed attempt and its Location is not followed', async () => {
 });
 
 test('a refused connection is a failed attempt with no status and a readable reason', async () => {
-  const port = await unusedPort();
+  const port = await freePort();
   const hook = await ctx.createWebhook({ target_url: `http://127.0.0.1:${port}/hook` });
   assert.equal(await ctx.publish(hook.id as number), 202);
   assert.equal(await ctx.worker.runOnce(), 1);

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { isoMicro } from '../../src/core/clock.js';
 import { createContext, type Context } from '../helpers/context.js';
+import { freePort } from '../helpers/ports.js';
 
 let ctx: Context;
 before(async () => {
@@ -35,14 +34,6 @@ const attemptRows = async (eventId: number) =>
 const eventIdOf = async (hookId: number) =>
   (await ctx.db.query<{ id: number }>('select id from hook_events where webhook_id = $1', [hookId]))
     .rows[0]!.id;
-
-async function unusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 test('every attempt is a delivery_attempts row, and the endpoint lists them oldest first', async () => {
   const path = '/attempts/flaky';
@@ -126,7 +117,7 @@ test('every attempt is a delivery_attempts row, and the endpoint lists them olde
 
 test('an attempt without a response records the reason as its error', async () => {
   const hook = await ctx.createWebhook({
-    target_url: `http://127.0.0.1:${await unusedPort()}/nobody`,
+    target_url: `http://127.0.0.1:${await freePort()}/nobody`,
   });
   assert.equal(await ctx.publish(hook.id as number), 202);
   assert.equal(await ctx.worker.runOnce(), 1);

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { createContext, type Context } from '../helpers/context.js';
 import { count, until } from './support.js';
+import { freePort } from '../helpers/ports.js';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
@@ -15,14 +14,6 @@ before(async () => {
 after(() => ctx.close());
 
 const to = (path: string) => ctx.receiver.requests.filter((r) => r.path === path);
-
-async function unusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 test('the callback gets a signed POST with the outcome after every attempt', async () => {
   ctx.clock.set(Date.now()); // Webhook.verify checks the timestamp against real time
@@ -86,7 +77,7 @@ test('a failing callback changes nothing about the event', async () => {
   );
   const refused = await ctx.createWebhook({
     target_url: ctx.receiver.url('/cb/delivered-1'),
-    callback: `http://127.0.0.1:${await unusedPort()}/nobody`,
+    callback: `http://127.0.0.1:${await freePort()}/nobody`,
   });
   const erroring = await ctx.createWebhook({
     target_url: ctx.receiver.url('/cb/delivered-2'),

@@ -5,12 +5,12 @@ import {
   processFixture,
   adminToken,
   api,
-  freePort,
   kill,
   startServe,
   waitUntil,
   type Proc,
 } from './processes.js';
+import { freePort } from '../helpers/ports.js';
 
 const skip = !onPostgres && 'needs PostgreSQL';
 const WEBHOOKS = 10;

@@ -6,7 +6,6 @@ import {
   adminToken,
   api,
   createSchema,
-  freePort,
   kill,
   startServe,
   waitUntil,
@@ -14,6 +13,7 @@ import {
   type Schema,
 } from './processes.js';
 import { TallyReceiver } from './tally-receiver.js';
+import { freePort } from '../helpers/ports.js';
 
 const skip = (!onPostgres && 'needs PostgreSQL') || privatePostgresUnavailable() || false;
 const EVENTS = 400;

@@ -1,6 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { after, before } from 'node:test';
 import pg from 'pg';
 import { isoMicro } from '../../src/core/clock.js';
@@ -17,14 +16,6 @@ import { TallyReceiver } from './tally-receiver.js';
  * PostgreSQL schema. Every setting goes through the environment, as an operator's would.
  */
 export const BIN = new URL('../../bin/oms-hooks', import.meta.url).pathname;
-
-export const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
