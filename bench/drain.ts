@@ -5,7 +5,7 @@
  *   node --import tsx bench/drain.ts [events=5000] [webhooks=1]
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
+import { spawn } from 'node:child_process';
 import pg from 'pg';
 import pino from 'pino';
 import { systemClock } from '../src/core/clock.js';
@@ -28,16 +28,17 @@ const db = createPgDb({
   max: 10,
 });
 await migrate(db);
-let got = 0;
-const server = createServer((req, res) => {
-  req.resume();
-  req.on('end', () => {
-    got++;
-    res.end('ok');
-  });
+// The receiver runs in its own process, as in `npm run bench`, so that this process's
+// profile is the worker's alone.
+const receiver = spawn(process.execPath, ['--import', 'tsx', 'bench/receiver.ts', '0'], {
+  cwd: new URL('..', import.meta.url).pathname,
+  stdio: ['ignore', 'pipe', 'inherit'],
 });
-await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-const port = (server.address() as { port: number }).port;
+const port = await new Promise<number>((resolve) =>
+  receiver.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
+);
+const received = async () =>
+  ((await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as { count: number }).count;
 const u = await ensureUser(db, 'x', true);
 const hooks = Number(process.argv[3] ?? 1);
 for (let h = 0; h < hooks; h++)
@@ -76,15 +77,15 @@ const worker = new Worker({
   clock: systemClock,
   sender,
   logger: pino({ level: 'warn' }),
-  batchSize: 100,
-  concurrency: 50,
+  batchSize: Number(process.env.BATCH ?? 100),
+  concurrency: Number(process.env.CONC ?? 50),
   leaseMs: 60000,
   pollIntervalMs: 1000,
   requestTimeoutMs: 10000,
 });
 const t0 = performance.now();
 await worker.start();
-while (got < N) await new Promise((r) => setTimeout(r, 20));
+while ((await received()) < N) await new Promise((r) => setTimeout(r, 50));
 const s = (performance.now() - t0) / 1000;
 console.log(`${N} events to ${hooks} webhook(s) in ${s.toFixed(2)} s = ${(N / s).toFixed(0)}/s`);
 await worker.stop();
@@ -92,7 +93,7 @@ for (const [k, v] of [...stats].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8))
   console.log(v.n, v.ms.toFixed(0) + 'ms', (v.ms / v.n).toFixed(2) + 'ms/q', k);
 await sender.close();
 await db.close();
-server.close();
+receiver.kill();
 const d = new pg.Client({ connectionString: URL_ });
 await d.connect();
 await d.query(`drop schema ${schema} cascade`);

@@ -40,6 +40,8 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
     responseCapBytes: config.responseCapBytes,
     allowPrivateTargets: config.allowPrivateTargets,
     allowedTargetCidrs: config.allowedTargetCidrs,
+    // the worker's slots, plus room for attempt callbacks and source fetches
+    connectionsPerOrigin: Math.max(64, config.workerConcurrency + 32),
   });
   let worker: Worker | undefined;
   let heartbeat: Heartbeat | undefined;

@@ -32,6 +32,12 @@ function signatureMode(config: Record<string, unknown>): SignatureMode {
   return SIGNATURE_MODES.includes(mode as SignatureMode) ? (mode as SignatureMode) : 'both';
 }
 
+/** How long an attempt to this webhook may take: `config.timeout` seconds, at most 60. */
+export function requestTimeoutOf(webhook: ClaimedEvent['webhook'], defaultMs: number): number {
+  const timeout = webhook.config.timeout;
+  return typeof timeout === 'number' && timeout > 0 ? Math.min(timeout * 1000, 60_000) : defaultMs;
+}
+
 /**
  * The HTTP request for one attempt. The webhook's own headers go first so that nothing
  * it sets can replace the content type or a signature. `webhook-id` is the event uuid
@@ -72,11 +78,7 @@ export function buildRequest(
       body,
     );
   }
-  const timeout = webhook.config.timeout;
-  const timeoutMs =
-    typeof timeout === 'number' && timeout > 0
-      ? Math.min(timeout * 1000, 60_000)
-      : defaultTimeoutMs;
+  const timeoutMs = requestTimeoutOf(webhook, defaultTimeoutMs);
   return {
     url: webhook.targetUrl,
     body,

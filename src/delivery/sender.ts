@@ -23,6 +23,12 @@ export interface SenderOptions {
   allowPrivateTargets?: boolean;
   /** Ranges permitted even though they are private (ALLOWED_TARGET_CIDRS). */
   allowedTargetCidrs?: readonly string[];
+  /**
+   * Most connections to one origin (default 64). Give it at least the worker's
+   * concurrency: webhooks often share a host, and a hanging one must not hold the
+   * sockets the others need.
+   */
+  connectionsPerOrigin?: number;
   /** Name resolution for targets; tests inject answers to prove what the guard refuses. */
   lookup?: Resolver;
 }
@@ -57,7 +63,7 @@ export class Sender {
     });
     this.agent = new Agent({
       keepAliveTimeout: 10_000,
-      connections: 64,
+      connections: options.connectionsPerOrigin ?? 64,
       connect: { lookup: this.guard.lookup, rejectUnauthorized: true },
     });
     this.tokens = new TokenCache(this.agent);

@@ -3,12 +3,12 @@ import type { Logger } from 'pino';
 import { isoMicro, type Clock } from '../core/clock.js';
 import { toError } from '../core/errors.js';
 import { countdownSeconds } from '../core/retry.js';
-import { claimDue, releaseLeases, type ClaimedEvent } from '../queue/claim.js';
+import { claimBatch, claimDue, releaseLeases, type ClaimedEvent } from '../queue/claim.js';
 import { recordAttempts, type AttemptOutcome, type Next } from '../queue/record.js';
 import { onDue } from '../queue/wake.js';
 import type { Db } from '../store/db.js';
 import { sendCallback } from './callback.js';
-import { buildRequest } from './request.js';
+import { buildRequest, requestTimeoutOf } from './request.js';
 import type { SendResult, Sender } from './sender.js';
 
 export interface WorkerOptions {
@@ -31,6 +31,12 @@ export interface WorkerOptions {
    * one): a target that hangs until its timeout leaves the other slots to the others.
    */
   perWebhookConcurrency?: number;
+  /**
+   * How many claimed events wait in memory for a free slot (default `batchSize`). Claims
+   * are made ahead of the slots, so a slot that frees up is filled at once from memory
+   * and the database sees few, large claims instead of one small claim per completion.
+   */
+  prefetch?: number;
 }
 
 export interface StopOptions {
@@ -95,17 +101,33 @@ export function outcomeOf(
   };
 }
 
+/** A claimed event waiting for a slot, and when its lease runs out (clock ms). */
+interface Buffered {
+  event: ClaimedEvent;
+  leasedUntil: number;
+}
+
 interface Finished {
   event: ClaimedEvent;
   outcome: AttemptOutcome;
 }
 
 /**
- * Delivers due events as a pipeline: up to `concurrency` requests in flight, more
- * claimed as slots free up (never more than the free slots), finished attempts recorded
- * together every short tick, one statement per flush. A slow target holds only its own
- * slots, never a batch. When there is nothing due it sleeps until a wake-up or the poll
- * interval; when the database fails it backs off and resumes by itself.
+ * Delivers due events as a pipeline: claims of up to `batchSize` events fill an
+ * in-memory buffer ahead of the slots, up to `concurrency` requests are in flight, and
+ * finished attempts are recorded together every short tick, one statement per flush.
+ *
+ * Fairness: one webhook may hold at most its share of the slots, and at most twice that
+ * many events waiting in the buffer; slots are handed out round-robin over the webhooks
+ * that have events waiting. A target that hangs until its timeout therefore holds only
+ * its own slots and its own few buffered events; everything else keeps flowing.
+ *
+ * A buffered event holds a lease it has not used yet. One whose lease would run out
+ * before its request could finish is never sent: its lease is given back instead, so no
+ * other worker can be attempting it at the same time.
+ *
+ * When there is nothing due it sleeps until a wake-up or the poll interval; when the
+ * database fails it backs off and resumes by itself.
  */
 export class Worker {
   readonly id: string;
@@ -113,12 +135,27 @@ export class Worker {
   private loop: Promise<void> | undefined;
   private sleeper: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
   private woken = false;
-  /** Completions should wake the loop: the last claim found work, or every slot was busy. */
-  private backlog = false;
+  /**
+   * What a finished attempt wakes the loop for: enough room for a claim, one of the
+   * webhooks a claim skipped for being near their cap making room, or nothing (the last
+   * claim found nothing due; a publish or the poll will wake it).
+   */
+  private waitFor: 'room' | 'capped' | 'notify' = 'room';
+  private capped = new Set<number>();
+  /** Whether the next claim must serve webhooks with shared limits (it costs a round trip). */
+  private gate = true;
   private unlisten: (() => Promise<void>) | undefined;
   /** Requests on the wire, by event id; each promise settles when its attempt is finished. */
   private readonly sending = new Map<number, Promise<void>>();
   private readonly sendingPerWebhook = new Map<number, number>();
+  /**
+   * Claimed events waiting for a slot, per webhook, in claim order. The Map's order is
+   * the round-robin order: a webhook that was just given a slot moves to the back.
+   */
+  private readonly buffer = new Map<number, Buffered[]>();
+  private buffered = 0;
+  /** Buffered plus in-flight events per webhook: what the next claim may add to. */
+  private readonly held = new Map<number, number>();
   /** Bumped by stop(): attempts of an earlier generation finishing late are not recorded. */
   private generation = 0;
   private pending: Finished[] = [];
@@ -128,11 +165,19 @@ export class Worker {
   private readonly callbacks = new Set<Promise<void>>();
   private readonly flushIntervalMs: number;
   private readonly share: number;
+  private readonly prefetch: number;
+  /** Most events one webhook may hold: its share of slots plus a full buffer. */
+  private readonly holdCap: number;
+  /** The smallest claim worth making while the pipeline is busy. */
+  private readonly chunk: number;
 
   constructor(private readonly o: WorkerOptions) {
     this.id = o.workerId ?? `worker-${randomUUID().slice(0, 8)}`;
     this.flushIntervalMs = o.flushIntervalMs ?? 20;
     this.share = o.perWebhookConcurrency ?? Math.max(1, Math.ceil(o.concurrency / 2));
+    this.prefetch = o.prefetch ?? o.batchSize;
+    this.holdCap = this.share + this.prefetch;
+    this.chunk = Math.max(1, Math.floor(this.prefetch / 4));
   }
 
   /**
@@ -201,10 +246,11 @@ export class Worker {
     const inFlight = Promise.all(this.sending.values());
     if (Number.isFinite(graceMs)) await Promise.race([inFlight, delay(graceMs)]);
     else await inFlight;
-    const unfinished = [...this.sending.keys()];
+    const unfinished = [...this.sending.keys(), ...this.takeBuffered().map((b) => b.event.id)];
     this.generation++;
     this.sending.clear();
     this.sendingPerWebhook.clear();
+    this.held.clear();
 
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
@@ -237,36 +283,151 @@ export class Worker {
     let backoffMs = 0;
     while (this.running) {
       this.woken = false;
-      const free = this.o.concurrency - this.sending.size;
-      let claimed = 0;
-      if (free > 0) {
+      this.waitFor = 'room';
+      if (this.room() >= this.chunk || this.sending.size + this.buffered === 0) {
+        let events: ClaimedEvent[];
+        // Webhooks that could take only a few more events sit this claim out: claims stay
+        // large, and each such webhook is claimed for again once it has made room.
+        const capped = new Set<number>();
+        for (const [webhookId, held] of this.held) {
+          if (held > this.holdCap - this.chunk) capped.add(webhookId);
+        }
+        const limit = Math.min(this.room(), this.o.batchSize);
         try {
-          const events = await claimDue(this.o.db, {
+          const batch = await claimBatch(this.o.db, {
             workerId: this.id,
             now: isoMicro(this.o.clock.now()),
             leaseMs: this.o.leaseMs,
-            limit: Math.min(free, this.o.batchSize),
-            perWebhook: this.share,
-            inFlight: this.sendingPerWebhook,
+            limit,
+            perWebhook: this.holdCap,
+            inFlight: new Map(
+              [...this.held].map(([id, held]) => [id, capped.has(id) ? this.holdCap : held]),
+            ),
+            gate: this.gate,
           });
+          events = batch.events;
+          this.gate = batch.limitedDue;
           if (backoffMs > 0) this.o.logger.info('claiming again after a database failure');
           backoffMs = 0;
-          for (const event of events) this.launch(event);
-          claimed = events.length;
         } catch (caught) {
           backoffMs = backoffAfter(backoffMs);
           this.o.logger.error({ err: toError(caught), backoffMs }, 'claim failed; backing off');
           await this.sleep(backoffMs);
           continue;
         }
+        this.bufferEvents(events);
+        this.dispatch();
+        if (!this.running) break;
+        // A full claim may have left more behind: look again while there is room.
+        if (events.length === limit && this.room() >= this.chunk) continue;
+        if (events.length === 0) {
+          // Nothing due beyond the capped webhooks: wait until one of them makes room,
+          // or for a wake-up (a publish, a recorded attempt) or the poll.
+          this.capped = capped;
+          this.waitFor = capped.size > 0 ? 'capped' : 'notify';
+        }
       }
-      if (!this.running) break;
-      this.backlog = claimed > 0 || free <= 0;
-      // A claim that found work may have left more behind (a webhook at its share, or
-      // more due than slots): look again while slots are free.
-      if (claimed > 0 && this.sending.size < this.o.concurrency) continue;
       if (this.woken) continue;
       await this.sleep(this.o.pollIntervalMs);
+    }
+  }
+
+  /**
+   * Events this worker could still take on: free slots plus free buffer places. Events
+   * of a webhook that has all its share of slots busy wait apart and do not count: one
+   * slow webhook cannot fill the buffer, and with one fast webhook they are claimed in
+   * large chunks. What waits apart is bounded: at most concurrency / share webhooks can
+   * be at their share, each holding at most holdCap events.
+   */
+  private room(): number {
+    let ready = 0;
+    for (const [webhookId, waiting] of this.buffer) {
+      if ((this.sendingPerWebhook.get(webhookId) ?? 0) < this.share) ready += waiting.length;
+    }
+    return this.o.concurrency + this.prefetch - this.sending.size - ready;
+  }
+
+  /** After an attempt of `webhookId` finished: should the loop claim again now? */
+  private shouldClaimAfter(webhookId: number): boolean {
+    if (this.waitFor === 'room') return this.room() >= this.chunk;
+    if (this.waitFor === 'capped') {
+      return (
+        this.capped.has(webhookId) && (this.held.get(webhookId) ?? 0) <= this.holdCap - this.chunk
+      );
+    }
+    return false;
+  }
+
+  /**
+   * How much longer than its request an event's lease must last for it to be sent: a
+   * second, or half of what the lease has beyond the timeout when that is shorter, so a
+   * freshly claimed event always goes out.
+   */
+  private leaseMargin(timeoutMs: number): number {
+    return Math.min(1_000, Math.max(0, (this.o.leaseMs - timeoutMs) / 2));
+  }
+
+  private bufferEvents(events: ClaimedEvent[]): void {
+    const leasedUntil = this.o.clock.now() + this.o.leaseMs;
+    for (const event of events) {
+      const webhookId = event.webhook.id;
+      let waiting = this.buffer.get(webhookId);
+      if (!waiting) this.buffer.set(webhookId, (waiting = []));
+      waiting.push({ event, leasedUntil });
+      this.buffered++;
+      this.held.set(webhookId, (this.held.get(webhookId) ?? 0) + 1);
+    }
+  }
+
+  /** Empties the buffer and returns what it held (their leases are still ours). */
+  private takeBuffered(): Buffered[] {
+    const all = [...this.buffer.values()].flat();
+    this.buffer.clear();
+    this.buffered = 0;
+    for (const { event } of all) this.forget(event.webhook.id);
+    return all;
+  }
+
+  private forget(webhookId: number): void {
+    const left = (this.held.get(webhookId) ?? 1) - 1;
+    if (left > 0) this.held.set(webhookId, left);
+    else this.held.delete(webhookId);
+  }
+
+  /**
+   * Fills free slots from the buffer, one event per webhook per round, skipping webhooks
+   * at their share. An event whose lease would expire before its request could time out
+   * is not sent; its lease is given back so that it is due again at once.
+   */
+  private dispatch(): void {
+    if (!this.running) return;
+    const expired: number[] = [];
+    const now = this.o.clock.now();
+    let progress = true;
+    while (progress && this.sending.size < this.o.concurrency && this.buffered > 0) {
+      progress = false;
+      for (const [webhookId, waiting] of this.buffer) {
+        if (this.sending.size >= this.o.concurrency) break;
+        if ((this.sendingPerWebhook.get(webhookId) ?? 0) >= this.share) continue;
+        const next = waiting.shift()!;
+        this.buffered--;
+        this.buffer.delete(webhookId);
+        if (waiting.length > 0) this.buffer.set(webhookId, waiting); // to the back of the round
+        progress = true;
+        const timeoutMs = requestTimeoutOf(next.event.webhook, this.o.requestTimeoutMs);
+        if (next.leasedUntil < now + timeoutMs + this.leaseMargin(timeoutMs)) {
+          this.forget(webhookId);
+          expired.push(next.event.id);
+        } else this.launch(next.event);
+      }
+    }
+    if (expired.length > 0) {
+      releaseLeases(this.o.db, this.id, expired).catch((caught: unknown) => {
+        this.o.logger.warn(
+          { err: toError(caught), events: expired.length },
+          'could not give back leases that ran short; they expire by themselves',
+        );
+      });
     }
   }
 
@@ -296,9 +457,11 @@ export class Worker {
       const left = (this.sendingPerWebhook.get(webhookId) ?? 1) - 1;
       if (left > 0) this.sendingPerWebhook.set(webhookId, left);
       else this.sendingPerWebhook.delete(webhookId);
+      this.forget(webhookId);
       this.pending.push({ event, outcome });
       this.scheduleFlush();
-      if (this.backlog) this.wake();
+      this.dispatch();
+      if (this.shouldClaimAfter(webhookId)) this.wake();
     });
     this.sending.set(event.id, done);
   }

@@ -93,34 +93,10 @@ const LIMITED = `coalesce(jsonb_typeof(w.config->'max_concurrency') = 'number'
 const DUE = (q: string) =>
   `${q}.run_at <= $1::timestamptz and (${q}.locked_until is null or ${q}.locked_until <= $1::timestamptz)`;
 
-/**
- * Claims up to `limit` due events under a lease. `SKIP LOCKED` lets any number of
- * workers claim side by side without waiting on each other or taking the same row; a
- * row whose lease has expired (its worker died) is due again. Events of an inactive
- * webhook stay queued and untouched: deactivating pauses a webhook, reactivating resumes.
- *
- * Per-webhook limits hold across all workers: `max_concurrency` (events with a live
- * lease), `rate_limit` (a token bucket in webhook_rate) and `ordered` (only the oldest
- * queued event, and only while none is leased). They are counted from the queue itself,
- * so two claims must not count at the same time: the first statement locks the limited
- * webhooks this claim may serve (skipping those another worker is claiming for), and
- * the second, with a snapshot taken after that lock, sees every lease committed before.
- */
-export async function claimDue(db: Db, o: ClaimOptions): Promise<ClaimedEvent[]> {
-  const share = o.perWebhook ?? o.limit;
-  const rooms = [...(o.inFlight ?? new Map<number, number>())].map(([id, n]) => [id, share - n]);
-  const full = rooms.filter(([, room]) => room! <= 0).map(([id]) => id);
-  const rows = await db.transaction(async (tx) => {
-    const gated = await tx.query<{ id: number }>(
-      `select w.id from webhooks w
-       where w.is_active and ${LIMITED}
-         and exists (select 1 from hook_event_queue q where q.webhook_id = w.id and ${DUE('q')})
-       order by w.id
-       for no key update of w skip locked`,
-      [o.now],
-    );
-    const claimed = await tx.query<ClaimRow>(
-      `with limits as (
+/** The claim itself; $5 holds the limited webhooks the gate locked for it. */
+const CLAIM_SQL = `with rooms as (
+         select * from unnest($6::int[], $7::int[]) as room(webhook_id, n)
+       ), limits as (
          select w.id as webhook_id,
                 coalesce(w.config->'ordered' = 'true'::jsonb, false) as ordered,
                 case when jsonb_typeof(w.config->'max_concurrency') = 'number'
@@ -149,8 +125,9 @@ export async function claimDue(db: Db, o: ClaimOptions): Promise<ClaimedEvent[]>
                                   coalesce(floor(available), $2)))::int as n
          from buckets
        ), limited_due as (
-         select c.hook_event_id from allowed a cross join lateral (
-           select q.hook_event_id, row_number() over (order by q.run_at, q.hook_event_id) as rn
+         select c.hook_event_id, c.webhook_id, c.run_at from allowed a cross join lateral (
+           select q.hook_event_id, q.webhook_id, q.run_at,
+                  row_number() over (order by q.run_at, q.hook_event_id) as rn
            from hook_event_queue q
            where q.webhook_id = a.webhook_id and ${DUE('q')}
              and (not a.ordered or q.hook_event_id =
@@ -158,22 +135,34 @@ export async function claimDue(db: Db, o: ClaimOptions): Promise<ClaimedEvent[]>
            order by q.run_at, q.hook_event_id
            limit $2
          ) c
-         where c.rn <= a.n
-       ), due as (
-         select q.hook_event_id, q.webhook_id, q.run_at from hook_event_queue q
-         join webhooks w on w.id = q.webhook_id and w.is_active
-         where ${DUE('q')} and q.webhook_id <> all($9::int[])
-           and (not ${LIMITED} or q.hook_event_id in (select hook_event_id from limited_due))
-         order by q.run_at, q.hook_event_id
+         left join rooms on rooms.webhook_id = a.webhook_id
+         where c.rn <= least(a.n, coalesce(rooms.n, $8))
+       ), open_due as (
+         -- every other active webhook: the head of its own (webhook_id, run_at) range, no
+         -- more than this worker's room for it, so a webhook with a huge backlog, or one
+         -- skipped for being at its share, costs nothing to pass over
+         select c.hook_event_id, c.webhook_id, c.run_at
+         from webhooks w
+         left join rooms on rooms.webhook_id = w.id
+         cross join lateral (
+           select q.hook_event_id, q.webhook_id, q.run_at from hook_event_queue q
+           where q.webhook_id = w.id and ${DUE('q')}
+           order by q.run_at, q.hook_event_id
+           limit greatest(0, least($2, coalesce(rooms.n, $8)))
+         ) c
+         where w.is_active and not ${LIMITED} and w.id <> all($9::int[])
+       ), picked as (
+         select hook_event_id from (
+           select hook_event_id, run_at from open_due
+           union all
+           select hook_event_id, run_at from limited_due
+         ) candidates
+         order by run_at, hook_event_id
          limit $2
-         for update of q skip locked
        ), fair as (
-         select d.hook_event_id, d.webhook_id
-         from (select due.*, row_number() over (partition by due.webhook_id
-                                                order by due.run_at, due.hook_event_id) as rn
-               from due) d
-         left join unnest($6::int[], $7::int[]) as room(webhook_id, n) on room.webhook_id = d.webhook_id
-         where d.rn <= coalesce(room.n, $8)
+         select q.hook_event_id, q.webhook_id from hook_event_queue q
+         where q.hook_event_id in (select hook_event_id from picked) and ${DUE('q')}
+         for update of q skip locked
        ), claimed as (
          update hook_event_queue q
          set locked_by = $3, locked_until = $1::timestamptz + $4 * interval '1 millisecond'
@@ -187,24 +176,87 @@ export async function claimDue(db: Db, o: ClaimOptions): Promise<ClaimedEvent[]>
          group by a.webhook_id, a.available
          on conflict (webhook_id) do update set tokens = excluded.tokens, updated_at = excluded.updated_at
        )
-       select ${EVENT_COLUMNS}, c.max_attempts
+       select ${EVENT_COLUMNS}, c.max_attempts,
+              exists (select 1 from webhooks w where w.is_active and ${LIMITED}
+                      and coalesce((select true from hook_event_queue q
+                                    where q.webhook_id = w.id and ${DUE('q')} limit 1), false))
+                as limited_due
        from claimed c join hook_events e on e.id = c.hook_event_id join webhooks w on w.id = e.webhook_id
-       order by e.id`,
-      [
-        o.now,
-        o.limit,
-        o.workerId,
-        o.leaseMs,
-        gated.rows.map((r) => r.id),
-        rooms.map(([id]) => id),
-        rooms.map(([, room]) => room),
-        share,
-        full,
-      ],
-    );
-    return claimed.rows;
-  });
-  return rows.map((r) => toClaimed(r, 0));
+       order by e.id`;
+
+/**
+ * Claims up to `limit` due events under a lease. `SKIP LOCKED` lets any number of
+ * workers claim side by side without waiting on each other or taking the same row; a
+ * row whose lease has expired (its worker died) is due again. Events of an inactive
+ * webhook stay queued and untouched: deactivating pauses a webhook, reactivating resumes.
+ *
+ * Per-webhook limits hold across all workers: `max_concurrency` (events with a live
+ * lease), `rate_limit` (a token bucket in webhook_rate) and `ordered` (only the oldest
+ * queued event, and only while none is leased). They are counted from the queue itself,
+ * so two claims must not count at the same time: the first statement locks the limited
+ * webhooks this claim may serve (skipping those another worker is claiming for), and
+ * the second, with a snapshot taken after that lock, sees every lease committed before.
+ */
+export async function claimDue(db: Db, o: ClaimOptions): Promise<ClaimedEvent[]> {
+  return (await claimBatch(db, o)).events;
+}
+
+export interface ClaimBatch {
+  events: ClaimedEvent[];
+  /**
+   * Whether a webhook with a shared limit has due events, as the claim saw it (true
+   * when the claim returned nothing, since then it cannot tell). Pass it as the next
+   * claim's `gate`.
+   */
+  limitedDue: boolean;
+}
+
+/**
+ * `claimDue`, for a running worker. With `gate: false` the claim is one statement and
+ * one round trip: it serves only webhooks without shared limits, and says whether any
+ * limited webhook is waiting, so that the next claim goes through the gate.
+ */
+export async function claimBatch(
+  db: Db,
+  o: ClaimOptions & { gate?: boolean },
+): Promise<ClaimBatch> {
+  const share = o.perWebhook ?? o.limit;
+  const rooms = [...(o.inFlight ?? new Map<number, number>())].map(([id, n]) => [id, share - n]);
+  const full = rooms.filter(([, room]) => room! <= 0).map(([id]) => id);
+  const claim = (q: Queryable, gated: number[]) =>
+    q.query<ClaimRow & { limited_due: boolean }>(CLAIM_SQL, [
+      o.now,
+      o.limit,
+      o.workerId,
+      o.leaseMs,
+      gated,
+      rooms.map(([id]) => id),
+      rooms.map(([, room]) => room),
+      share,
+      full,
+    ]);
+  const { rows } =
+    o.gate === false
+      ? await claim(db, [])
+      : await db.transaction(async (tx) => {
+          const gated = await tx.query<{ id: number }>(
+            `select w.id from webhooks w
+             where w.is_active and ${LIMITED}
+               and coalesce((select true from hook_event_queue q
+                             where q.webhook_id = w.id and ${DUE('q')} limit 1), false)
+             order by w.id
+             for no key update of w skip locked`,
+            [o.now],
+          );
+          return claim(
+            tx,
+            gated.rows.map((r) => r.id),
+          );
+        });
+  return {
+    events: rows.map((r) => toClaimed(r, 0)),
+    limitedDue: rows.length === 0 || rows[0]!.limited_due,
+  };
 }
 
 /**

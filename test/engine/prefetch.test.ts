@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
+import pino from 'pino';
+import { Worker } from '../../src/delivery/worker.js';
+import { createContext, type Context } from '../helpers/context.js';
+import { count, until } from './support.js';
+
+// The worker claims ahead of its slots and keeps what it claimed in memory. These tests
+// pin down what that must never cost: a request going out on a lease that could run out
+// before it ends, or a lease left behind by a shutdown.
+
+let ctx: Context;
+before(async () => {
+  ctx = await createContext();
+});
+after(() => ctx.close());
+
+/** A target that holds every request until the test lets it go, noting each arrival. */
+async function holdingTarget(onArrival: (eventId: string) => Promise<void> | void) {
+  const held: ServerResponse[] = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      void Promise.resolve(onArrival(String(req.headers['webhook-id']))).then(() => held.push(res));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/held`,
+    held,
+    releaseAll() {
+      for (const res of held.splice(0)) res.end('ok');
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const worker = (options: { leaseMs: number; requestTimeoutMs: number }) =>
+  new Worker({
+    db: ctx.db,
+    clock: ctx.clock,
+    sender: ctx.sender,
+    logger: pino({ level: 'silent' }),
+    batchSize: 10,
+    concurrency: 1,
+    prefetch: 10,
+    pollIntervalMs: 50,
+    ...options,
+  });
+
+test('a buffered event whose lease ran short is claimed again before it is sent', async () => {
+  // Every request must arrive while its event's lease still outlasts the request: else a
+  // second worker could take the event over while the first is still sending it.
+  const leaseMs = 10_000;
+  const requestTimeoutMs = 2_000;
+  const leaseLeftAtArrival: number[] = [];
+  const target = await holdingTarget(async (uuid) => {
+    const { rows } = await ctx.db.query<{ left_ms: number }>(
+      `select (extract(epoch from q.locked_until) * 1000 - $2::float8)::float8 as left_ms
+       from hook_event_queue q join hook_events e on e.id = q.hook_event_id
+       where e.uuid = $1`,
+      [uuid, ctx.clock.now()],
+    );
+    leaseLeftAtArrival.push(rows[0]!.left_ms);
+  });
+  const hook = (await ctx.createWebhook({ target_url: target.url })).id as number;
+  for (let i = 0; i < 3; i++) assert.equal(await ctx.publish(hook, { n: i }), 202);
+  const w = worker({ leaseMs, requestTimeoutMs });
+  await w.start();
+  try {
+    // one slot: the first event is sent, the other two wait in the buffer under the
+    // same lease
+    await until('the first request is held', () => target.held.length === 1);
+    assert.equal(
+      await count(ctx.db, 'select count(*) from hook_event_queue where locked_by = $1', [w.id]),
+      3,
+      'all three were claimed at once',
+    );
+    // time passes on the worker's clock until the buffered leases could not cover a request
+    ctx.clock.advance(leaseMs - requestTimeoutMs + 500);
+    target.releaseAll();
+    await until('the second request is held', () => target.held.length === 1);
+    target.releaseAll();
+    await until('the third request is held', () => target.held.length === 1);
+    target.releaseAll();
+    await until(
+      'all three are delivered',
+      async () =>
+        (await count(
+          ctx.db,
+          'select count(*) from hook_events where webhook_id = $1 and delivered',
+          [hook],
+        )) === 3,
+    );
+  } finally {
+    await w.stop({ graceMs: 0 });
+    await target.close();
+  }
+  assert.equal(leaseLeftAtArrival.length, 3, 'each event was sent once');
+  for (const left of leaseLeftAtArrival) {
+    assert.ok(left >= requestTimeoutMs, `a request arrived with ${left} ms of lease left`);
+  }
+});
+
+test('stop gives back the leases of buffered events as well as in-flight ones', async () => {
+  const target = await holdingTarget(() => {});
+  const hook = (await ctx.createWebhook({ target_url: target.url })).id as number;
+  for (let i = 0; i < 4; i++) assert.equal(await ctx.publish(hook, { n: i }), 202);
+  const w = worker({ leaseMs: 60_000, requestTimeoutMs: 2_000 });
+  await w.start();
+  try {
+    await until('the first request is held', () => target.held.length === 1);
+    assert.equal(
+      await count(ctx.db, 'select count(*) from hook_event_queue where locked_by = $1', [w.id]),
+      4,
+    );
+  } finally {
+    await w.stop({ graceMs: 0 });
+    await target.close();
+  }
+  assert.equal(
+    await count(ctx.db, 'select count(*) from hook_event_queue where locked_by is not null'),
+    0,
+    'nothing stays leased to a stopped worker',
+  );
+  assert.equal(
+    await count(ctx.db, 'select count(*) from hook_event_queue where webhook_id = $1', [hook]),
+    4,
+    'and all four are still queued',
+  );
+});
