@@ -85,8 +85,32 @@ const worker = new Worker({
 });
 const t0 = performance.now();
 await worker.start();
-while ((await received()) < N) await new Promise((r) => setTimeout(r, 50));
+let peak = 0;
+while ((await received()) < N) {
+  await new Promise((r) => setTimeout(r, 50));
+  const m = process.memoryUsage();
+  if (m.rss > peak) {
+    peak = m.rss;
+    const wk = worker as unknown as {
+      pending: unknown[];
+      sending: Map<number, unknown>;
+      buffered: number;
+      callbacks: Set<unknown>;
+    };
+    if (process.env.MEM)
+      console.log(
+        `pending ${wk.pending.length} sending ${wk.sending.size} buffered ${wk.buffered} cb ${wk.callbacks.size} rss ${(m.rss / 1e6).toFixed(0)} MB heap ${(m.heapUsed / 1e6).toFixed(0)} MB ext ${(m.external / 1e6).toFixed(0)} MB ab ${(m.arrayBuffers / 1e6).toFixed(0)} MB`,
+      );
+  }
+}
 const s = (performance.now() - t0) / 1000;
+if (process.env.MEM && globalThis.gc) {
+  globalThis.gc();
+  const m = process.memoryUsage();
+  console.log(
+    `after gc: rss ${(m.rss / 1e6).toFixed(0)} MB heap ${(m.heapUsed / 1e6).toFixed(0)} MB total ${(m.heapTotal / 1e6).toFixed(0)} MB`,
+  );
+}
 console.log(`${N} events to ${hooks} webhook(s) in ${s.toFixed(2)} s = ${(N / s).toFixed(0)}/s`);
 await worker.stop();
 for (const [k, v] of [...stats].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8))
