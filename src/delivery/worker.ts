@@ -47,6 +47,9 @@ export interface StopOptions {
 /** Retry-After can delay a retry by at most this much, whatever the target asks. */
 export const RETRY_AFTER_CAP_MS = 60 * 60 * 1000;
 
+/** Most recording statements one worker runs at once. */
+const MAX_FLUSHES = 2;
+
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
 
@@ -160,7 +163,7 @@ export class Worker {
   private generation = 0;
   private pending: Finished[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
+  private readonly flushing = new Set<Promise<void>>();
   private flushBackoffMs = 0;
   private readonly callbacks = new Set<Promise<void>>();
   private readonly flushIntervalMs: number;
@@ -254,7 +257,7 @@ export class Worker {
 
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    await this.flushing;
+    await Promise.all(this.flushing);
     const finished = this.pending.splice(0);
     try {
       await recordAttempts(
@@ -482,18 +485,25 @@ export class Worker {
     return outcomeOf(event, sentAt, result, false, this.id);
   }
 
+  /**
+   * Flushes after a short tick, or at once when a full batch waits. Under load a second
+   * flush may run beside the first, so recording keeps up with sending.
+   */
   private scheduleFlush(): void {
-    if (this.flushing || this.flushTimer) return;
-    const wait = this.pending.length >= this.o.batchSize ? 0 : this.flushIntervalMs;
+    if (this.flushTimer) return;
+    const full = this.pending.length >= this.o.batchSize;
+    if (this.flushing.size >= (full && this.flushBackoffMs === 0 ? MAX_FLUSHES : 1)) return;
     this.flushTimer = setTimeout(
       () => {
         this.flushTimer = undefined;
-        this.flushing = this.flush().finally(() => {
-          this.flushing = undefined;
-          if (this.pending.length > 0 && !this.flushTimer) this.scheduleFlush();
+        const flush: Promise<void> = this.flush().finally(() => {
+          this.flushing.delete(flush);
+          if (this.pending.length > 0) this.scheduleFlush();
         });
+        this.flushing.add(flush);
+        if (this.pending.length > 0) this.scheduleFlush();
       },
-      Math.max(wait, this.flushBackoffMs),
+      Math.max(full ? 0 : this.flushIntervalMs, this.flushBackoffMs),
     );
   }
 
