@@ -13,6 +13,7 @@ import type { Sender } from '../delivery/sender.js';
 import type { Db } from '../store/db.js';
 import { authHook, maskForReadOnly } from './auth.js';
 import { installErrorHandling } from './errors.js';
+import { Lookups } from './lookups.js';
 import { attemptRoutes } from './routes/attempts.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { hookEventRoutes } from './routes/hook-events.js';
@@ -26,7 +27,12 @@ export interface AppDeps {
   clock: Clock;
   config: Config;
   sender: Sender;
+  /** Short-lived caches of tokens, webhooks and content types; each app makes its own. */
+  lookups?: Lookups;
 }
+
+/** The deps routes get: AppDeps with the app's own lookups filled in. */
+export type ApiDeps = AppDeps & { lookups: Lookups };
 
 export const typed = (app: FastifyInstance) => app.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -34,7 +40,11 @@ export const typed = (app: FastifyInstance) => app.withTypeProvider<TypeBoxTypeP
  * The whole HTTP API as one plugin. It is not encapsulated, so its error and not-found
  * handlers answer for the app that registers it.
  */
-export const omsHooksApi: FastifyPluginAsync<AppDeps> = async (app, deps) => {
+export const omsHooksApi: FastifyPluginAsync<AppDeps> = async (app, options) => {
+  const deps: ApiDeps = {
+    ...options,
+    lookups: options.lookups ?? new Lookups(options.db, options.clock),
+  };
   installErrorHandling(app);
   // Form bodies as DRF takes them; `instance[pk]=1` nests.
   await app.register(formbody, { parser: (body: string) => qs.parse(body, { depth: 3 }) });
@@ -58,7 +68,10 @@ export const omsHooksApi: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     scoped.decorateRequest('user', undefined);
     scoped.addHook(
       'onRequest',
-      authHook(deps.db, { rateLimitPerSecond: deps.config.rateLimitPerSecond, clock: deps.clock }),
+      authHook(deps.lookups, {
+        rateLimitPerSecond: deps.config.rateLimitPerSecond,
+        clock: deps.clock,
+      }),
     );
     scoped.addHook('preSerialization', maskForReadOnly);
     await hookEventRoutes(scoped, deps);

@@ -1,9 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../core/clock.js';
 import { AppError } from '../core/errors.js';
-import type { Db } from '../store/db.js';
-import { authenticate, type User } from '../store/tokens.js';
+import type { User } from '../store/tokens.js';
 import type { Scope } from '../store/webhooks.js';
+import type { Lookups } from './lookups.js';
 import { RateLimiter } from './rate-limit.js';
 
 declare module 'fastify' {
@@ -18,8 +18,13 @@ const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /**
  * `Authorization: Token <key>` (DRF's scheme); `Bearer <key>` is accepted too. Then the
  * token's scope (a read token may only read) and its rate limit (429 with Retry-After).
+ * A token is looked up through the app's Lookups: one revoked through this API is
+ * refused at once, one revoked elsewhere (the CLI) within LOOKUP_TTL_MS.
  */
-export function authHook(db: Db, limits?: { rateLimitPerSecond: number; clock: Clock }) {
+export function authHook(
+  lookups: Pick<Lookups, 'authenticate'>,
+  limits?: { rateLimitPerSecond: number; clock: Clock },
+) {
   const limiter = limits ? new RateLimiter(limits.rateLimitPerSecond, limits.clock) : undefined;
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const header = request.headers.authorization;
@@ -28,7 +33,7 @@ export function authHook(db: Db, limits?: { rateLimitPerSecond: number; clock: C
       throw AppError.unauthenticated();
     }
     const match = /^(?:Token|Bearer)\s+(\S+)\s*$/i.exec(header);
-    const user = match ? await authenticate(db, match[1]!) : undefined;
+    const user = match ? await lookups.authenticate(match[1]!) : undefined;
     if (!user) {
       reply.header('www-authenticate', 'Token');
       throw new AppError(401, 'invalid_token', 'Invalid token.');

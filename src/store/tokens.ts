@@ -110,7 +110,11 @@ export async function revokeToken(db: Queryable, id: number): Promise<boolean> {
  * at most once a minute to keep reads from writing on every request.
  */
 export async function authenticate(db: Queryable, key: string): Promise<User | undefined> {
-  const hash = hashKey(key);
+  return authenticateHash(db, hashKey(key));
+}
+
+/** `authenticate` for a key already hashed with `hashKey` (the API's token cache is keyed by it). */
+export async function authenticateHash(db: Queryable, hash: string): Promise<User | undefined> {
   const { rows } = await db.query<{
     token_id: number;
     key_hash: string;

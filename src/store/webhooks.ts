@@ -125,6 +125,31 @@ export async function getWebhook(
   return rows[0] && webhookJson(rows[0]);
 }
 
+/** A webhook and the user who owns it, read by id alone; see `inScope`. */
+export interface OwnedWebhook {
+  userId: number;
+  webhook: WebhookJson;
+}
+
+/** True when `scope` may see a webhook owned by `userId`: what `scopeClause` asks in SQL. */
+export const inScope = (scope: Scope, userId: number): boolean =>
+  scope.isAdmin || scope.userId === userId;
+
+/**
+ * A webhook by id whoever asks, with its owner, so one cached copy can answer every
+ * user; the caller must check `inScope` before using it.
+ */
+export async function getOwnedWebhook(
+  db: Queryable,
+  id: number,
+): Promise<OwnedWebhook | undefined> {
+  const { rows } = await db.query<WebhookRow>(
+    `select ${WEBHOOK_COLUMNS} from webhooks w where w.id = $1`,
+    [id],
+  );
+  return rows[0] && { userId: rows[0].w_user_id, webhook: webhookJson(rows[0]) };
+}
+
 /** Active webhooks, for fan-out; pattern matching happens in the caller. */
 export async function listActiveWebhooks(db: Queryable): Promise<WebhookJson[]> {
   const { rows } = await db.query<WebhookRow>(

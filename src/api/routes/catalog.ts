@@ -15,7 +15,7 @@ import {
   updateEventType,
   type ContentTypeInput,
 } from '../../store/catalog.js';
-import type { AppDeps } from '../app.js';
+import type { ApiDeps } from '../app.js';
 import { adminOnly } from '../auth.js';
 import { Empty, ContentType, errorResponses, EventType, IdParams } from '../schemas.js';
 
@@ -49,8 +49,8 @@ function checkSource(input: ContentTypeInput): void {
 }
 
 /** The catalogs: anyone may read them; only admins change them. */
-export async function catalogRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  const { db } = deps;
+export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+  const { db, lookups } = deps;
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
   r.get(`${EVENT_TYPES}/`, {
@@ -139,7 +139,9 @@ export async function catalogRoutes(app: FastifyInstance, deps: AppDeps): Promis
         source_headers: request.body.source_headers ?? {},
       };
       checkSource(input);
-      const created = await insertContentType(db, input);
+      const created = await insertContentType(db, input).finally(() =>
+        lookups.contentTypesChanged(),
+      );
       if (!created)
         throw AppError.validation({ model: ['A content type with this model already exists.'] });
       return reply.code(201).send(created);
@@ -172,7 +174,9 @@ export async function catalogRoutes(app: FastifyInstance, deps: AppDeps): Promis
         source_headers: request.body.source_headers ?? {},
       };
       checkSource(input);
-      const found = await updateContentType(db, request.params.id, input);
+      const found = await updateContentType(db, request.params.id, input).finally(() =>
+        lookups.contentTypesChanged(),
+      );
       if (!found) throw AppError.notFound();
       if (found === 'duplicate')
         throw AppError.validation({ model: ['A content type with this model already exists.'] });
@@ -185,7 +189,10 @@ export async function catalogRoutes(app: FastifyInstance, deps: AppDeps): Promis
     handler: async (request, reply) => {
       const exists = await getContentType(db, request.params.id);
       if (!exists) throw AppError.notFound();
-      if (!(await deleteContentType(db, request.params.id))) {
+      const deleted = await deleteContentType(db, request.params.id).finally(() =>
+        lookups.contentTypesChanged(),
+      );
+      if (!deleted) {
         throw AppError.validation({
           non_field_errors: ['Hook events refer to this content type; it cannot be deleted.'],
         });

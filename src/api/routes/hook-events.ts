@@ -7,7 +7,6 @@ import { resendOnce } from '../../delivery/resend.js';
 import { fetchSourcePayload } from '../../delivery/source.js';
 import type { NewHookEvent } from '../../queue/enqueue.js';
 import { GroupCommit } from '../../queue/group-commit.js';
-import { findContentType } from '../../store/catalog.js';
 import {
   countHookEvents,
   findHookEvent,
@@ -17,8 +16,8 @@ import {
   type HookEventFilters,
   type Ordering,
 } from '../../store/hook-events.js';
-import { getWebhook, listActiveWebhooks, type WebhookJson } from '../../store/webhooks.js';
-import type { AppDeps } from '../app.js';
+import { listActiveWebhooks, type WebhookJson } from '../../store/webhooks.js';
+import type { ApiDeps } from '../app.js';
 import { adminOnly, scopeOf } from '../auth.js';
 import { pageBody, pageOf, PageQuery, pageRequest } from '../pagination.js';
 import { Detail, Empty, errorResponses, HookEvent, IdParams } from '../schemas.js';
@@ -203,9 +202,25 @@ function formInstance(request: FastifyRequest): void {
   }
 }
 
-export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  const { db, config, clock } = deps;
-  // Concurrent publishes share one transaction; each is answered after its commit.
+/** PostgreSQL's foreign_key_violation on `constraint`, as both adapters report it. */
+const violates = (error: unknown, constraint: string): boolean => {
+  const { code, constraint: name } = (error ?? {}) as { code?: unknown; constraint?: unknown };
+  return code === '23503' && name === constraint;
+};
+
+const noSuchHook = (hook: number) =>
+  AppError.validation({ hook: [`Invalid pk "${hook}" - object does not exist.`] });
+
+const unknownModel = (model: string) =>
+  AppError.validation({
+    instance: {
+      model: [`Unknown model "${model}". Register it at /api/v1/oms/content_types/ first.`],
+    },
+  });
+
+export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+  const { db, config, clock, lookups } = deps;
+  // Concurrent publishes share one statement; each is answered after its commit.
   const commits = new GroupCommit(db, clock);
   const r = app.withTypeProvider<import('@fastify/type-provider-typebox').TypeBoxTypeProvider>();
   const Page = pageOf(HookEvent);
@@ -259,16 +274,8 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
 
   /** The payload: inline data, else fetched from the model's source URL. */
   async function resolveInstance(instance: InstanceInput) {
-    const contentType = await findContentType(db, instance.model);
-    if (!contentType) {
-      throw AppError.validation({
-        instance: {
-          model: [
-            `Unknown model "${instance.model}". Register it at /api/v1/oms/content_types/ first.`,
-          ],
-        },
-      });
-    }
+    const contentType = await lookups.contentType(instance.model);
+    if (!contentType) throw unknownModel(instance.model);
     let payload: Record<string, unknown>;
     if (instance.data !== undefined) payload = instance.data;
     else if (contentType.source_url) {
@@ -323,6 +330,29 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
     };
   };
 
+  /**
+   * Writes the events; answers once they are committed. A webhook or content type read
+   * from the lookups may have been deleted since (here or in another process): its
+   * foreign key then fails the insert, answered as the 400 a missed lookup gives, and
+   * the stale copy is forgotten. Other requests gathered in the same group commit are
+   * written without this one.
+   */
+  async function enqueue(events: NewHookEvent[], instance: InstanceInput, hook?: number) {
+    try {
+      await commits.enqueue(events);
+    } catch (error) {
+      if (hook !== undefined && violates(error, 'hook_events_webhook_id_fkey')) {
+        lookups.webhookChanged(hook);
+        throw noSuchHook(hook);
+      }
+      if (violates(error, 'hook_events_content_type_id_fkey')) {
+        lookups.contentTypesChanged();
+        throw unknownModel(instance.model);
+      }
+      throw error;
+    }
+  }
+
   r.post(`${BASE}/publish-event/`, {
     preValidation: [adminOnly, async (request) => formInstance(request)],
     schema: {
@@ -333,9 +363,8 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
     },
     handler: async (request, reply) => {
       const { hook, instance, event_type: requested } = request.body;
-      const webhook = await getWebhook(db, scopeOf(request), hook);
-      if (!webhook)
-        throw AppError.validation({ hook: [`Invalid pk "${hook}" - object does not exist.`] });
+      const webhook = await lookups.webhook(scopeOf(request), hook);
+      if (!webhook) throw noSuchHook(hook);
       if (!webhook.is_active)
         throw AppError.validation({ hook: [`Webhook ${hook} is not active.`] });
       let eventType = webhook.event_type;
@@ -362,7 +391,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
       }
       const resolved = await resolveInstance(instance);
       const event = newEvent(webhook, eventType, instance, resolved);
-      await commits.enqueue([event]);
+      await enqueue([event], instance, hook);
       return reply.code(202).send();
     },
   });
@@ -387,7 +416,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: AppDeps): Prom
         matchesEventType(w.event_type, eventType),
       );
       const events = targets.map((w) => newEvent(w, eventType, instance, resolved));
-      await commits.enqueue(events);
+      await enqueue(events, instance);
       return reply.code(202).send({ events: events.map((e) => e.uuid) });
     },
   });

@@ -4,7 +4,7 @@ import { isoMicro } from '../../core/clock.js';
 import { AppError } from '../../core/errors.js';
 import { generateSecret } from '../../core/signature.js';
 import { rotateSecret } from '../../store/secrets.js';
-import type { AppDeps } from '../app.js';
+import type { ApiDeps } from '../app.js';
 import { scopeOf } from '../auth.js';
 import { errorResponses, IdParams, Webhook } from '../schemas.js';
 import { ownWebhookFirst } from './webhooks.js';
@@ -20,8 +20,8 @@ const RotateBody = Type.Object({
  * `POST /api/v1/oms/webhooks/{id}/rotate-secret/`: a new secret (given or generated)
  * signs at once; the old one signs too, next to it, for `grace_hours` (default 24).
  */
-export async function rotationRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  const { db, clock } = deps;
+export async function rotationRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+  const { db, clock, lookups } = deps;
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
   r.post('/api/v1/oms/webhooks/:id/rotate-secret/', {
@@ -45,7 +45,7 @@ export async function rotationRoutes(app: FastifyInstance, deps: AppDeps): Promi
         request.params.id,
         body.secret_key ?? generateSecret(),
         isoMicro(clock.now() + graceMs),
-      );
+      ).finally(() => lookups.webhookChanged(request.params.id));
       if (!rotated) throw AppError.notFound();
       return rotated;
     },

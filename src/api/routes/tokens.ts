@@ -2,7 +2,7 @@ import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../core/errors.js';
 import { createToken, ensureUser, listTokens, revokeToken } from '../../store/tokens.js';
-import type { AppDeps } from '../app.js';
+import type { ApiDeps } from '../app.js';
 import { adminOnly } from '../auth.js';
 import { Empty, errorResponses, IdParams, Token } from '../schemas.js';
 
@@ -20,8 +20,8 @@ const CreateBody = Type.Object({
 });
 
 /** API tokens (admin only). The key is in the creation response and nowhere else. */
-export async function tokenRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  const { db } = deps;
+export async function tokenRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+  const { db, lookups } = deps;
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
   r.get(`${BASE}/`, {
@@ -47,8 +47,10 @@ export async function tokenRoutes(app: FastifyInstance, deps: AppDeps): Promise<
     },
     handler: async (request, reply) => {
       const { username, is_admin: isAdmin, name, scope } = request.body;
-      const user = await ensureUser(db, username, (isAdmin ?? false) || scope === 'admin');
-      const { key, info } = await createToken(db, user.id, name ?? '', scope);
+      const { key, info } = await ensureUser(db, username, (isAdmin ?? false) || scope === 'admin')
+        .then((user) => createToken(db, user.id, name ?? '', scope))
+        // ensureUser may have made the user an admin, which their cached tokens must show.
+        .finally(() => lookups.tokensChanged());
       return reply.code(201).send({ ...info, key });
     },
   });
@@ -62,7 +64,12 @@ export async function tokenRoutes(app: FastifyInstance, deps: AppDeps): Promise<
       response: { 204: Empty, ...errorResponses },
     },
     handler: async (request, reply) => {
-      if (!(await revokeToken(db, request.params.id))) throw AppError.notFound();
+      // Refused from the next request on; a revocation by the CLI or another API process
+      // takes up to LOOKUP_TTL_MS, the life of a cached token here.
+      const revoked = await revokeToken(db, request.params.id).finally(() =>
+        lookups.tokensChanged(),
+      );
+      if (!revoked) throw AppError.notFound();
       return reply.code(204).send();
     },
   });

@@ -20,7 +20,7 @@ import {
   type WebhookInput,
   type WebhookJson,
 } from '../../store/webhooks.js';
-import type { AppDeps } from '../app.js';
+import type { ApiDeps } from '../app.js';
 import { scopeOf, userOf } from '../auth.js';
 import { pageBody, pageOf, PageQuery, pageRequest } from '../pagination.js';
 import { Empty, errorResponses, IdParams, Webhook } from '../schemas.js';
@@ -227,8 +227,8 @@ export function ownWebhookFirst(db: Db) {
   };
 }
 
-export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  const { db, config } = deps;
+export async function webhookRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+  const { db, config, lookups } = deps;
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   // Literal addresses are judged by the same guard that checks every connection (so
   // ALLOWED_TARGET_CIDRS applies here too); local names like `localhost` by name.
@@ -300,7 +300,10 @@ export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promis
         const current = await getWebhook(db, scope, request.params.id);
         if (!current) throw AppError.notFound();
         const input = await validate(db, request.body as PatchBody, current, refused);
-        const updated = await updateWebhook(db, scope, request.params.id, input);
+        // Publish sees the change at once: its cached copy of the webhook goes.
+        const updated = await updateWebhook(db, scope, request.params.id, input).finally(() =>
+          lookups.webhookChanged(request.params.id),
+        );
         if (!updated) throw AppError.notFound();
         return updated;
       },
@@ -315,8 +318,10 @@ export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promis
       response: { 204: Empty, ...errorResponses },
     },
     handler: async (request, reply) => {
-      if (!(await deleteWebhook(db, scopeOf(request), request.params.id)))
-        throw AppError.notFound();
+      const deleted = await deleteWebhook(db, scopeOf(request), request.params.id).finally(() =>
+        lookups.webhookChanged(request.params.id),
+      );
+      if (!deleted) throw AppError.notFound();
       return reply.code(204).send();
     },
   });
