@@ -10,6 +10,7 @@ import { Maintenance } from '../maintenance/maintenance.js';
 import { migrate } from '../store/migrate.js';
 import { openDb } from '../store/open.js';
 import { countUsers, createToken, ensureUser } from '../store/tokens.js';
+import { WorkerProcesses, workerProcessCount } from './worker-processes.js';
 
 /**
  * Runs the roles this process was given until SIGTERM or SIGINT: `api` (HTTP), `worker`
@@ -23,7 +24,8 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
   if (applied.length) logger.info({ applied }, 'migrations applied');
 
   const runsApi = config.role === 'all' || config.role === 'api';
-  const runsWorker = config.role === 'all' || config.role === 'worker';
+  const childWorkers = workerProcessCount(config);
+  const runsWorker = config.role === 'worker' || (config.role === 'all' && childWorkers === 0);
   const runsMaintenance = config.role === 'all' || config.role === 'maintenance';
 
   if (runsApi && (await countUsers(db)) === 0) {
@@ -47,8 +49,10 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
   let heartbeat: Heartbeat | undefined;
   let maintenance: Maintenance | undefined;
   let app: ReturnType<typeof buildApp> | undefined;
+  let children: WorkerProcesses | undefined;
   const shutdown = async () => {
     await app?.close();
+    await children?.stop();
     await worker?.stop({ graceMs: config.shutdownGraceMs });
     if (heartbeat) {
       const released = await heartbeat.stop().catch((caught: unknown) => {
@@ -85,6 +89,10 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
       await heartbeat.start();
       await worker.start();
     }
+    if (childWorkers > 0) {
+      children = new WorkerProcesses(childWorkers, logger);
+      children.start();
+    }
     if (runsMaintenance) {
       maintenance = new Maintenance({
         db,
@@ -102,7 +110,10 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
     if (runsApi) {
       app = buildApp({ db, clock, config, sender }, logger.child({ component: 'api' }));
       const address = await app.listen({ port: config.port, host: config.host });
-      logger.info({ address, database: db.kind, role: config.role }, 'oms-hooks is listening');
+      logger.info(
+        { address, database: db.kind, role: config.role, workerProcesses: childWorkers },
+        'oms-hooks is listening',
+      );
     } else {
       logger.info(
         { database: db.kind, role: config.role, worker: worker?.id },
@@ -121,8 +132,13 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    // a worker process started by `serve --role all` goes when its parent does, however
+    // the parent ended
+    if (process.connected) process.once('disconnect', () => stop('parent gone'));
   });
   await shutdown();
+  // the channel to a parent would keep this process alive
+  if (process.connected) process.disconnect();
   logger.info('stopped');
   return 0;
 }

@@ -24,6 +24,11 @@ export interface Config {
   readonly defaultMaxRetries: number;
   readonly workerBatchSize: number;
   readonly workerConcurrency: number;
+  /**
+   * With role `all`, how many separate processes deliver (0: this process does). `auto`
+   * is one on PostgreSQL with two or more CPUs, else 0 (PGlite allows one process).
+   */
+  readonly workerProcesses: number | 'auto';
   readonly pollIntervalMs: number;
   readonly leaseMs: number;
   readonly maxPageSize: number;
@@ -61,6 +66,7 @@ export const DEFAULTS: Config = Object.freeze({
   defaultMaxRetries: 18,
   workerBatchSize: 200,
   workerConcurrency: 100,
+  workerProcesses: 'auto',
   pollIntervalMs: 1_000,
   leaseMs: 60_000,
   maxPageSize: 1_000,
@@ -75,7 +81,7 @@ export const DEFAULTS: Config = Object.freeze({
   maxPayloadBytes: 256 * 1024,
 });
 
-type Kind = 'int' | 'string' | 'bool' | 'role' | 'url' | 'cidrs';
+type Kind = 'int' | 'string' | 'bool' | 'role' | 'url' | 'cidrs' | 'processes';
 interface Setting {
   key: keyof Config;
   env: string;
@@ -158,6 +164,13 @@ export const SETTINGS: readonly Setting[] = [
     flag: 'worker-concurrency',
     kind: 'int',
     help: 'requests in flight per worker',
+  },
+  {
+    key: 'workerProcesses',
+    env: 'WORKER_PROCESSES',
+    flag: 'worker-processes',
+    kind: 'processes',
+    help: 'with role all: worker processes beside the API (auto, or a number)',
   },
   {
     key: 'pollIntervalMs',
@@ -264,6 +277,10 @@ function convert(setting: Setting, raw: string | boolean): unknown {
       if (!Number.isInteger(n) || n < 0)
         throw new ConfigError(`${where}: expected a non-negative integer, got "${String(raw)}"`);
       return n;
+    }
+    case 'processes': {
+      if (String(raw).trim() === 'auto') return 'auto';
+      return convert({ ...setting, kind: 'int' }, raw);
     }
     case 'role': {
       if (!['all', 'api', 'worker', 'maintenance'].includes(String(raw))) {
