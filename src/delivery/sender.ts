@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { toError } from '../core/errors.js';
 import type { OutgoingRequest } from './request.js';
 import { TargetGuard, type Resolver } from './ssrf.js';
@@ -73,20 +73,19 @@ export class Sender {
     const started = performance.now();
     const refused = this.guard.checkUrl(req.url);
     if (refused) return { status: null, content: refused, durationMs: performance.now() - started };
-    const signal = AbortSignal.timeout(req.timeoutMs);
+    // one deadline for the whole exchange, a token refetch and its second POST included
+    const deadline = started + req.timeoutMs;
     try {
-      let res = await this.post(req, signal);
-      if (res.statusCode === 401 && req.tokenAuth && res.usedToken) {
+      let res = await this.post(req, deadline);
+      if (res.status === 401 && req.tokenAuth && res.usedToken) {
         // The token expired or was revoked: fetch a new one, once.
-        await res.body.dump();
         this.tokens.invalidate(req.tokenAuth.key, res.usedToken);
-        res = await this.post(req, signal);
+        res = await this.post(req, deadline);
       }
-      const content = await readCapped(res.body, this.options.responseCapBytes);
       const retryAfterMs = parseRetryAfter(res.headers['retry-after'], Date.now());
       return {
-        status: res.statusCode,
-        content,
+        status: res.status,
+        content: res.content,
         durationMs: performance.now() - started,
         ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       };
@@ -120,7 +119,7 @@ export class Sender {
     }
   }
 
-  private async post(req: OutgoingRequest, signal: AbortSignal) {
+  private async post(req: OutgoingRequest, deadline: number): Promise<Posted> {
     let headers = req.headers;
     let usedToken: Promise<string> | undefined;
     if (req.tokenAuth) {
@@ -128,16 +127,20 @@ export class Sender {
       const [name, value] = authHeader(req.tokenAuth.auth, await usedToken);
       headers = { ...headers, [name]: value };
     }
-    const res = await request(req.url, {
-      method: 'POST',
-      headers,
-      body: req.body,
-      dispatcher: this.agent,
-      signal,
-      headersTimeout: req.timeoutMs,
-      bodyTimeout: req.timeoutMs,
-    });
-    return Object.assign(res, { usedToken });
+    const url = new URL(req.url);
+    const response = await dispatchCapped(
+      this.agent,
+      {
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: 'POST',
+        headers,
+        body: req.body,
+      },
+      this.options.responseCapBytes,
+      deadline - performance.now(),
+    );
+    return { ...response, usedToken };
   }
 
   async close(): Promise<void> {
@@ -158,25 +161,89 @@ export function parseRetryAfter(
   return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 
-async function readCapped(
-  body: AsyncIterable<Buffer> & { destroy(): void },
+type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+interface Posted {
+  status: number;
+  headers: ResponseHeaders;
+  content: string;
+  usedToken?: Promise<string> | undefined;
+}
+
+/** An error that reads like the timeout of an AbortSignal (describeFailure knows it). */
+const timeoutError = () =>
+  Object.assign(new Error('The request timed out'), { name: 'TimeoutError' });
+
+/**
+ * One request on the pool's low-level dispatch interface: the status, the headers and
+ * the body up to `cap` bytes as text; the connection is
+ * dropped once the cap is reached. `timeoutMs` covers the whole exchange, waiting for a
+ * connection included. This costs far less per request than `request()`, which builds a
+ * body stream, an async iterator and an AbortSignal for every attempt.
+ */
+function dispatchCapped(
+  agent: Agent,
+  options: Dispatcher.DispatchOptions,
   cap: number,
-): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let truncated = false;
-  for await (const chunk of body) {
-    const room = cap - size;
-    if (chunk.length >= room) {
-      chunks.push(chunk.subarray(0, room));
-      size += room;
-      truncated = true;
-      break;
-    }
-    chunks.push(chunk);
-    size += chunk.length;
-  }
-  if (truncated) body.destroy();
+  timeoutMs: number,
+): Promise<Omit<Posted, 'usedToken'>> {
+  return new Promise((resolve, reject) => {
+    let controller: Dispatcher.DispatchController | undefined;
+    let status = 0;
+    let headers: ResponseHeaders = {};
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const settle = (error: Error | undefined) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (error) reject(error);
+      else resolve({ status, headers, content: decodeCapped(chunks, size, cap) });
+    };
+    const timer = setTimeout(
+      () => {
+        const error = timeoutError();
+        controller?.abort(error);
+        settle(error);
+      },
+      Math.max(0, timeoutMs),
+    );
+    agent.dispatch(options, {
+      onRequestStart(c) {
+        controller = c;
+        if (settled) c.abort(timeoutError());
+      },
+      onResponseStart(_c, statusCode, responseHeaders) {
+        status = statusCode;
+        headers = responseHeaders;
+      },
+      onResponseData(c, chunk) {
+        if (settled) return;
+        const room = cap - size;
+        if (chunk.length < room) {
+          chunks.push(chunk);
+          size += chunk.length;
+          return;
+        }
+        chunks.push(chunk.subarray(0, room));
+        size += room;
+        // enough read: the rest of a huge or endless body is not waited for
+        settle(undefined);
+        c.abort(new Error('response cap reached'));
+      },
+      onResponseEnd() {
+        settle(undefined);
+      },
+      onResponseError(_c, error) {
+        settle(error);
+      },
+    });
+  });
+}
+
+/** The body read so far as text a PostgreSQL column can hold, at most `cap` bytes. */
+function decodeCapped(chunks: Buffer[], size: number, cap: number): string {
   // PostgreSQL text cannot hold NUL; a binary body is kept as readable as it gets.
   const text = Buffer.concat(chunks, size).toString('utf8').replaceAll('\u0000', '\uFFFD');
   return utf8Prefix(text, cap);
