@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -119,6 +119,37 @@ function rssMb(pid: number): number {
     return m ? Number(m[1]) / 1024 : Number.NaN;
   } catch {
     return Number.NaN;
+  }
+}
+
+/** The service's processes: the one we started and the worker processes it started. */
+function serviceProcesses(pid: number): number[] {
+  const pids = [pid];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // the parent pid is the second field after the parenthesised command name
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) pids.push(Number(entry));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return pids;
+}
+
+/** Peak RSS of the largest service process, and of all of them together. */
+class RssPeak {
+  largest = 0;
+  total = 0;
+  sample(pid: number): void {
+    const each = serviceProcesses(pid).map((p) => rssMb(p) || 0);
+    this.largest = Math.max(this.largest, ...each);
+    this.total = Math.max(
+      this.total,
+      each.reduce((a, b) => a + b, 0),
+    );
   }
 }
 
@@ -354,11 +385,6 @@ async function main() {
     const reset = () => fetch(`${recv}/reset`, { method: 'POST' });
 
     let service = await startService(bdb.serviceEnv, servicePort);
-    let peakRss = 0;
-    const rssTimer = setInterval(
-      () => (peakRss = Math.max(peakRss, rssMb(service.pid!) || 0)),
-      200,
-    );
     const pool = makePool(api);
 
     log('publish, closed loop');
@@ -501,7 +527,6 @@ async function main() {
       note: `${withHang.toFixed(0)} vs ${without.toFixed(0)} deliveries/s`,
     });
     await stop(service);
-    clearInterval(rssTimer);
     await pool.close();
 
     log(`backlog: ${S.backlog.toLocaleString('en')} queued events`);
@@ -511,12 +536,9 @@ async function main() {
     await seedEvents(db, hookSeq, S.backlog, { queued: true, attempted: false });
     if (dbKind === 'pglite') await db.close();
     await reset();
-    peakRss = 0;
+    const peakRss = new RssPeak();
     service = await startService(bdb.serviceEnv, servicePort);
-    const backlogTimer = setInterval(
-      () => (peakRss = Math.max(peakRss, rssMb(service.pid!) || 0)),
-      200,
-    );
+    const backlogTimer = setInterval(() => peakRss.sample(service.pid!), 200);
     const b0 = performance.now();
     const backlogDone = await waitUntil(
       async () => (await stats()).distinct >= S.backlog,
@@ -537,7 +559,16 @@ async function main() {
           : `only ${backlogGot} in ${S.phaseCapSeconds} s (${(backlogGot / backlogSeconds).toFixed(0)}/s)`,
       ),
     );
-    rows.push(limitRow('service RSS (peak, whole run)', peakRss, 'MB', 200, '<= 200 MB'));
+    rows.push(
+      limitRow(
+        'service RSS during the backlog drain (peak of the largest process)',
+        peakRss.largest,
+        'MB',
+        200,
+        '<= 200 MB',
+        `all its processes together: ${peakRss.total.toFixed(0)} MB`,
+      ),
+    );
     await stop(service);
 
     log(`reads at ${S.stored.toLocaleString('en')} stored events`);
