@@ -649,7 +649,7 @@ async function main() {
     `| --- | --- | --- | --- | --- | --- |`,
     ...rows.map(
       (r) =>
-        `| ${r.name}${r.note ? ` (${r.note})` : ''} | ${Number.isFinite(r.value) ? r.value.toFixed(r.value < 100 ? 1 : 0) : 'n/a'} ${r.unit} | ${r.ceiling ?? ''} | ${r.ratio === undefined ? '' : r.ratio.toFixed(2)} | ${r.target} | ${r.ok === undefined ? '' : r.ok ? 'yes' : 'no'} |`,
+        `| ${r.name}${r.note ? ` (${r.note})` : ''} | ${Number.isFinite(r.value) ? r.value.toFixed(r.value < 10 ? 2 : r.value < 100 ? 1 : 0) : 'n/a'} ${r.unit} | ${r.ceiling ?? ''} | ${r.ratio === undefined ? '' : r.ratio.toFixed(2)} | ${r.target} | ${r.ok === undefined ? '' : r.ok ? 'yes' : 'no'} |`,
     ),
   ].join('\n');
   process.stdout.write(
