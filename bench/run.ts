@@ -97,8 +97,21 @@ const stop = (child: ChildProcess) =>
     child.kill('SIGTERM');
   });
 
+/**
+ * fetch, tried again once when the connection failed: after a long pause (seeding a
+ * million rows) a kept-alive socket the other side has just closed can fail a request.
+ */
+async function fetchAgain(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch {
+    await new Promise((r) => setTimeout(r, 200));
+    return fetch(url, init);
+  }
+}
+
 async function json<T>(url: string, init?: RequestInit): Promise<T> {
-  const res = await fetch(url, init);
+  const res = await fetchAgain(url, init);
   return (await res.json()) as T;
 }
 
@@ -382,7 +395,7 @@ async function main() {
       expect: 202,
     });
     const stats = () => json<{ count: number; distinct: number; hung: number }>(`${recv}/stats`);
-    const reset = () => fetch(`${recv}/reset`, { method: 'POST' });
+    const reset = () => fetchAgain(`${recv}/reset`, { method: 'POST' });
 
     let service = await startService(bdb.serviceEnv, servicePort);
     const pool = makePool(api);
