@@ -418,7 +418,13 @@ export class Worker {
         if (waiting.length > 0) this.buffer.set(webhookId, waiting); // to the back of the round
         progress = true;
         const timeoutMs = requestTimeoutOf(next.event.webhook, this.o.requestTimeoutMs);
-        if (next.leasedUntil < now + timeoutMs + this.leaseMargin(timeoutMs)) {
+        // A webhook whose own timeout is as long as the lease could never pass this
+        // check, not even fresh from its claim: its events go out as they did before
+        // there was a buffer, on a lease no longer than the request.
+        const shortLease =
+          timeoutMs < this.o.leaseMs &&
+          next.leasedUntil < now + timeoutMs + this.leaseMargin(timeoutMs);
+        if (shortLease) {
           this.forget(webhookId);
           expired.push(next.event.id);
         } else this.launch(next.event);

@@ -107,6 +107,33 @@ test('a buffered event whose lease ran short is claimed again before it is sent'
   }
 });
 
+test('a webhook whose own timeout is as long as the lease still has its events sent', async () => {
+  // config.timeout may exceed LEASE_MS (only REQUEST_TIMEOUT_MS is checked against it):
+  // the short-lease check must not give such an event back forever.
+  const target = await holdingTarget(() => {});
+  const hook = (await ctx.createWebhook({ target_url: target.url, config: { timeout: 5 } }))
+    .id as number;
+  assert.equal(await ctx.publish(hook, { n: 1 }), 202);
+  const w = worker({ leaseMs: 3_000, requestTimeoutMs: 1_000 });
+  await w.start();
+  try {
+    await until('the request arrives', () => target.held.length === 1);
+    target.releaseAll();
+    await until(
+      'it is delivered',
+      async () =>
+        (await count(
+          ctx.db,
+          'select count(*) from hook_events where webhook_id = $1 and delivered',
+          [hook],
+        )) === 1,
+    );
+  } finally {
+    await w.stop({ graceMs: 0 });
+    await target.close();
+  }
+});
+
 test('stop gives back the leases of buffered events as well as in-flight ones', async () => {
   const target = await holdingTarget(() => {});
   const hook = (await ctx.createWebhook({ target_url: target.url })).id as number;
