@@ -1,7 +1,9 @@
 /**
  * Worker-only drain profile: N events queued straight into a fresh PostgreSQL schema
- * for W webhooks, one in-process worker delivering them to a local receiver, and the
- * time spent in each SQL statement. For finding where delivery time goes:
+ * for W webhooks, one in-process worker delivering them to a receiver in its own
+ * process, and the time spent in each SQL statement. For finding where delivery time
+ * goes (BATCH and CONC set the worker's batch size and slots, the service's defaults
+ * otherwise; MEM=1 prints the peak RSS):
  *   node --import tsx bench/drain.ts [events=5000] [webhooks=1]
  */
 import { randomBytes } from 'node:crypto';
@@ -77,39 +79,30 @@ const worker = new Worker({
   clock: systemClock,
   sender,
   logger: pino({ level: 'warn' }),
-  batchSize: Number(process.env.BATCH ?? 100),
-  concurrency: Number(process.env.CONC ?? 50),
+  batchSize: Number(process.env.BATCH ?? 200),
+  concurrency: Number(process.env.CONC ?? 100),
   leaseMs: 60000,
   pollIntervalMs: 1000,
   requestTimeoutMs: 10000,
 });
 const t0 = performance.now();
 await worker.start();
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 let peak = 0;
 while ((await received()) < N) {
   await new Promise((r) => setTimeout(r, 50));
   const m = process.memoryUsage();
-  if (m.rss > peak) {
-    peak = m.rss;
-    const wk = worker as unknown as {
-      pending: unknown[];
-      sending: Map<number, unknown>;
-      buffered: number;
-      callbacks: Set<unknown>;
-    };
-    if (process.env.MEM)
-      console.log(
-        `pending ${wk.pending.length} sending ${wk.sending.size} buffered ${wk.buffered} cb ${wk.callbacks.size} rss ${(m.rss / 1e6).toFixed(0)} MB heap ${(m.heapUsed / 1e6).toFixed(0)} MB ext ${(m.external / 1e6).toFixed(0)} MB ab ${(m.arrayBuffers / 1e6).toFixed(0)} MB`,
-      );
-  }
+  if (m.rss > peak) peak = m.rss;
 }
 const s = (performance.now() - t0) / 1000;
-if (process.env.MEM && globalThis.gc) {
-  globalThis.gc();
-  const m = process.memoryUsage();
-  console.log(
-    `after gc: rss ${(m.rss / 1e6).toFixed(0)} MB heap ${(m.heapUsed / 1e6).toFixed(0)} MB total ${(m.heapTotal / 1e6).toFixed(0)} MB`,
-  );
+if (process.env.MEM) {
+  // peak RSS during the drain; with --expose-gc, also what is live once garbage is collected
+  console.log(`peak rss ${mb(peak)}`);
+  if (globalThis.gc) {
+    globalThis.gc();
+    const m = process.memoryUsage();
+    console.log(`after gc: rss ${mb(m.rss)}, heap ${mb(m.heapUsed)} of ${mb(m.heapTotal)}`);
+  }
 }
 console.log(`${N} events to ${hooks} webhook(s) in ${s.toFixed(2)} s = ${(N / s).toFixed(0)}/s`);
 await worker.stop();

@@ -71,16 +71,18 @@ export class Sender {
 
   async send(req: OutgoingRequest): Promise<SendResult> {
     const started = performance.now();
-    const refused = this.guard.checkUrl(req.url);
-    if (refused) return { status: null, content: refused, durationMs: performance.now() - started };
     // one deadline for the whole exchange, a token refetch and its second POST included
     const deadline = started + req.timeoutMs;
     try {
-      let res = await this.post(req, deadline);
+      const url = new URL(req.url);
+      const refused = this.guard.checkUrl(url);
+      if (refused)
+        return { status: null, content: refused, durationMs: performance.now() - started };
+      let res = await this.post(req, url, deadline);
       if (res.status === 401 && req.tokenAuth && res.usedToken) {
         // The token expired or was revoked: fetch a new one, once.
         this.tokens.invalidate(req.tokenAuth.key, res.usedToken);
-        res = await this.post(req, deadline);
+        res = await this.post(req, url, deadline);
       }
       const retryAfterMs = parseRetryAfter(res.headers['retry-after'], Date.now());
       return {
@@ -119,7 +121,7 @@ export class Sender {
     }
   }
 
-  private async post(req: OutgoingRequest, deadline: number): Promise<Posted> {
+  private async post(req: OutgoingRequest, url: URL, deadline: number): Promise<Posted> {
     let headers = req.headers;
     let usedToken: Promise<string> | undefined;
     if (req.tokenAuth) {
@@ -127,7 +129,6 @@ export class Sender {
       const [name, value] = authHeader(req.tokenAuth.auth, await usedToken);
       headers = { ...headers, [name]: value };
     }
-    const url = new URL(req.url);
     const response = await dispatchCapped(
       this.agent,
       {

@@ -292,8 +292,11 @@ export class Worker {
         // Webhooks that could take only a few more events sit this claim out: claims stay
         // large, and each such webhook is claimed for again once it has made room.
         const capped = new Set<number>();
+        const holding = new Map<number, number>();
         for (const [webhookId, held] of this.held) {
-          if (held > this.holdCap - this.chunk) capped.add(webhookId);
+          const near = held > this.holdCap - this.chunk;
+          if (near) capped.add(webhookId);
+          holding.set(webhookId, near ? this.holdCap : held);
         }
         const limit = Math.min(this.room(), this.o.batchSize);
         try {
@@ -303,9 +306,7 @@ export class Worker {
             leaseMs: this.o.leaseMs,
             limit,
             perWebhook: this.holdCap,
-            inFlight: new Map(
-              [...this.held].map(([id, held]) => [id, capped.has(id) ? this.holdCap : held]),
-            ),
+            inFlight: holding,
             gate: this.gate,
           });
           events = batch.events;

@@ -93,6 +93,11 @@ const LIMITED = `coalesce(jsonb_typeof(w.config->'max_concurrency') = 'number'
 const DUE = (q: string) =>
   `${q}.run_at <= $1::timestamptz and (${q}.locked_until is null or ${q}.locked_until <= $1::timestamptz)`;
 
+/** An active webhook `w` with a shared limit that has an event due. */
+const LIMITED_WAITING = `w.is_active and ${LIMITED}
+  and coalesce((select true from hook_event_queue q
+                where q.webhook_id = w.id and ${DUE('q')} limit 1), false)`;
+
 /** The claim itself; $5 holds the limited webhooks the gate locked for it. */
 const CLAIM_SQL = `with rooms as (
          select * from unnest($6::int[], $7::int[]) as room(webhook_id, n)
@@ -159,14 +164,14 @@ const CLAIM_SQL = `with rooms as (
          ) candidates
          order by run_at, hook_event_id
          limit $2
-       ), fair as (
+       ), locked as (
          select q.hook_event_id, q.webhook_id from hook_event_queue q
          where q.hook_event_id in (select hook_event_id from picked) and ${DUE('q')}
          for update of q skip locked
        ), claimed as (
          update hook_event_queue q
          set locked_by = $3, locked_until = $1::timestamptz + $4 * interval '1 millisecond'
-         from fair where q.hook_event_id = fair.hook_event_id
+         from locked where q.hook_event_id = locked.hook_event_id
          returning q.hook_event_id, q.webhook_id, q.max_attempts
        ), drawn as (
          insert into webhook_rate (webhook_id, tokens, updated_at)
@@ -177,10 +182,7 @@ const CLAIM_SQL = `with rooms as (
          on conflict (webhook_id) do update set tokens = excluded.tokens, updated_at = excluded.updated_at
        )
        select ${EVENT_COLUMNS}, c.max_attempts,
-              exists (select 1 from webhooks w where w.is_active and ${LIMITED}
-                      and coalesce((select true from hook_event_queue q
-                                    where q.webhook_id = w.id and ${DUE('q')} limit 1), false))
-                as limited_due
+              exists (select 1 from webhooks w where ${LIMITED_WAITING}) as limited_due
        from claimed c join hook_events e on e.id = c.hook_event_id join webhooks w on w.id = e.webhook_id
        order by e.id`;
 
@@ -241,9 +243,7 @@ export async function claimBatch(
       : await db.transaction(async (tx) => {
           const gated = await tx.query<{ id: number }>(
             `select w.id from webhooks w
-             where w.is_active and ${LIMITED}
-               and coalesce((select true from hook_event_queue q
-                             where q.webhook_id = w.id and ${DUE('q')} limit 1), false)
+             where ${LIMITED_WAITING}
              order by w.id
              for no key update of w skip locked`,
             [o.now],

@@ -17,6 +17,9 @@ before(async () => {
 });
 after(() => ctx.close());
 
+const delivered = (hook: number) =>
+  count(ctx.db, 'select count(*) from hook_events where webhook_id = $1 and delivered', [hook]);
+
 /** A target that holds every request until the test lets it go, noting each arrival. */
 async function holdingTarget(onArrival: (eventId: string) => Promise<void> | void) {
   const held: ServerResponse[] = [];
@@ -88,15 +91,7 @@ test('a buffered event whose lease ran short is claimed again before it is sent'
     target.releaseAll();
     await until('the third request is held', () => target.held.length === 1);
     target.releaseAll();
-    await until(
-      'all three are delivered',
-      async () =>
-        (await count(
-          ctx.db,
-          'select count(*) from hook_events where webhook_id = $1 and delivered',
-          [hook],
-        )) === 3,
-    );
+    await until('all three are delivered', async () => (await delivered(hook)) === 3);
   } finally {
     await w.stop({ graceMs: 0 });
     await target.close();
@@ -119,15 +114,7 @@ test('a webhook whose own timeout is as long as the lease still has its events s
   try {
     await until('the request arrives', () => target.held.length === 1);
     target.releaseAll();
-    await until(
-      'it is delivered',
-      async () =>
-        (await count(
-          ctx.db,
-          'select count(*) from hook_events where webhook_id = $1 and delivered',
-          [hook],
-        )) === 1,
-    );
+    await until('it is delivered', async () => (await delivered(hook)) === 1);
   } finally {
     await w.stop({ graceMs: 0 });
     await target.close();

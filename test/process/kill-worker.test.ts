@@ -71,19 +71,14 @@ test(
         `every accepted event (${fx.receiver.summary()})`,
       );
       await waitUntil(
-        async () =>
-          (
-            await fx.schema.db.query<{ n: number }>(
-              'select count(*)::int as n from hook_event_queue',
-            )
-          ).rows[0]!.n === 0,
+        async () => (await fx.count('select count(*)::int as n from hook_event_queue')) === 0,
         20_000,
         'the queue to empty',
       );
-      const { rows } = await fx.schema.db.query<{ n: number }>(
-        'select count(*)::int as n from hook_events where not delivered',
+      assert.equal(
+        await fx.count('select count(*)::int as n from hook_events where not delivered'),
+        0,
       );
-      assert.equal(rows[0]!.n, 0);
       console.log(
         `kill -9 x${KILLS}: ${accepted.length} accepted, ${fx.receiver.distinct} received, ` +
           `${fx.receiver.requests} requests, ${fx.receiver.duplicates} duplicates`,

@@ -82,6 +82,8 @@ export interface Proc {
 export interface Fixture {
   schema: Schema;
   receiver: TallyReceiver;
+  /** The number a `select count(*)::int as n ...` on the schema answers. */
+  count(sql: string): Promise<number>;
 }
 
 /**
@@ -89,7 +91,11 @@ export interface Fixture {
  * made before its tests and removed after them; nothing at all when the file is skipped.
  */
 export function processFixture(skip: string | false): Fixture {
-  const fixture = {} as Fixture;
+  const fixture = {
+    async count(sql: string) {
+      return (await fixture.schema.db.query<{ n: number }>(sql)).rows[0]!.n;
+    },
+  } as Fixture;
   before(async () => {
     if (skip) return;
     fixture.schema = await createSchema(process.env.DATABASE_URL!);

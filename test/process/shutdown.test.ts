@@ -14,8 +14,6 @@ const skip = !onPostgres && 'needs PostgreSQL';
 
 const fx = processFixture(skip);
 
-const count = async (sql: string) => (await fx.schema.db.query<{ n: number }>(sql)).rows[0]!.n;
-
 test(
   'SIGTERM during a run: exit 0, no event left locked, the rest still queued',
   { skip },
@@ -36,7 +34,7 @@ test(
     try {
       await waitUntil(() => fx.receiver.requests >= 30, 30_000, 'deliveries under way');
       assert.ok(
-        (await count(
+        (await fx.count(
           'select count(*)::int as n from hook_event_queue where locked_by is not null',
         )) > 0,
         'events are leased while the run is on',
@@ -49,16 +47,20 @@ test(
     }
 
     assert.equal(
-      await count('select count(*)::int as n from hook_event_queue where locked_by is not null'),
+      await fx.count('select count(*)::int as n from hook_event_queue where locked_by is not null'),
       0,
     );
-    assert.equal(await count('select count(*)::int as n from workers'), 0, 'the worker signed off');
-    const delivered = await count('select count(*)::int as n from hook_events where delivered');
-    const queued = await count('select count(*)::int as n from hook_event_queue');
+    assert.equal(
+      await fx.count('select count(*)::int as n from workers'),
+      0,
+      'the worker signed off',
+    );
+    const delivered = await fx.count('select count(*)::int as n from hook_events where delivered');
+    const queued = await fx.count('select count(*)::int as n from hook_event_queue');
     assert.ok(queued > 0, 'the run was interrupted, not finished');
     // Nothing vanished: each event is either delivered or still waiting in the queue.
     assert.equal(
-      await count(
+      await fx.count(
         `select count(*)::int as n from hook_events e
        where e.delivered or exists (select 1 from hook_event_queue q where q.hook_event_id = e.id)`,
       ),

@@ -14,8 +14,6 @@ const skip = !onPostgres && 'needs PostgreSQL';
 
 const fx = processFixture(skip);
 
-const count = async (sql: string) => (await fx.schema.db.query<{ n: number }>(sql)).rows[0]!.n;
-
 /** The pid the parent logged for its worker process. */
 const childPid = (output: string): number => {
   const m = /"child":(\d+),"msg":"worker process started"/.exec(output);
@@ -52,11 +50,11 @@ test(
     // kill -9 leaves the child no signal: it notices its parent's channel close
     await waitUntil(() => !alive(pid), 30_000, 'the orphaned worker process to exit');
     assert.equal(
-      await count('select count(*)::int as n from hook_event_queue where locked_by is not null'),
+      await fx.count('select count(*)::int as n from hook_event_queue where locked_by is not null'),
       0,
       'it gave back its leases',
     );
-    assert.equal(await count('select count(*)::int as n from workers'), 0, 'and signed off');
+    assert.equal(await fx.count('select count(*)::int as n from workers'), 0, 'and signed off');
   },
 );
 
