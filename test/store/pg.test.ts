@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+import { createPgDb } from '../../src/store/pg.js';
+import { onPostgres } from '../helpers/db.js';
+
+const skip = !onPostgres && 'needs PostgreSQL';
+const url = process.env.DATABASE_URL ?? '';
+const schema = `t_${randomBytes(6).toString('hex')}`;
+
+before(async () => {
+  if (skip) return;
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query(`create schema ${schema}`);
+  await c.end();
+});
+
+after(async () => {
+  if (skip) return;
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query(`drop schema ${schema} cascade`);
+  await c.end();
+});
+
+/** The named settings as one connection of a fresh pool sees them. */
+async function settings(connectionString: string, names: string[], withSchema = false) {
+  const db = createPgDb({ connectionString, max: 1, ...(withSchema ? { schema } : {}) });
+  try {
+    const seen: Record<string, string> = {};
+    for (const name of names) {
+      const { rows } = await db.query<Record<string, string>>(`show ${name}`);
+      seen[name] = Object.values(rows[0]!)[0]!;
+    }
+    return seen;
+  } finally {
+    await db.close();
+  }
+}
+
+const withOptions = (options: string) => {
+  const u = new URL(url);
+  u.searchParams.set('options', options);
+  return u.toString();
+};
+
+test('connections run without JIT, in the schema asked for', { skip }, async () => {
+  assert.deepEqual(await settings(url, ['jit', 'search_path'], true), {
+    jit: 'off',
+    search_path: schema,
+  });
+});
+
+test("a URL's own options apply as well, and can turn JIT back on", { skip }, async () => {
+  assert.deepEqual(
+    await settings(withOptions(`-c search_path=${schema} -c statement_timeout=4321`), [
+      'jit',
+      'search_path',
+      'statement_timeout',
+    ]),
+    { jit: 'off', search_path: schema, statement_timeout: '4321ms' },
+  );
+  assert.deepEqual(await settings(withOptions('-c jit=on'), ['jit']), { jit: 'on' });
+});
