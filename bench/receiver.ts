@@ -1,14 +1,17 @@
 /**
  * The benchmark's receiver, run as its own process so that it costs the service and
  * the ceilings the same. It answers 200 at once, except under /hang/, where it never
- * answers (the sender's timeout ends the request). It notes when each payload with a
- * `seq` arrived, so publish-to-arrival latency is measured where the event lands.
+ * answers (the sender's timeout ends the request, or POST /unhang drops it). It notes
+ * when each payload with a `seq` arrived, so publish-to-arrival latency is measured
+ * where the event lands.
  */
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 
 const port = Number(process.argv[2] ?? 0);
 let count = 0;
 let hung = 0;
+/** Requests under /hang/ still open: the sender has not given up on them yet. */
+const hanging = new Set<ServerResponse>();
 const ids = new Set<string>();
 const arrivals = new Map<number, number>();
 const now = () => performance.timeOrigin + performance.now();
@@ -16,12 +19,18 @@ const now = () => performance.timeOrigin + performance.now();
 const server = createServer((req, res) => {
   if (req.method === 'GET' && req.url === '/stats') {
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ count, distinct: ids.size, hung }));
+    res.end(JSON.stringify({ count, distinct: ids.size, hung, hanging: hanging.size }));
     return;
   }
   if (req.method === 'GET' && req.url === '/arrivals') {
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify(Object.fromEntries(arrivals)));
+    return;
+  }
+  if (req.method === 'POST' && req.url === '/unhang') {
+    // drops the connections of the requests left hanging, as a target that went away would
+    for (const held of hanging) held.destroy();
+    res.end('ok');
     return;
   }
   if (req.method === 'POST' && req.url === '/reset') {
@@ -37,6 +46,8 @@ const server = createServer((req, res) => {
   req.on('end', () => {
     if (req.url?.startsWith('/hang/')) {
       hung++;
+      hanging.add(res);
+      res.once('close', () => hanging.delete(res));
       return; // never answered
     }
     count++;
