@@ -56,10 +56,10 @@ const stats = new Map<string, { n: number; ms: number }>();
 /** Wraps a Queryable so each statement's time is added up under its first words. */
 function timed<Q extends Queryable>(q: Q): Q {
   const query = q.query.bind(q);
-  const wrapped: Queryable['query'] = async (sql, params) => {
+  const wrapped: Queryable['query'] = async (sql, params, name) => {
     const t = performance.now();
     try {
-      return await query(sql, params);
+      return await query(sql, params, name);
     } finally {
       const key = sql.replace(/\s+/g, ' ').trim().slice(0, 60);
       const e = stats.get(key) ?? { n: 0, ms: 0 };

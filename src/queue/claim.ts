@@ -226,17 +226,21 @@ export async function claimBatch(
   const rooms = [...(o.inFlight ?? new Map<number, number>())].map(([id, n]) => [id, share - n]);
   const full = rooms.filter(([, room]) => room! <= 0).map(([id]) => id);
   const claim = (q: Queryable, gated: number[]) =>
-    q.query<ClaimRow & { limited_due: boolean }>(CLAIM_SQL, [
-      o.now,
-      o.limit,
-      o.workerId,
-      o.leaseMs,
-      gated,
-      rooms.map(([id]) => id),
-      rooms.map(([, room]) => room),
-      share,
-      full,
-    ]);
+    q.query<ClaimRow & { limited_due: boolean }>(
+      CLAIM_SQL,
+      [
+        o.now,
+        o.limit,
+        o.workerId,
+        o.leaseMs,
+        gated,
+        rooms.map(([id]) => id),
+        rooms.map(([, room]) => room),
+        share,
+        full,
+      ],
+      'oms_claim',
+    );
   const { rows } =
     o.gate === false
       ? await claim(db, [])

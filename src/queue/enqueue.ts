@@ -85,7 +85,7 @@ export async function enqueueHookEvents(
   events: NewHookEvent[],
   runAt: string,
 ): Promise<void> {
-  for (const doc of documents(events)) await tx.query(ENQUEUE_SQL, [doc, runAt]);
+  for (const doc of documents(events)) await tx.query(ENQUEUE_SQL, [doc, runAt], 'oms_enqueue');
 }
 
 /**
@@ -101,10 +101,10 @@ export async function enqueueCommitted(
   const docs = documents(events);
   if (docs.length === 0) return;
   if (docs.length === 1) {
-    await db.query(ENQUEUE_SQL, [docs[0], runAt]);
+    await db.query(ENQUEUE_SQL, [docs[0], runAt], 'oms_enqueue');
     return;
   }
   await db.transaction(async (tx) => {
-    for (const doc of docs) await tx.query(ENQUEUE_SQL, [doc, runAt]);
+    for (const doc of docs) await tx.query(ENQUEUE_SQL, [doc, runAt], 'oms_enqueue');
   });
 }

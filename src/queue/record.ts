@@ -98,5 +98,6 @@ export async function recordAttempts(
       outcomes.map((o) => o.worker),
       outcomes.map((o) => o.deactivate),
     ],
+    'oms_record',
   );
 }

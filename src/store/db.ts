@@ -14,7 +14,13 @@ export interface QueryResult<R> {
 }
 
 export interface Queryable {
-  query<R = Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  /**
+   * `name` makes the statement a prepared one on PostgreSQL: parsed once per connection,
+   * and planned once for all when PostgreSQL finds after a few runs that a generic plan
+   * costs no more than planning for each run's values. For the few statements that run
+   * hundreds of times a second; a name always goes with the same SQL. PGlite ignores it.
+   */
+  query<R = Row>(sql: string, params?: readonly unknown[], name?: string): Promise<QueryResult<R>>;
 }
 
 export interface Db extends Queryable {

@@ -25,8 +25,11 @@ const typeParsers = {
 };
 
 const wrap = (client: pg.Pool | pg.PoolClient): Queryable => ({
-  async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-    const result = await client.query(sql, params as unknown[] | undefined);
+  async query<R>(sql: string, params?: readonly unknown[], name?: string): Promise<QueryResult<R>> {
+    const values = params as unknown[] | undefined;
+    const result = await (name
+      ? client.query({ name, text: sql, values })
+      : client.query(sql, values));
     return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
   },
 });

@@ -64,3 +64,19 @@ test("a URL's own options apply as well, and can turn JIT back on", { skip }, as
   );
   assert.deepEqual(await settings(withOptions('-c jit=on'), ['jit']), { jit: 'on' });
 });
+
+test('a named statement is prepared once on its connection and runs again', { skip }, async () => {
+  const db = createPgDb({ connectionString: url, max: 1, schema });
+  try {
+    for (const n of [1, 2, 3]) {
+      const { rows } = await db.query<{ n: number }>('select $1::int * 2 as n', [n], 'double');
+      assert.equal(rows[0]!.n, n * 2);
+    }
+    const { rows } = await db.query<{ name: string; statement: string }>(
+      'select name, statement from pg_prepared_statements',
+    );
+    assert.deepEqual(rows, [{ name: 'double', statement: 'select $1::int * 2 as n' }]);
+  } finally {
+    await db.close();
+  }
+});
