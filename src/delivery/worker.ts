@@ -5,7 +5,7 @@ import { toError } from '../core/errors.js';
 import { countdownSeconds } from '../core/retry.js';
 import { claimBatch, claimDue, releaseLeases, type ClaimedEvent } from '../queue/claim.js';
 import { recordAttempts, type AttemptOutcome, type Next } from '../queue/record.js';
-import { onDue } from '../queue/wake.js';
+import { onDue, onWebhookChanged } from '../queue/wake.js';
 import type { Db } from '../store/db.js';
 import { sendCallback } from './callback.js';
 import { buildRequest, requestTimeoutOf } from './request.js';
@@ -217,7 +217,16 @@ export class Worker {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    this.unlisten = await onDue(this.o.db, () => this.wake());
+    const stopWaking = await onDue(this.o.db, () => this.wake());
+    const stopWatching = await onWebhookChanged(this.o.db, (id) => this.giveBackBuffered(id)).catch(
+      async (caught: unknown) => {
+        await stopWaking();
+        throw caught;
+      },
+    );
+    this.unlisten = async () => {
+      await Promise.all([stopWaking(), stopWatching()]);
+    };
     this.loop = this.run();
   }
 
@@ -431,14 +440,38 @@ export class Worker {
         } else this.launch(next.event);
       }
     }
-    if (expired.length > 0) {
-      releaseLeases(this.o.db, this.id, expired).catch((caught: unknown) => {
+    if (expired.length > 0) this.giveBack(expired, 'leases that ran short');
+  }
+
+  /**
+   * A webhook changed (its target, secret or headers; paused) or was deleted: the events
+   * of it waiting in the buffer carry its old settings. Their leases are given back, so
+   * they are claimed again with the new settings, or wait while it is paused. Requests
+   * already on the wire finish as they started.
+   */
+  private giveBackBuffered(webhookId: number): void {
+    const waiting = this.buffer.get(webhookId);
+    if (!waiting || !this.running) return;
+    this.buffer.delete(webhookId);
+    this.buffered -= waiting.length;
+    for (let i = 0; i < waiting.length; i++) this.forget(webhookId);
+    this.giveBack(
+      waiting.map((b) => b.event.id),
+      'events of a webhook that changed',
+    );
+  }
+
+  /** Gives leases back so that the events are due again at once, and looks for them. */
+  private giveBack(ids: number[], what: string): void {
+    releaseLeases(this.o.db, this.id, ids).then(
+      () => this.wake(),
+      (caught: unknown) => {
         this.o.logger.warn(
-          { err: toError(caught), events: expired.length },
-          'could not give back leases that ran short; they expire by themselves',
+          { err: toError(caught), events: ids.length },
+          `could not give back the leases of ${what}; they expire by themselves`,
         );
-      });
-    }
+      },
+    );
   }
 
   private sleep(ms: number): Promise<void> {

@@ -14,3 +14,16 @@ export async function notifyDue(tx: Queryable): Promise<void> {
 export function onDue(db: Db, wake: () => void): Promise<() => Promise<void>> {
   return db.listen(DUE_CHANNEL, () => wake());
 }
+
+/** Sent by a trigger on `webhooks` when one is updated or deleted; the payload is its id. */
+export const WEBHOOK_CHANGED_CHANNEL = 'oms_hooks_webhook_changed';
+
+export function onWebhookChanged(
+  db: Db,
+  changed: (webhookId: number) => void,
+): Promise<() => Promise<void>> {
+  return db.listen(WEBHOOK_CHANGED_CHANNEL, (payload) => {
+    const id = Number(payload);
+    if (Number.isInteger(id) && id > 0) changed(id);
+  });
+}

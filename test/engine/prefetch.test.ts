@@ -148,3 +148,46 @@ test('stop gives back the leases of buffered events as well as in-flight ones', 
     'and all four are still queued',
   );
 });
+
+test('events waiting in the buffer of a webhook that changes go out with its new target', async () => {
+  // The buffer holds claimed events with the settings their webhook had at the claim: a
+  // new target, secret or pause must reach them too, not only events claimed later.
+  const first = await holdingTarget(() => {});
+  const hook = (await ctx.createWebhook({ target_url: first.url })).id as number;
+  for (let i = 0; i < 3; i++) assert.equal(await ctx.publish(hook, { n: i }), 202);
+  const w = worker({ leaseMs: 60_000, requestTimeoutMs: 2_000 });
+  await w.start();
+  const path = '/moved';
+  const before = ctx.receiver.requests.filter((r) => r.path === path).length;
+  try {
+    // one slot: the first event is on the wire, two wait in the buffer
+    await until('the first request is held', () => first.held.length === 1);
+    const { rows } = await ctx.db.query<{ until: string }>(
+      'select max(locked_until)::text as until from hook_event_queue where webhook_id = $1',
+      [hook],
+    );
+    ctx.clock.advance(1_000); // so that a fresh claim's lease ends later than the first
+    const moved = await ctx.api({
+      method: 'PATCH',
+      url: `/api/v1/oms/webhooks/${hook}/`,
+      payload: { target_url: ctx.receiver.url(path) },
+    });
+    assert.equal(moved.statusCode, 200);
+    await until('the two buffered events were given back and claimed afresh', async () => {
+      const fresh = await count(
+        ctx.db,
+        `select count(*) from hook_event_queue
+         where webhook_id = $1 and (locked_until is null or locked_until > $2::timestamptz)`,
+        [hook, rows[0]!.until],
+      );
+      return fresh === 2;
+    });
+    first.releaseAll();
+    await until('all three are delivered', async () => (await delivered(hook)) === 3);
+  } finally {
+    await w.stop({ graceMs: 0 });
+    await first.close();
+  }
+  assert.equal(first.held.length, 0, 'the old target got only the request already on the wire');
+  assert.equal(ctx.receiver.requests.filter((r) => r.path === path).length - before, 2);
+});
