@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+import { claimBatch } from '../../src/queue/claim.js';
+import type { Db, Queryable } from '../../src/store/db.js';
+import { migrate } from '../../src/store/migrate.js';
+import { createPgDb } from '../../src/store/pg.js';
+import { ensureUser } from '../../src/store/tokens.js';
+import { onPostgres } from '../helpers/db.js';
+
+const skip = !onPostgres && 'needs PostgreSQL';
+const url = process.env.DATABASE_URL ?? '';
+const schema = `t_${randomBytes(6).toString('hex')}`;
+const QUEUED = 2_000;
+let db: Db;
+
+before(async () => {
+  if (skip) return;
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query(`create schema ${schema}`);
+  await c.end();
+  // one connection, so that its prepared statements can be looked at afterwards
+  db = createPgDb({ connectionString: url, schema, max: 1 });
+  await migrate(db);
+  const user = await ensureUser(db, 'plans', true);
+  // many webhooks and all the backlog on one, as in a drain: the shape under which a
+  // generic plan of `hook_event_id in (select ...)` hash-joined a scan of the queue
+  for (let i = 0; i < 22; i++)
+    await db.query(
+      `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config)
+       values ($1, 'http://127.0.0.1:9/', 'whsec_YWJj', 'package.created', '{"choice":"fixed","kwargs":{"seconds":1}}')`,
+      [user.id],
+    );
+  await db.query(
+    `with ins as (
+       insert into hook_events (webhook_id, uuid, event_type, request_payload)
+       select 1, gen_random_uuid(), 'package.created', jsonb_build_object('seq', g)
+       from generate_series(1, $1) g returning id, webhook_id)
+     insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts)
+     select id, webhook_id, now() - interval '1 minute', 5 from ins`,
+    [QUEUED],
+  );
+  await db.query('analyze');
+});
+
+after(async () => {
+  if (skip) return;
+  await db.close();
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query(`drop schema ${schema} cascade`);
+  await c.end();
+});
+
+/** A Db that notes the text and parameters of each named statement it runs. */
+function noting(inner: Db, seen: Map<string, { sql: string; params: readonly unknown[] }>): Db {
+  const query: Queryable['query'] = (sql, params, name) => {
+    if (name) seen.set(name, { sql, params: params ?? [] });
+    return inner.query(sql, params, name);
+  };
+  return { ...inner, query } as Db;
+}
+
+test(
+  'the common claim keeps one generic plan, and it reads the queue by key',
+  { skip },
+  async () => {
+    const seen = new Map<string, { sql: string; params: readonly unknown[] }>();
+    const claimed: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const batch = await claimBatch(noting(db, seen), {
+        workerId: 'plans',
+        now: new Date().toISOString(),
+        leaseMs: 60_000,
+        limit: 10,
+        perWebhook: 100,
+        inFlight: new Map([[1, 50]]),
+        gate: false,
+      });
+      assert.equal(batch.events.length, 10);
+      claimed.push(...batch.events.map((e) => e.id));
+    }
+    // oldest first across the webhooks, each event once
+    assert.deepEqual(
+      claimed,
+      Array.from({ length: 80 }, (_, i) => i + 1),
+    );
+    const { rows } = await db.query<{ generic_plans: string; custom_plans: string }>(
+      `select generic_plans, custom_plans from pg_prepared_statements where name = 'oms_claim_open'`,
+    );
+    assert.equal(rows.length, 1);
+    // PostgreSQL plans the first five afresh, then keeps the generic plan when it is as good
+    assert.equal(Number(rows[0]!.custom_plans), 5);
+    assert.equal(Number(rows[0]!.generic_plans), 3);
+
+    // The generic plan does not know how many events a claim takes: it must still find
+    // them through an index, not by scanning and hashing the whole queue.
+    const open = seen.get('oms_claim_open')!;
+    const c = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+    await c.connect();
+    try {
+      await c.query('set plan_cache_mode = force_generic_plan');
+      await c.query(`prepare claim as ${open.sql}`);
+      const literal = (v: unknown) =>
+        c.escapeLiteral(Array.isArray(v) ? `{${v.join(',')}}` : String(v));
+      const plan = (
+        await c.query<{ 'QUERY PLAN': string }>(
+          `explain (costs off) execute claim(${open.params.map(literal).join(', ')})`,
+        )
+      ).rows
+        .map((r) => r['QUERY PLAN'])
+        .join('\n');
+      assert.doesNotMatch(plan, /Seq Scan on hook_event_queue/);
+      assert.match(plan, /Index Scan using hook_event_queue_pkey/);
+    } finally {
+      await c.end();
+    }
+  },
+);
