@@ -8,7 +8,8 @@ import { Worker } from '../delivery/worker.js';
 import { Heartbeat } from '../maintenance/heartbeat.js';
 import { Maintenance } from '../maintenance/maintenance.js';
 import { migrate } from '../store/migrate.js';
-import { openDb } from '../store/open.js';
+import type { Db } from '../store/db.js';
+import { openDb, openWorkerDb } from '../store/open.js';
 import { countUsers, createToken, ensureUser } from '../store/tokens.js';
 import { WorkerProcesses, workerProcessCount } from './worker-processes.js';
 
@@ -46,6 +47,7 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
     connectionsPerOrigin: Math.max(64, config.workerConcurrency + 32),
   });
   let worker: Worker | undefined;
+  let workerDb: Db | undefined;
   let heartbeat: Heartbeat | undefined;
   let maintenance: Maintenance | undefined;
   let app: ReturnType<typeof buildApp> | undefined;
@@ -63,13 +65,15 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
     }
     await maintenance?.stop();
     await sender.close();
+    if (workerDb && workerDb !== db) await workerDb.close();
     await db.close();
   };
 
   try {
     if (runsWorker) {
+      workerDb = openWorkerDb(db, config.databaseUrl);
       worker = new Worker({
-        db,
+        db: workerDb,
         clock,
         sender,
         logger: logger.child({ component: 'worker' }),

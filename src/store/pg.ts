@@ -9,6 +9,8 @@ export interface PgOptions {
   applicationName?: string;
   /** How long a LISTEN connection that was lost waits before each reconnect attempt. */
   reconnectMs?: number;
+  /** More server settings for every connection (`-c name=value ...`), after ours. */
+  serverOptions?: string;
 }
 
 /** Connections that fail or hang while the server is away fail fast, as 503s upstream. */
@@ -48,8 +50,14 @@ const SERVER_OPTIONS = '-c jit=off';
  * the URL's `options` gives (the last setting of a name wins, so a URL can turn JIT back
  * on). pg lets the URL's `options` replace the pool's, so they are joined here.
  */
-function startupOptions(connectionString: string, schema: string | undefined) {
-  const ours = schema ? `${SERVER_OPTIONS} -c search_path=${schema}` : SERVER_OPTIONS;
+function startupOptions(
+  connectionString: string,
+  schema: string | undefined,
+  extra: string | undefined,
+) {
+  const ours = [SERVER_OPTIONS, schema && `-c search_path=${schema}`, extra]
+    .filter(Boolean)
+    .join(' ');
   let url: URL;
   try {
     url = new URL(connectionString);
@@ -64,7 +72,7 @@ function startupOptions(connectionString: string, schema: string | undefined) {
 
 export function createPgDb(options: PgOptions): Db {
   const pool = new pg.Pool({
-    ...startupOptions(options.connectionString, options.schema),
+    ...startupOptions(options.connectionString, options.schema, options.serverOptions),
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'oms-hooks',
     types: typeParsers,

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { claimBatch } from '../../src/queue/claim.js';
 import type { Db, Queryable } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
+import { WORKER_SERVER_OPTIONS } from '../../src/store/open.js';
 import { createPgDb } from '../../src/store/pg.js';
 import { ensureUser } from '../../src/store/tokens.js';
 import { onPostgres } from '../helpers/db.js';
@@ -42,7 +43,7 @@ before(async () => {
      select id, webhook_id, now() - interval '1 minute', 5 from ins`,
     [QUEUED],
   );
-  await db.query('analyze');
+  // not analyzed, as a queue is on a server without autovacuum
 });
 
 after(async () => {
@@ -64,7 +65,7 @@ function noting(inner: Db, seen: Map<string, { sql: string; params: readonly unk
 }
 
 test(
-  'the common claim keeps one generic plan, and it reads the queue by key',
+  'the common claim keeps one generic plan, which on a worker connection reads the queue by index',
   { skip },
   async () => {
     const seen = new Map<string, { sql: string; params: readonly unknown[] }>();
@@ -95,10 +96,15 @@ test(
     assert.equal(Number(rows[0]!.custom_plans), 5);
     assert.equal(Number(rows[0]!.generic_plans), 3);
 
-    // The generic plan does not know how many events a claim takes: it must still find
-    // them through an index, not by scanning and hashing the whole queue.
+    // The generic plan knows neither how many events a claim takes nor how many deleted
+    // rows the queue's indexes still hold: on a worker's connections it must find them
+    // through the indexes, never a bitmap or a sequential scan that visits every
+    // deleted row (on a plain connection, this unanalyzed queue gets bitmap scans).
     const open = seen.get('oms_claim_open')!;
-    const c = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+    const c = new pg.Client({
+      connectionString: url,
+      options: `-c search_path=${schema} ${WORKER_SERVER_OPTIONS}`,
+    });
     await c.connect();
     try {
       await c.query('set plan_cache_mode = force_generic_plan');
@@ -112,7 +118,7 @@ test(
       ).rows
         .map((r) => r['QUERY PLAN'])
         .join('\n');
-      assert.doesNotMatch(plan, /Seq Scan on hook_event_queue/);
+      assert.doesNotMatch(plan, /(Seq|Bitmap Heap) Scan on hook_event_queue/);
       assert.match(plan, /Index Scan using hook_event_queue_pkey/);
     } finally {
       await c.end();

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
+import { WORKER_SERVER_OPTIONS, openWorkerDb } from '../../src/store/open.js';
 import { createPgDb } from '../../src/store/pg.js';
 import { onPostgres } from '../helpers/db.js';
 
@@ -78,5 +79,31 @@ test('a named statement is prepared once on its connection and runs again', { sk
     assert.deepEqual(rows, [{ name: 'double', statement: 'select $1::int * 2 as n' }]);
   } finally {
     await db.close();
+  }
+});
+
+test("a worker's connections plan queue reads through indexes only", { skip }, async () => {
+  const main = createPgDb({ connectionString: url, max: 1, schema });
+  const worker = openWorkerDb(main, withOptions(`-c search_path=${schema}`));
+  try {
+    assert.notEqual(worker, main);
+    const seen: Record<string, string> = {};
+    for (const name of ['enable_bitmapscan', 'enable_seqscan', 'jit', 'search_path']) {
+      const { rows } = await worker.query<Record<string, string>>(`show ${name}`);
+      seen[name] = Object.values(rows[0]!)[0]!;
+    }
+    assert.deepEqual(seen, {
+      enable_bitmapscan: 'off',
+      enable_seqscan: 'off',
+      jit: 'off',
+      search_path: schema,
+    });
+    assert.match(WORKER_SERVER_OPTIONS, /enable_bitmapscan=off/);
+    // the API's connections keep every plan
+    const { rows } = await main.query<{ enable_bitmapscan: string }>('show enable_bitmapscan');
+    assert.equal(rows[0]!.enable_bitmapscan, 'on');
+  } finally {
+    await worker.close();
+    await main.close();
   }
 });
