@@ -93,8 +93,9 @@ export function openWorkerDb(db: Db, databaseUrl: string | undefined): Db {
   if (db.kind !== 'postgres' || !databaseUrl) return db;
   return createPgDb({
     connectionString: databaseUrl,
-    // a claim, two recording statements, the leases given back
-    max: 5,
+    // as many as the shared pool it replaces: its two LISTEN connections hold one each,
+    // beside a claim, two recording statements and leases given back
+    max: 10,
     applicationName: 'oms-hooks worker',
     serverOptions: WORKER_SERVER_OPTIONS,
   });
