@@ -18,7 +18,8 @@ export interface Queryable {
    * `name` makes the statement a prepared one on PostgreSQL: parsed once per connection,
    * and planned once for all when PostgreSQL finds after a few runs that a generic plan
    * costs no more than planning for each run's values. For the few statements that run
-   * hundreds of times a second; a name always goes with the same SQL. PGlite ignores it.
+   * hundreds of times a second; a name always goes with the same SQL. PGlite, one
+   * session, PREPAREs it once and runs it with EXECUTE.
    */
   query<R = Row>(sql: string, params?: readonly unknown[], name?: string): Promise<QueryResult<R>>;
 }
