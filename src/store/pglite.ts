@@ -26,6 +26,16 @@ function arrayText(values: unknown[]): string {
   return `{${elements.join(',')}}`;
 }
 
+/**
+ * The planner settings a named statement runs under, the same as a PostgreSQL worker's
+ * connections (WORKER_SERVER_OPTIONS in open.ts): its plan is kept for the life of the
+ * session, and PGlite never vacuums, so a plan made while the queue was small must not
+ * be a bitmap or sequential scan that later visits every dead queue row. The named
+ * statements reach a bounded set of rows by key, where an index path is right at any
+ * size; every other statement keeps the planner's full choice.
+ */
+const INDEX_PATHS_ONLY = 'set enable_bitmapscan = off; set enable_seqscan = off';
+
 /** Opens an embedded database: in memory when `dataDir` is undefined. */
 export async function createPgliteDb(dataDir?: string): Promise<Db> {
   const lite = await PGlite.create(dataDir, {
@@ -41,7 +51,7 @@ export async function createPgliteDb(dataDir?: string): Promise<Db> {
    * statement afresh (a claim spent 1.6 ms planning for 1.1 ms of work), and it has no
    * way to name one. So a named statement is PREPAREd once in this session (PGlite is
    * one session) and run with EXECUTE, its values written as literals, which leaves
-   * PostgreSQL free to keep a generic plan. A statement is prepared only outside a
+   * PostgreSQL free to keep a generic plan, made under INDEX_PATHS_ONLY. A statement is prepared only outside a
    * transaction: inside one, a failed PREPARE would abort it, and waiting for a PREPARE
    * queued behind the transaction would never end. Until it is prepared it runs as before.
    */
@@ -64,21 +74,31 @@ export async function createPgliteDb(dataDir?: string): Promise<Db> {
     return done;
   };
 
-  const wrap = (target: Pick<PGlite, 'query'>, inTransaction: boolean): Queryable => ({
+  const wrap = (target: Pick<PGlite, 'query' | 'exec'>, inTransaction: boolean): Queryable => ({
     async query<R>(
       sql: string,
       params?: readonly unknown[],
       name?: string,
     ): Promise<QueryResult<R>> {
       if (name && !prepared.has(name) && !inTransaction) await prepare(name, sql);
-      const result =
-        name && prepared.has(name)
-          ? await target.query<R>(
-              params && params.length > 0
-                ? `execute ${name}(${params.map(sqlLiteral).join(', ')})`
-                : `execute ${name}`,
-            )
-          : await target.query<R>(sql, params as unknown[] | undefined);
+      if (name && prepared.has(name)) {
+        const execute =
+          params && params.length > 0
+            ? `execute ${name}(${params.map(sqlLiteral).join(', ')})`
+            : `execute ${name}`;
+        // One call, so nothing else runs in this session between the settings and the
+        // EXECUTE; outside a transaction the script is one implicit transaction, so a
+        // failed EXECUTE takes the settings back with it.
+        const results = await target.exec(
+          `${INDEX_PATHS_ONLY}; ${execute}; reset enable_bitmapscan; reset enable_seqscan`,
+        );
+        const result = results[results.length - 3]!;
+        return {
+          rows: result.rows as R[],
+          rowCount: result.affectedRows ?? result.rows.length,
+        };
+      }
+      const result = await target.query<R>(sql, params as unknown[] | undefined);
       return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
     },
   });

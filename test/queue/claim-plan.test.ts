@@ -7,23 +7,26 @@ import type { Db, Queryable } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
 import { WORKER_SERVER_OPTIONS } from '../../src/store/open.js';
 import { createPgDb } from '../../src/store/pg.js';
+import { createPgliteDb } from '../../src/store/pglite.js';
 import { ensureUser } from '../../src/store/tokens.js';
 import { onPostgres } from '../helpers/db.js';
 
-const skip = !onPostgres && 'needs PostgreSQL';
 const url = process.env.DATABASE_URL ?? '';
 const schema = `t_${randomBytes(6).toString('hex')}`;
 const QUEUED = 2_000;
 let db: Db;
 
 before(async () => {
-  if (skip) return;
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  await c.query(`create schema ${schema}`);
-  await c.end();
-  // one connection, so that its prepared statements can be looked at afterwards
-  db = createPgDb({ connectionString: url, schema, max: 1 });
+  if (onPostgres) {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query(`create schema ${schema}`);
+    await c.end();
+    // one connection, so that its prepared statements can be looked at afterwards
+    db = createPgDb({ connectionString: url, schema, max: 1 });
+  } else {
+    db = await createPgliteDb();
+  }
   await migrate(db);
   const user = await ensureUser(db, 'plans', true);
   // many webhooks and all the backlog on one, as in a drain: the shape under which a
@@ -47,8 +50,8 @@ before(async () => {
 });
 
 after(async () => {
-  if (skip) return;
   await db.close();
+  if (!onPostgres) return;
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   await c.query(`drop schema ${schema} cascade`);
@@ -64,64 +67,81 @@ function noting(inner: Db, seen: Map<string, { sql: string; params: readonly unk
   return { ...inner, query } as Db;
 }
 
-test(
-  'the common claim keeps one generic plan, which on a worker connection reads the queue by index',
-  { skip },
-  async () => {
-    const seen = new Map<string, { sql: string; params: readonly unknown[] }>();
-    const claimed: number[] = [];
-    for (let i = 0; i < 8; i++) {
-      const batch = await claimBatch(noting(db, seen), {
-        workerId: 'plans',
-        now: new Date().toISOString(),
-        leaseMs: 60_000,
-        limit: 10,
-        perWebhook: 100,
-        inFlight: new Map([[1, 50]]),
-        gate: false,
-      });
-      assert.equal(batch.events.length, 10);
-      claimed.push(...batch.events.map((e) => e.id));
-    }
-    // oldest first across the webhooks, each event once
-    assert.deepEqual(
-      claimed,
-      Array.from({ length: 80 }, (_, i) => i + 1),
-    );
-    const { rows } = await db.query<{ generic_plans: string; custom_plans: string }>(
-      `select generic_plans, custom_plans from pg_prepared_statements where name = 'oms_claim_open'`,
-    );
-    assert.equal(rows.length, 1);
-    // PostgreSQL plans the first five afresh, then keeps the generic plan when it is as good
-    assert.equal(Number(rows[0]!.custom_plans), 5);
-    assert.equal(Number(rows[0]!.generic_plans), 3);
-
-    // The generic plan knows neither how many events a claim takes nor how many deleted
-    // rows the queue's indexes still hold: on a worker's connections it must find them
-    // through the indexes, never a bitmap or a sequential scan that visits every
-    // deleted row (on a plain connection, this unanalyzed queue gets bitmap scans).
-    const open = seen.get('oms_claim_open')!;
-    const c = new pg.Client({
-      connectionString: url,
-      options: `-c search_path=${schema} ${WORKER_SERVER_OPTIONS}`,
+test('the common claim keeps one generic plan, which reads the queue by index', async () => {
+  const seen = new Map<string, { sql: string; params: readonly unknown[] }>();
+  const claimed: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    const batch = await claimBatch(noting(db, seen), {
+      workerId: 'plans',
+      now: new Date().toISOString(),
+      leaseMs: 60_000,
+      limit: 10,
+      perWebhook: 100,
+      inFlight: new Map([[1, 50]]),
+      gate: false,
     });
-    await c.connect();
-    try {
-      await c.query('set plan_cache_mode = force_generic_plan');
-      await c.query(`prepare claim as ${open.sql}`);
-      const literal = (v: unknown) =>
-        c.escapeLiteral(Array.isArray(v) ? `{${v.join(',')}}` : String(v));
-      const plan = (
-        await c.query<{ 'QUERY PLAN': string }>(
-          `explain (costs off) execute claim(${open.params.map(literal).join(', ')})`,
-        )
-      ).rows
-        .map((r) => r['QUERY PLAN'])
-        .join('\n');
-      assert.doesNotMatch(plan, /(Seq|Bitmap Heap) Scan on hook_event_queue/);
-      assert.match(plan, /Index Scan using hook_event_queue_pkey/);
-    } finally {
-      await c.end();
-    }
-  },
-);
+    assert.equal(batch.events.length, 10);
+    claimed.push(...batch.events.map((e) => e.id));
+  }
+  // oldest first across the webhooks, each event once
+  assert.deepEqual(
+    claimed,
+    Array.from({ length: 80 }, (_, i) => i + 1),
+  );
+  const { rows } = await db.query<{ generic_plans: string; custom_plans: string }>(
+    `select generic_plans, custom_plans from pg_prepared_statements where name = 'oms_claim_open'`,
+  );
+  assert.equal(rows.length, 1);
+  // PostgreSQL plans the first five afresh, then keeps the generic plan when it is as good
+  assert.equal(Number(rows[0]!.custom_plans), 5);
+  assert.equal(Number(rows[0]!.generic_plans), 3);
+
+  // The generic plan knows neither how many events a claim takes nor how many deleted
+  // rows the queue's indexes still hold: on a worker's connections it must find them
+  // through the indexes, never a bitmap or a sequential scan that visits every
+  // deleted row (on a plain connection, this unanalyzed queue gets bitmap scans).
+  const open = seen.get('oms_claim_open')!;
+  const plan = onPostgres ? await workerPlan(open) : await sessionPlan(open);
+  assert.doesNotMatch(plan, /(Seq|Bitmap Heap) Scan on hook_event_queue/);
+  assert.match(plan, /Index Scan using hook_event_queue_pkey/);
+});
+
+const literal = (v: unknown) =>
+  `'${(Array.isArray(v) ? `{${v.join(',')}}` : String(v)).replaceAll("'", "''")}'`;
+
+/** On PostgreSQL: the generic plan the statement gets on a worker's connection. */
+async function workerPlan(open: { sql: string; params: readonly unknown[] }): Promise<string> {
+  const c = new pg.Client({
+    connectionString: url,
+    options: `-c search_path=${schema} ${WORKER_SERVER_OPTIONS}`,
+  });
+  await c.connect();
+  try {
+    await c.query('set plan_cache_mode = force_generic_plan');
+    await c.query(`prepare claim as ${open.sql}`);
+    return await explain(c, 'claim', open.params);
+  } finally {
+    await c.end();
+  }
+}
+
+/** On PGlite, one session: the generic plan the claims above kept, as it is. */
+async function sessionPlan(open: { params: readonly unknown[] }): Promise<string> {
+  await db.query('set plan_cache_mode = force_generic_plan');
+  try {
+    return await explain(db, 'oms_claim_open', open.params);
+  } finally {
+    await db.query('reset plan_cache_mode');
+  }
+}
+
+async function explain(
+  on: Pick<Queryable, 'query'>,
+  name: string,
+  params: readonly unknown[],
+): Promise<string> {
+  const { rows } = await on.query<{ 'QUERY PLAN': string }>(
+    `explain (costs off) execute ${name}(${params.map(literal).join(', ')})`,
+  );
+  return rows.map((r) => r['QUERY PLAN']).join('\n');
+}
