@@ -36,7 +36,7 @@ export interface Config {
   readonly publicUrl: string | undefined;
   /** Workers report every heartbeatMs; one unseen for three periods is dead. */
   readonly heartbeatMs: number;
-  /** How often maintenance runs retention and auto-disable (lease rescue follows heartbeatMs). */
+  /** How often maintenance runs retention, auto-disable and vacuum (lease rescue follows heartbeatMs). */
   readonly maintenanceIntervalMs: number;
   /** Hook events older than this are purged; 0 keeps them forever. */
   readonly retentionDays: number;
@@ -212,7 +212,7 @@ export const SETTINGS: readonly Setting[] = [
     env: 'MAINTENANCE_INTERVAL_MS',
     flag: 'maintenance-interval-ms',
     kind: 'int',
-    help: 'how often retention and auto-disable run',
+    help: 'how often retention, auto-disable and vacuum run',
   },
   {
     key: 'retentionDays',

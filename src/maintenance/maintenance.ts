@@ -7,6 +7,7 @@ import { disableFailingWebhooks, notifyDisabled } from './auto-disable.js';
 import { DEAD_AFTER_BEATS } from './heartbeat.js';
 import { rescueLeases } from './rescue.js';
 import { purgeOldEvents } from './retention.js';
+import { vacuumChurned, type Vacuumed } from './vacuum.js';
 
 export interface MaintenanceOptions {
   db: Db;
@@ -16,7 +17,7 @@ export interface MaintenanceOptions {
   sender: Sender;
   /** The workers' heartbeat period; leases are checked as often. */
   heartbeatMs: number;
-  /** How often retention and auto-disable run. */
+  /** How often retention, auto-disable and vacuum run. */
   intervalMs: number;
   /** 0 keeps events forever. */
   retentionDays: number;
@@ -31,13 +32,15 @@ export interface MaintenanceReport {
   rescued: { workers: string[]; released: number } | undefined;
   purged: number;
   disabled: number[];
+  vacuumed: Vacuumed[];
 }
 
 const DAY_MS = 86_400_000;
 
 /**
  * The maintenance role: rescues the leases of dead workers every heartbeat, and every
- * interval purges old events and deactivates webhooks that only fail. Each job runs
+ * interval purges old events, deactivates webhooks that only fail, and vacuums the
+ * churned tables where no autovacuum does. Each job runs
  * under the maintenance advisory lock, so any number of maintenance processes can run.
  * Failures (the database away) are logged and the job is tried again on its next turn.
  */
@@ -96,12 +99,20 @@ export class Maintenance {
     return disabled.map((w) => w.id);
   }
 
+  /** VACUUMs the tables delivery churns, where no autovacuum does (see vacuum.ts). */
+  async vacuum(): Promise<Vacuumed[]> {
+    const vacuumed = await vacuumChurned(this.o.db);
+    for (const v of vacuumed) this.o.logger.info(v, 'vacuumed a table of dead rows');
+    return vacuumed;
+  }
+
   /** Every job once, in order (for tests and one-off runs). */
   async runOnce(): Promise<MaintenanceReport> {
     return {
       rescued: await this.rescue(),
       purged: await this.purge(),
       disabled: await this.autoDisable(),
+      vacuumed: await this.vacuum(),
     };
   }
 
@@ -110,9 +121,10 @@ export class Maintenance {
     this.running = true;
     this.loops = [
       this.every(this.o.heartbeatMs, 'lease rescue', () => this.rescue()),
-      this.every(this.o.intervalMs, 'retention and auto-disable', async () => {
+      this.every(this.o.intervalMs, 'retention, auto-disable and vacuum', async () => {
         await this.purge(() => this.running);
         if (this.running) await this.autoDisable();
+        if (this.running) await this.vacuum();
       }),
     ];
   }

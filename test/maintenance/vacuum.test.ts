@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { DEAD_ROWS_MIN, vacuumChurned } from '../../src/maintenance/vacuum.js';
+import type { Db } from '../../src/store/db.js';
+import { ensureUser } from '../../src/store/tokens.js';
+import { testDb } from '../helpers/db.js';
+
+let db: Db;
+let drop: () => Promise<void>;
+before(async () => {
+  ({ db, drop } = await testDb());
+});
+after(() => drop());
+
+const queueStats = async () =>
+  (
+    await db.query<{ dead: number; vacuums: number }>(
+      `select n_dead_tup::int as dead, (vacuum_count + autovacuum_count)::int as vacuums
+       from pg_stat_user_tables where schemaname = current_schema() and relname = 'hook_event_queue'`,
+    )
+  ).rows[0]!;
+
+test('a queue full of dead rows is vacuumed where no autovacuum will, and left alone after', async () => {
+  const user = await ensureUser(db, 'vacuum', true);
+  const hook = (
+    await db.query<{ id: number }>(
+      `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config)
+       values ($1, 'http://127.0.0.1:9/', 'whsec_YWJj', 'package.created', '{"choice":"fixed","kwargs":{"seconds":1}}')
+       returning id`,
+      [user.id],
+    )
+  ).rows[0]!.id;
+  const churned = DEAD_ROWS_MIN * 3;
+  // one connection for the churn, whose table counts are handed on as it commits
+  await db.transaction(async (tx) => {
+    await tx.query(
+      `with ins as (
+         insert into hook_events (webhook_id, uuid, event_type, request_payload)
+         select $1, gen_random_uuid(), 'package.created', '{}' from generate_series(1, $2) returning id)
+       insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts)
+       select id, $1, now(), 5 from ins`,
+      [hook, churned + 10],
+    );
+    await tx.query(
+      `delete from hook_event_queue where hook_event_id in
+         (select hook_event_id from hook_event_queue order by hook_event_id limit $1)`,
+      [churned],
+    );
+    await tx.query('select pg_stat_force_next_flush()');
+  });
+  const autovacuum =
+    db.kind === 'postgres' &&
+    (await db.query<{ on: boolean }>(`select current_setting('autovacuum') = 'on' as on`)).rows[0]!
+      .on;
+  const before = await queueStats();
+
+  const vacuumed = await vacuumChurned(db);
+  const afterwards = await queueStats();
+  if (autovacuum) {
+    // the server's own autovacuum has the job
+    assert.deepEqual(vacuumed, []);
+    return;
+  }
+  const queue = vacuumed.find((v) => v.table === 'hook_event_queue');
+  assert.ok(queue, `vacuumed ${JSON.stringify(vacuumed)}`);
+  assert.ok(queue.deadRows >= churned, `${queue.deadRows} dead rows`);
+  assert.equal(afterwards.vacuums, before.vacuums + 1);
+  assert.equal(afterwards.dead, 0);
+  assert.equal(
+    (await db.query<{ n: number }>('select count(*)::int as n from hook_event_queue')).rows[0]!.n,
+    10,
+  );
+  // nothing left to do: a second run vacuums nothing
+  assert.deepEqual(
+    (await vacuumChurned(db)).map((v) => v.table),
+    [],
+  );
+});
