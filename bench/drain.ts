@@ -3,7 +3,8 @@
  * for W webhooks, one in-process worker delivering them to a receiver in its own
  * process, and the time spent in each SQL statement. For finding where delivery time
  * goes (BATCH and CONC set the worker's batch size and slots, the service's defaults
- * otherwise; MEM=1 prints the peak RSS):
+ * otherwise; MEM=1 prints the peak RSS; PLAIN=1 leaves out the planner settings the
+ * service's worker connections have, WORKER_SERVER_OPTIONS):
  *   node --import tsx bench/drain.ts [events=5000] [webhooks=1]
  */
 import { randomBytes } from 'node:crypto';
@@ -15,6 +16,7 @@ import { Sender } from '../src/delivery/sender.js';
 import { Worker } from '../src/delivery/worker.js';
 import { migrate } from '../src/store/migrate.js';
 import type { Queryable } from '../src/store/db.js';
+import { WORKER_SERVER_OPTIONS } from '../src/store/open.js';
 import { createPgDb } from '../src/store/pg.js';
 import { ensureUser } from '../src/store/tokens.js';
 
@@ -28,6 +30,7 @@ await c.end();
 const db = createPgDb({
   connectionString: `${URL_}?options=${encodeURIComponent(`-c search_path=${schema} `)}`,
   max: 10,
+  serverOptions: process.env.PLAIN ? undefined : WORKER_SERVER_OPTIONS,
 });
 await migrate(db);
 // The receiver runs in its own process, as in `npm run bench`, so that this process's
