@@ -2,7 +2,7 @@ import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 
 import { resolve } from 'node:path';
 import type { Db } from './db.js';
 import { createPgDb } from './pg.js';
-import { createPgliteDb } from './pglite.js';
+import { createPgliteThreadDb } from './pglite-thread.js';
 
 export class DataDirInUseError extends Error {
   override name = 'DataDirInUseError';
@@ -55,7 +55,7 @@ export async function openDb(options: {
   const dir = resolve(options.dataDir);
   const unlock = lockDataDir(dir);
   try {
-    const db = await createPgliteDb(dir);
+    const db = await createPgliteThreadDb(dir);
     return {
       ...db,
       async close() {

@@ -1,0 +1,137 @@
+import { Worker } from 'node:worker_threads';
+import type { Db, QueryResult, Queryable } from './db.js';
+
+/** What the main thread asks the database thread (pglite-host.ts). */
+export type HostRequest =
+  | {
+      id: number;
+      op: 'query';
+      sql: string;
+      params?: readonly unknown[];
+      name?: string;
+      tx?: number;
+    }
+  | { id: number; op: 'exec'; sql: string }
+  | { id: number; op: 'begin' }
+  | { id: number; op: 'end'; tx: number; commit: boolean }
+  | { id: number; op: 'listen'; channel: string }
+  | { id: number; op: 'unlisten'; listener: number }
+  | { id: number; op: 'close' };
+
+/** Its answer to request `id`: a value, or the error's message, name and plain fields. */
+export type HostReply =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; message: string; name: string; fields: Record<string, unknown> };
+
+/** A request before its id is given: Omit over each member of the union. */
+type Unsent<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+/** A reply, a NOTIFY for the listener that the `listen` request `notify` set up, or ready. */
+type HostMessage = HostReply | { notify: number; payload: string } | { ready: true };
+
+const fromSources = () => import.meta.url.endsWith('.ts');
+
+/**
+ * The embedded database on a thread of its own. PGlite runs PostgreSQL inside the
+ * JavaScript thread that calls it: in one thread the HTTP server, the deliveries and
+ * every statement's planning and execution share one core, and a long statement (a
+ * VACUUM, a count over a million events) holds up every request meanwhile. Here the
+ * database gets a second core and the main thread only passes messages; the same
+ * adapter (pglite.ts) answers on the other side, so statements, named statements,
+ * transactions and LISTEN behave as they do in-process.
+ */
+export async function createPgliteThreadDb(dataDir?: string): Promise<Db> {
+  const host = new URL(`./pglite-host.${fromSources() ? 'ts' : 'js'}`, import.meta.url);
+  const thread = fromSources()
+    ? // run from the .ts sources (tests, `npm run dev`): the thread loads tsx first
+      new Worker(
+        `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(host.href)}); })`,
+        { eval: true, workerData: { dataDir } },
+      )
+    : new Worker(host, { workerData: { dataDir } });
+  const pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: unknown) => void }
+  >();
+  const listeners = new Map<number, (payload: string) => void>();
+  let nextId = 1;
+  let failure: Error | undefined;
+
+  const ready = new Promise<void>((resolve, reject) => {
+    thread.once('error', reject);
+    thread.on('message', (m: HostMessage) => {
+      if ('ready' in m) return resolve();
+      if ('notify' in m) return listeners.get(m.notify)?.(m.payload);
+      const call = pending.get(m.id);
+      if (!call) return;
+      pending.delete(m.id);
+      if (m.ok) call.resolve(m.value);
+      else call.reject(Object.assign(new Error(m.message), m.fields, { name: m.name }));
+    });
+  });
+  const gone = (error: Error) => {
+    failure = error;
+    for (const call of pending.values()) call.reject(error);
+    pending.clear();
+  };
+  thread.on('error', gone);
+  thread.on('exit', (code) => gone(new Error(`the database thread exited (${code})`)));
+  try {
+    await ready;
+  } catch (error) {
+    await thread.terminate();
+    throw error;
+  }
+
+  const ask = <T>(request: Unsent<HostRequest>, id = nextId++): Promise<T> => {
+    if (failure) return Promise.reject(failure);
+    return new Promise<T>((resolve, reject) => {
+      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      thread.postMessage({ ...request, id });
+    });
+  };
+  const queryable = (tx?: number): Queryable => ({
+    query<R>(sql: string, params?: readonly unknown[], name?: string) {
+      return ask<QueryResult<R>>({ op: 'query', sql, params, name, tx });
+    },
+  });
+  const direct = queryable();
+
+  return {
+    kind: 'pglite',
+    query: direct.query,
+    exec: (sql) => ask<void>({ op: 'exec', sql }),
+    async transaction(fn) {
+      const tx = await ask<number>({ op: 'begin' });
+      let result;
+      try {
+        result = await fn(queryable(tx));
+      } catch (error) {
+        await ask({ op: 'end', tx, commit: false });
+        throw error;
+      }
+      await ask({ op: 'end', tx, commit: true });
+      return result;
+    },
+    async listen(channel, onMessage) {
+      // known before the LISTEN runs, so no notification finds it missing
+      const listener = nextId++;
+      listeners.set(listener, onMessage);
+      try {
+        await ask({ op: 'listen', channel }, listener);
+      } catch (error) {
+        listeners.delete(listener);
+        throw error;
+      }
+      return async () => {
+        listeners.delete(listener);
+        await ask({ op: 'unlisten', listener });
+      };
+    },
+    async close() {
+      if (failure) return;
+      await ask({ op: 'close' });
+      await thread.terminate();
+    },
+  };
+}
