@@ -51,9 +51,10 @@ export async function createPgliteDb(dataDir?: string): Promise<Db> {
    * statement afresh (a claim spent 1.6 ms planning for 1.1 ms of work), and it has no
    * way to name one. So a named statement is PREPAREd once in this session (PGlite is
    * one session) and run with EXECUTE, its values written as literals, which leaves
-   * PostgreSQL free to keep a generic plan, made under INDEX_PATHS_ONLY. A statement is prepared only outside a
-   * transaction: inside one, a failed PREPARE would abort it, and waiting for a PREPARE
-   * queued behind the transaction would never end. Until it is prepared it runs as before.
+   * PostgreSQL free to keep a generic plan, made under INDEX_PATHS_ONLY. A statement is
+   * prepared only outside a transaction: inside one, a failed PREPARE would abort it,
+   * and waiting for a PREPARE queued behind the transaction would never end. Until it is
+   * prepared it runs as before.
    */
   const prepared = new Set<string>();
   const preparing = new Map<string, Promise<void>>();
