@@ -10,9 +10,33 @@ import type { HostReply, HostRequest } from './pglite-thread.js';
 const port = parentPort!;
 const db = await createPgliteDb((workerData as { dataDir?: string }).dataDir);
 
-/** Open transactions by id, each waiting for the main thread's commit or rollback. */
-const transactions = new Map<number, { tx: Queryable; end: (commit: boolean) => void }>();
+/** Open transactions by id: each waits for the main thread's commit or rollback. */
+interface Open {
+  tx: Queryable;
+  end: (commit: boolean) => void;
+  /** PGlite's own transaction, settled once it has committed or rolled back. */
+  done: Promise<void>;
+}
+const transactions = new Map<number, Open>();
 let nextTx = 1;
+const ROLLED_BACK = Symbol('rolled back');
+
+/** Opens a transaction and resolves to its id once BEGIN ran, or rejects with its error. */
+function begin(): Promise<number> {
+  const id = nextTx++;
+  return new Promise((began, failed) => {
+    const done: Promise<void> = db.transaction(
+      (tx) =>
+        new Promise<void>((resolve, reject) => {
+          const end = (commit: boolean) => (commit ? resolve() : reject(ROLLED_BACK));
+          transactions.set(id, { tx, end, done });
+          began(id);
+        }),
+    );
+    // a BEGIN that failed never reached the body; once it has, this does nothing
+    done.catch(failed);
+  });
+}
 
 /** Everything an error carries that a caller may read (code, detail, constraint, ...). */
 function errorFields(caught: unknown): HostReply & { ok: false } {
@@ -44,36 +68,17 @@ port.on('message', (m: HostRequest) => {
     case 'exec':
       return answer(m.id, () => db.exec(m.sql));
     case 'begin':
-      return answer(
-        m.id,
-        () =>
-          new Promise<number>((began, failed) => {
-            const id = nextTx++;
-            db.transaction(
-              (tx) =>
-                new Promise<void>((resolve, reject) => {
-                  transactions.set(id, {
-                    tx,
-                    end: (commit) => (commit ? resolve() : reject(new RolledBack())),
-                  });
-                  began(id);
-                }),
-            ).then(
-              () => settle(id, undefined),
-              (caught: unknown) => settle(id, caught instanceof RolledBack ? undefined : caught),
-            );
-            // a BEGIN that failed never reached the body: answer the request with it
-            ended.set(id, failed);
-          }),
-      );
-    case 'end': {
-      const open = transactions.get(m.tx);
-      if (!open) return port.postMessage({ id: m.id, ok: true, value: null } satisfies HostReply);
-      transactions.delete(m.tx);
-      waiting.set(m.tx, m.id);
-      open.end(m.commit);
-      return;
-    }
+      return answer(m.id, begin);
+    case 'end':
+      return answer(m.id, async () => {
+        const open = transactions.get(m.tx);
+        if (!open) return;
+        transactions.delete(m.tx);
+        open.end(m.commit);
+        await open.done.catch((caught: unknown) => {
+          if (caught !== ROLLED_BACK) throw caught;
+        });
+      });
     case 'listen':
       return answer(m.id, async () => {
         const stop = await db.listen(m.channel, (payload) =>
@@ -92,29 +97,6 @@ port.on('message', (m: HostRequest) => {
   }
 });
 
-class RolledBack extends Error {}
-
-/** The request that asked to end each transaction, answered once PGlite has ended it. */
-const waiting = new Map<number, number>();
-/** Rejects a BEGIN whose transaction failed before its body ran. */
-const ended = new Map<number, (error: unknown) => void>();
 const listeners = new Map<number, () => Promise<void>>();
-
-function settle(tx: number, error: unknown): void {
-  const failedBegin = ended.get(tx);
-  ended.delete(tx);
-  const request = waiting.get(tx);
-  waiting.delete(tx);
-  transactions.delete(tx);
-  if (request === undefined) {
-    if (error !== undefined) failedBegin?.(error);
-    return;
-  }
-  port.postMessage(
-    error === undefined
-      ? ({ id: request, ok: true, value: null } satisfies HostReply)
-      : { ...errorFields(error), id: request },
-  );
-}
 
 port.postMessage({ ready: true });

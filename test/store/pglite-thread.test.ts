@@ -74,6 +74,23 @@ test('a database error keeps its code and fields, in or out of a transaction', a
   assert.equal((await threaded.query<{ n: number }>('select 1 as n')).rows[0]!.n, 1);
 });
 
+test('an error at COMMIT reaches the caller, and nothing of the transaction stays', async () => {
+  await threaded.query(
+    `create table thread_deferred (id int, constraint thread_deferred_id unique (id)
+       deferrable initially deferred)`,
+  );
+  await assert.rejects(
+    threaded.transaction(async (tx) => {
+      await tx.query('insert into thread_deferred values (1), (1)');
+    }),
+    (e: Error & { code?: string }) => e.code === '23505',
+  );
+  const { rows } = await threaded.query<{ n: number }>(
+    'select count(*)::int as n from thread_deferred',
+  );
+  assert.equal(rows[0]!.n, 0);
+});
+
 test('NOTIFY reaches each listener once, and none after it stops listening', async () => {
   const a: string[] = [];
   const b: string[] = [];
