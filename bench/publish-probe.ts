@@ -1,7 +1,11 @@
 /**
- * Publish alone, for profiling: a fresh schema, one webhook, the service started with
- * the given role (default api, so no worker competes), and a closed loop of
- * publish-event for a few seconds. Extra node flags (--cpu-prof) go to the service.
+ * Publish, for profiling: a fresh schema, one webhook, the service started with the
+ * given role, and a closed loop of publish-event for a few seconds. With role api (the
+ * default) nothing is delivered and no worker competes; with role all the webhook points
+ * at the bench's receiver and the events are delivered while they are published, as in
+ * the benchmark's publish phase. Extra node flags (--cpu-prof) go to the service and
+ * its worker processes. PROBE_PG_OPTIONS adds server settings to the service's
+ * connections (`-c log_min_duration_statement=0` logs every statement with its time).
  *
  *   node --import tsx bench/publish-probe.ts [seconds] [role] [-- node flags]
  */
@@ -22,6 +26,23 @@ const PG_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/t
 const ROOT = new URL('..', import.meta.url).pathname;
 
 const schema = `probe_${randomBytes(4).toString('hex')}`;
+const receiver =
+  role === 'api'
+    ? undefined
+    : spawn(process.execPath, ['--import', 'tsx', 'bench/receiver.ts', '0'], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+const target = receiver
+  ? await new Promise<string>((resolve) => {
+      let out = '';
+      receiver.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /^(\d+)\n/.exec(out);
+        if (m) resolve(`http://127.0.0.1:${m[1]}/probe/`);
+      });
+    })
+  : 'http://127.0.0.1:9/';
 const admin = new pg.Client({ connectionString: PG_URL });
 await admin.connect();
 await admin.query(`create schema ${schema}`);
@@ -33,13 +54,13 @@ try {
   const hook = (
     await db.query<{ id: number }>(
       `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config)
-       values ($1, 'http://127.0.0.1:9/', 'whsec_cHJvYmVwcm9iZXByb2JlcHJvYmU=', 'package.created',
+       values ($1, $2, 'whsec_cHJvYmVwcm9iZXByb2JlcHJvYmU=', 'package.created',
                '{"choice":"fixed","kwargs":{"seconds":60}}') returning id`,
-      [user.id],
+      [user.id, target],
     )
   ).rows[0]!.id;
   const url = new URL(PG_URL);
-  url.searchParams.set('options', `-c search_path=${schema}`);
+  url.searchParams.set('options', `-c search_path=${schema} ${process.env.PROBE_PG_OPTIONS ?? ''}`);
   const port = 19_000 + Math.floor(Math.random() * 1000);
   const child = spawn(
     process.execPath,
@@ -83,11 +104,24 @@ try {
   process.stdout.write(
     `publish: ${r.perSecond.toFixed(0)} req/s, ${r.errors} errors of ${r.requests}\n`,
   );
+  if (receiver) {
+    const t = performance.now();
+    const want = r.requests - r.errors;
+    const stats = `${target.replace('/probe/', '')}/stats`;
+    const arrived = async () =>
+      ((await (await fetch(stats)).json()) as { distinct: number }).distinct;
+    while ((await arrived()) < want && performance.now() - t < 60_000)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    process.stdout.write(
+      `delivered ${want} in ${((performance.now() - t) / 1000).toFixed(2)} s after the last publish\n`,
+    );
+  }
   await new Promise<void>((resolve) => {
     child.once('exit', () => resolve());
     child.kill('SIGTERM');
   });
 } finally {
+  receiver?.kill('SIGTERM');
   await db.close();
   await admin.query(`drop schema ${schema} cascade`);
   await admin.end();
