@@ -16,6 +16,7 @@ import { migrate } from '../src/store/migrate.js';
 import { createPgDb } from '../src/store/pg.js';
 import { createToken, ensureUser } from '../src/store/tokens.js';
 import { closedLoop, makePool } from './load.js';
+import { startProcess } from './processes.js';
 
 const dash = process.argv.indexOf('--');
 const args = dash < 0 ? process.argv.slice(2) : process.argv.slice(2, dash);
@@ -27,22 +28,10 @@ const ROOT = new URL('..', import.meta.url).pathname;
 
 const schema = `probe_${randomBytes(4).toString('hex')}`;
 const receiver =
-  role === 'api'
-    ? undefined
-    : spawn(process.execPath, ['--import', 'tsx', 'bench/receiver.ts', '0'], {
-        cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-const target = receiver
-  ? await new Promise<string>((resolve) => {
-      let out = '';
-      receiver.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /^(\d+)\n/.exec(out);
-        if (m) resolve(`http://127.0.0.1:${m[1]}/probe/`);
-      });
-    })
-  : 'http://127.0.0.1:9/';
+  role === 'api' ? undefined : await startProcess(['--import', 'tsx', 'bench/receiver.ts', '0']);
+const origin = receiver ? `http://127.0.0.1:${receiver.port}` : undefined;
+// with role api nothing is delivered: the target is a port where nobody listens
+const target = origin ? `${origin}/probe/` : 'http://127.0.0.1:9/';
 const admin = new pg.Client({ connectionString: PG_URL });
 await admin.connect();
 await admin.query(`create schema ${schema}`);
@@ -104,16 +93,18 @@ try {
   process.stdout.write(
     `publish: ${r.perSecond.toFixed(0)} req/s, ${r.errors} errors of ${r.requests}\n`,
   );
-  if (receiver) {
+  if (origin) {
     const t = performance.now();
     const want = r.requests - r.errors;
-    const stats = `${target.replace('/probe/', '')}/stats`;
     const arrived = async () =>
-      ((await (await fetch(stats)).json()) as { distinct: number }).distinct;
-    while ((await arrived()) < want && performance.now() - t < 60_000)
+      ((await (await fetch(`${origin}/stats`)).json()) as { distinct: number }).distinct;
+    let got = await arrived();
+    while (got < want && performance.now() - t < 60_000) {
       await new Promise((resolve) => setTimeout(resolve, 50));
+      got = await arrived();
+    }
     process.stdout.write(
-      `delivered ${want} in ${((performance.now() - t) / 1000).toFixed(2)} s after the last publish\n`,
+      `delivered ${got} of ${want}, ${((performance.now() - t) / 1000).toFixed(2)} s after the last publish\n`,
     );
   }
   await new Promise<void>((resolve) => {
@@ -121,7 +112,7 @@ try {
     child.kill('SIGTERM');
   });
 } finally {
-  receiver?.kill('SIGTERM');
+  receiver?.child.kill('SIGTERM');
   await db.close();
   await admin.query(`drop schema ${schema} cascade`);
   await admin.end();

@@ -19,6 +19,7 @@ import { createPgDb } from '../src/store/pg.js';
 import { createPgliteDb } from '../src/store/pglite.js';
 import { createToken, ensureUser } from '../src/store/tokens.js';
 import { closedLoop, makePool, openLoop, percentile, type Target } from './load.js';
+import { startProcess } from './processes.js';
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean' }, db: { type: 'string' } },
@@ -69,26 +70,6 @@ interface Row {
 }
 const rows: Row[] = [];
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
-
-function startProcess(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /^(\d+)\n/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
-  });
-}
 
 const stop = (child: ChildProcess) =>
   new Promise<void>((resolve) => {
