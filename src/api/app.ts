@@ -10,6 +10,7 @@ import qs from 'qs';
 import type { Clock } from '../core/clock.js';
 import type { Config } from '../config/config.js';
 import type { Sender } from '../delivery/sender.js';
+import type { Handoff } from '../queue/handoff.js';
 import type { Db } from '../store/db.js';
 import { authHook, maskForReadOnly } from './auth.js';
 import { installErrorHandling } from './errors.js';
@@ -29,6 +30,8 @@ export interface AppDeps {
   sender: Sender;
   /** Short-lived caches of tokens, webhooks and content types; each app makes its own. */
   lookups?: Lookups;
+  /** A worker beside the API that takes published events without claiming them. */
+  handoff?: Handoff;
 }
 
 /** The deps routes get: AppDeps with the app's own lookups filled in. */

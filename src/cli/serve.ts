@@ -5,13 +5,14 @@ import { toError } from '../core/errors.js';
 import type { Config } from '../config/config.js';
 import { Sender } from '../delivery/sender.js';
 import { Worker } from '../delivery/worker.js';
+import { HandoffCredit } from '../queue/handoff.js';
 import { Heartbeat } from '../maintenance/heartbeat.js';
 import { Maintenance } from '../maintenance/maintenance.js';
 import { migrate } from '../store/migrate.js';
 import type { Db } from '../store/db.js';
 import { openDb, openWorkerDb } from '../store/open.js';
 import { countUsers, createToken, ensureUser } from '../store/tokens.js';
-import { WorkerProcesses, workerProcessCount } from './worker-processes.js';
+import { serveParentHandoffs, WorkerProcesses, workerProcessCount } from './worker-processes.js';
 
 /**
  * Runs the roles this process was given until SIGTERM or SIGINT: `api` (HTTP), `worker`
@@ -52,8 +53,10 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
   let maintenance: Maintenance | undefined;
   let app: ReturnType<typeof buildApp> | undefined;
   let children: WorkerProcesses | undefined;
+  let stopHandoffs: (() => void) | undefined;
   const shutdown = async () => {
     await app?.close();
+    stopHandoffs?.();
     await children?.stop();
     await worker?.stop({ graceMs: config.shutdownGraceMs });
     if (heartbeat) {
@@ -92,6 +95,7 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
       );
       await heartbeat.start();
       await worker.start();
+      if (process.connected) stopHandoffs = serveParentHandoffs(worker);
     }
     if (childWorkers > 0) {
       children = new WorkerProcesses(childWorkers, logger);
@@ -112,7 +116,15 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
       maintenance.start();
     }
     if (runsApi) {
-      app = buildApp({ db, clock, config, sender }, logger.child({ component: 'api' }));
+      // Published events go straight to the worker beside the API when it has room.
+      const local = worker;
+      const handoff = local
+        ? new HandoffCredit(
+            () => local.handoffReport(),
+            (events, leasedUntil) => local.accept(events, leasedUntil),
+          )
+        : children;
+      app = buildApp({ db, clock, config, sender, handoff }, logger.child({ component: 'api' }));
       const address = await app.listen({ port: config.port, host: config.host });
       logger.info(
         { address, database: db.kind, role: config.role, workerProcesses: childWorkers },

@@ -2,9 +2,21 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
+import type { Worker } from '../delivery/worker.js';
+import {
+  HandoffCredit,
+  type Handoff,
+  type HandoffMessage,
+  type HandoffOffer,
+  type HandoffReport,
+} from '../queue/handoff.js';
+import type { ClaimedEvent } from '../queue/claim.js';
 
 /** How long a worker process that exited waits before it is started again. */
 const RESTART_DELAY_MS = 1_000;
+
+/** How often a worker process tells its parent what it would take from publishes. */
+const REPORT_INTERVAL_MS = 10;
 
 /**
  * How many worker processes `serve --role all` starts beside itself. One Node process
@@ -34,9 +46,15 @@ export function workerArgs(argv: readonly string[]): string[] {
  * command line and environment. One that exits is started again after a second. Each
  * child has an IPC channel to this process and shuts down gracefully when it closes,
  * so a parent killed outright (kill -9) leaves no worker behind.
+ *
+ * The same channel carries hand-offs (see Handoff): each child reports what it would
+ * take, and this process's publishes lease fresh events to the child with the most room
+ * and send them over.
  */
-export class WorkerProcesses {
+export class WorkerProcesses implements Handoff {
   private readonly children = new Set<ChildProcess>();
+  private readonly credits = new Map<ChildProcess, HandoffCredit>();
+  private readonly offers = new WeakMap<HandoffOffer, HandoffCredit>();
   private stopping = false;
 
   constructor(
@@ -52,18 +70,53 @@ export class WorkerProcesses {
     const child = spawn(
       process.execPath,
       [...process.execArgv, process.argv[1]!, ...workerArgs(process.argv.slice(2))],
-      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: process.env },
+      {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        env: process.env,
+        // events carry JSON text: V8's serializer passes strings without escaping them
+        serialization: 'advanced',
+      },
     );
     this.children.add(child);
+    let report: HandoffReport | undefined;
+    child.on('message', (message: HandoffMessage) => {
+      if (message.type === 'handoff-report') report = message.report;
+    });
+    this.credits.set(
+      child,
+      new HandoffCredit(
+        () => report,
+        (events, leasedUntil) => {
+          if (child.connected) child.send({ type: 'handoff', events, leasedUntil });
+        },
+      ),
+    );
     this.logger.info({ child: child.pid }, 'worker process started');
     child.once('exit', (code, signal) => {
       this.children.delete(child);
+      this.credits.delete(child);
       if (this.stopping) return;
       this.logger.error({ child: child.pid, code, signal }, 'worker process exited; restarting it');
       setTimeout(() => {
         if (!this.stopping) this.spawnOne();
       }, RESTART_DELAY_MS).unref();
     });
+  }
+
+  offer(): HandoffOffer | undefined {
+    let best: HandoffCredit | undefined;
+    let most = 0;
+    for (const credit of this.credits.values()) {
+      const room = credit.available();
+      if (room > most) [best, most] = [credit, room];
+    }
+    const offer = best?.offer();
+    if (offer) this.offers.set(offer, best!);
+    return offer;
+  }
+
+  settle(offer: HandoffOffer, events: ClaimedEvent[], leasedUntil: number): void {
+    this.offers.get(offer)?.settle(offer, events, leasedUntil);
   }
 
   /** Asks every worker process to shut down (SIGTERM) and waits until they have. */
@@ -80,4 +133,30 @@ export class WorkerProcesses {
       ),
     );
   }
+}
+
+/**
+ * In a worker process started by WorkerProcesses: takes the events the parent hands
+ * over, and reports to it what this worker would take, whenever that changed. Returns
+ * the function that stops the reports.
+ */
+export function serveParentHandoffs(worker: Worker): () => void {
+  const onMessage = (message: HandoffMessage) => {
+    if (message.type === 'handoff') worker.accept(message.events, message.leasedUntil);
+  };
+  process.on('message', onMessage);
+  let last = '';
+  const timer = setInterval(() => {
+    if (!process.connected) return;
+    const report = worker.handoffReport();
+    const key = `${report.room} ${report.accepted} ${report.full.join(',')}`;
+    if (key === last) return;
+    last = key;
+    process.send!({ type: 'handoff-report', report } satisfies HandoffMessage);
+  }, REPORT_INTERVAL_MS);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    process.off('message', onMessage);
+  };
 }

@@ -5,6 +5,7 @@ import { toError } from '../core/errors.js';
 import { countdownSeconds } from '../core/retry.js';
 import { claimBatch, claimDue, releaseLeases, type ClaimedEvent } from '../queue/claim.js';
 import { recordAttempts, type AttemptOutcome, type Next } from '../queue/record.js';
+import type { HandoffReport } from '../queue/handoff.js';
 import { onDue, onWebhookChanged } from '../queue/wake.js';
 import type { Db } from '../store/db.js';
 import { sendCallback } from './callback.js';
@@ -147,6 +148,14 @@ export class Worker {
   private capped = new Set<number>();
   /** Whether the next claim must serve webhooks with shared limits (it costs a round trip). */
   private gate = true;
+  /**
+   * Whether the last claim found everything due (it came back short of its limit): only
+   * then does the worker take events straight from publishes, so that fresh events never
+   * overtake a backlog.
+   */
+  private caughtUp = false;
+  /** Events handed over by publishes, in all (see Handoff). */
+  private accepted = 0;
   private unlisten: (() => Promise<void>) | undefined;
   /** Requests on the wire, by event id; each promise settles when its attempt is finished. */
   private readonly sending = new Map<number, Promise<void>>();
@@ -239,6 +248,40 @@ export class Worker {
   }
 
   /**
+   * What this worker would take straight from a publish now (see Handoff): its room,
+   * once it has claimed everything due, and the webhooks at their hold cap, whose
+   * events must queue for a claim so that one slow target cannot fill memory.
+   */
+  handoffReport(): HandoffReport {
+    const full: number[] = [];
+    for (const [webhookId, held] of this.held) if (held >= this.holdCap) full.push(webhookId);
+    return {
+      workerId: this.id,
+      room: this.running && this.caughtUp ? Math.max(0, this.room()) : 0,
+      full,
+      accepted: this.accepted,
+    };
+  }
+
+  /**
+   * Takes events a publish leased to this worker until `leasedUntil` (clock ms), as if
+   * it had claimed them. A stopped worker gives them back at once.
+   */
+  accept(events: ClaimedEvent[], leasedUntil: number): void {
+    this.accepted += events.length;
+    this.o.logger.debug({ events: events.length }, 'took events from a publish');
+    if (!this.running) {
+      this.giveBack(
+        events.map((e) => e.id),
+        'events handed over after stopping',
+      );
+      return;
+    }
+    this.bufferEvents(events, leasedUntil);
+    this.dispatch();
+  }
+
+  /**
    * Stops claiming, lets in-flight attempts finish for up to `graceMs`, records what
    * finished, and gives back the leases of what did not, so a graceful shutdown leaves
    * no event locked (a request cut short may still have reached its target: delivery is
@@ -320,9 +363,11 @@ export class Worker {
           });
           events = batch.events;
           this.gate = batch.limitedDue;
+          this.caughtUp = events.length < limit;
           if (backoffMs > 0) this.o.logger.info('claiming again after a database failure');
           backoffMs = 0;
         } catch (caught) {
+          this.caughtUp = false;
           backoffMs = backoffAfter(backoffMs);
           this.o.logger.error({ err: toError(caught), backoffMs }, 'claim failed; backing off');
           await this.sleep(backoffMs);
@@ -380,8 +425,10 @@ export class Worker {
     return Math.min(1_000, Math.max(0, (this.o.leaseMs - timeoutMs) / 2));
   }
 
-  private bufferEvents(events: ClaimedEvent[]): void {
-    const leasedUntil = this.o.clock.now() + this.o.leaseMs;
+  private bufferEvents(
+    events: ClaimedEvent[],
+    leasedUntil = this.o.clock.now() + this.o.leaseMs,
+  ): void {
     for (const event of events) {
       const webhookId = event.webhook.id;
       let waiting = this.buffer.get(webhookId);

@@ -26,7 +26,7 @@ export interface ClaimedEvent {
   };
 }
 
-interface ClaimRow {
+export interface ClaimRow {
   id: number;
   uuid: string;
   event_type: string;
@@ -45,12 +45,12 @@ interface ClaimRow {
   previous_secret_expires_at: string | null;
 }
 
-const EVENT_COLUMNS = `e.id, e.uuid, e.event_type, e.request_payload::text as body, e.retry_count,
+export const EVENT_COLUMNS = `e.id, e.uuid, e.event_type, e.request_payload::text as body, e.retry_count,
   w.id as webhook_id, w.target_url, w.secret_key, w.is_active, w.callback, w.additional_headers,
   w.config, w.retry_countdown_config,
   w.previous_secret_key, oms_ts(w.previous_secret_expires_at) as previous_secret_expires_at`;
 
-const toClaimed = (r: ClaimRow, defaultMaxAttempts: number): ClaimedEvent => ({
+export const toClaimed = (r: ClaimRow, defaultMaxAttempts: number): ClaimedEvent => ({
   id: r.id,
   uuid: r.uuid,
   eventType: r.event_type,
@@ -87,7 +87,7 @@ export interface ClaimOptions {
 }
 
 /** Webhooks whose claims go through the gate: they have a limit shared by all workers. */
-const LIMITED = `coalesce(jsonb_typeof(w.config->'max_concurrency') = 'number'
+export const LIMITED = `coalesce(jsonb_typeof(w.config->'max_concurrency') = 'number'
   or jsonb_typeof(w.config->'rate_limit') = 'number' or w.config->'ordered' = 'true'::jsonb, false)`;
 
 const DUE = (q: string) =>

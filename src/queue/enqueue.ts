@@ -1,4 +1,6 @@
 import type { Db, Queryable } from '../store/db.js';
+import { EVENT_COLUMNS, LIMITED, toClaimed, type ClaimedEvent, type ClaimRow } from './claim.js';
+import type { HandoffOffer } from './handoff.js';
 import { DUE_CHANNEL } from './wake.js';
 
 export interface NewHookEvent {
@@ -22,6 +24,12 @@ export interface NewHookEvent {
  * The rows arrive as one JSON array: one JSON.stringify in Node and one jsonb parse in
  * the server, where seven parallel arrays cost an escaping pass per element in the pg
  * client (a jsonb[] of payloads most of all) and an array parse before the jsonb one.
+ *
+ * Hand-off: up to `$4` of the events, of active webhooks without shared limits and not
+ * in `$6`, are queued already leased to worker `$3` for `$5` ms, and returned as that
+ * worker needs them, read in the same snapshot as a claim would read them. They skip
+ * the NOTIFY, the claim and its commit. With `$4` = 0 nothing is handed, the result is
+ * one row of nulls, and every event waits for a claim as before.
  */
 const ENQUEUE_SQL = `with input as (
     select * from jsonb_to_recordset($1::jsonb) as t(webhook_id int, uuid uuid, event_type text,
@@ -33,13 +41,31 @@ const ENQUEUE_SQL = `with input as (
     select webhook_id, uuid, event_type, request_payload, coalesce(object_id, 'null'),
            content_type_id, $2::timestamptz, $2::timestamptz
     from input
-    returning id, uuid, webhook_id
+    returning id, uuid, webhook_id, event_type, request_payload, retry_count
+  ), handed as (
+    select i.id from inserted i join webhooks w on w.id = i.webhook_id
+    where w.is_active and not ${LIMITED} and w.id <> all($6::int[])
+    order by i.id
+    limit $4
   ), queued as (
-    insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts)
-    select i.id, i.webhook_id, $2::timestamptz, input.max_attempts
-    from inserted i join input on input.uuid = i.uuid
+    insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts, locked_by,
+                                  locked_until)
+    select i.id, i.webhook_id, $2::timestamptz, input.max_attempts,
+           case when h.id is not null then $3::text end,
+           case when h.id is not null then $2::timestamptz + $5 * interval '1 millisecond' end
+    from inserted i join input on input.uuid = i.uuid left join handed h on h.id = i.id
+  ), woke as (
+    select count(*) as n from (
+      select pg_notify('${DUE_CHANNEL}', '')
+      where (select count(*) from inserted) > (select count(*) from handed)
+    ) notified
   )
-  select pg_notify('${DUE_CHANNEL}', '')`;
+  select h.* from woke left join (
+    select ${EVENT_COLUMNS}, input.max_attempts
+    from handed join inserted e on e.id = handed.id join input on input.uuid = e.uuid
+      join webhooks w on w.id = e.webhook_id
+    order by e.id
+  ) h on true`;
 
 /**
  * Most JSON text one statement carries (UTF-16 units, so at most three times as many
@@ -85,26 +111,45 @@ export async function enqueueHookEvents(
   events: NewHookEvent[],
   runAt: string,
 ): Promise<void> {
-  for (const doc of documents(events)) await tx.query(ENQUEUE_SQL, [doc, runAt], 'oms_enqueue');
+  for (const doc of documents(events))
+    await tx.query(ENQUEUE_SQL, params(doc, runAt), 'oms_enqueue');
 }
+
+/** A worker to lease fresh events to, as `Handoff.offer` gave it, and for how long. */
+export interface HandoffTo {
+  offer: HandoffOffer;
+  leaseMs: number;
+}
+
+const params = (doc: string, runAt: string, to?: HandoffTo) =>
+  to
+    ? [doc, runAt, to.offer.workerId, to.offer.room, to.leaseMs, to.offer.full]
+    : [doc, runAt, null, 0, 0, []];
 
 /**
  * Writes hook events durably, all or none, and resolves after the commit: in one
  * statement, its own transaction, when they fit in one (always, short of megabytes of
- * payloads); else in a transaction of several.
+ * payloads); else in a transaction of several, which hands nothing off. Resolves to the
+ * events leased to `to`'s worker, which the caller must pass on to it.
  */
 export async function enqueueCommitted(
   db: Db,
   events: NewHookEvent[],
   runAt: string,
-): Promise<void> {
+  to?: HandoffTo,
+): Promise<ClaimedEvent[]> {
   const docs = documents(events);
-  if (docs.length === 0) return;
+  if (docs.length === 0) return [];
   if (docs.length === 1) {
-    await db.query(ENQUEUE_SQL, [docs[0], runAt], 'oms_enqueue');
-    return;
+    const { rows } = await db.query<ClaimRow>(
+      ENQUEUE_SQL,
+      params(docs[0]!, runAt, to),
+      'oms_enqueue',
+    );
+    return rows.filter((r) => r.id !== null).map((r) => toClaimed(r, 0));
   }
   await db.transaction(async (tx) => {
-    for (const doc of docs) await tx.query(ENQUEUE_SQL, [doc, runAt], 'oms_enqueue');
+    for (const doc of docs) await tx.query(ENQUEUE_SQL, params(doc, runAt), 'oms_enqueue');
   });
+  return [];
 }

@@ -1,6 +1,8 @@
 import { isoMicro, type Clock } from '../core/clock.js';
+import type { ClaimedEvent } from './claim.js';
 import type { Db } from '../store/db.js';
 import { enqueueCommitted, type NewHookEvent } from './enqueue.js';
+import type { Handoff } from './handoff.js';
 
 interface Waiting {
   events: NewHookEvent[];
@@ -47,6 +49,9 @@ export const GROUP_COMMIT_DEFAULTS: GroupCommitOptions = Object.freeze({
  * still never lost. Under load the gathering happens by itself: while `maxFlushes`
  * writes are in flight, new events wait for the next one instead of each paying for a
  * commit of its own.
+ *
+ * With a hand-off, each statement leases as many of its events as the worker beside
+ * this process has room for, and passes them to it after the commit (see Handoff).
  */
 export class GroupCommit {
   private waiting: Waiting[] = [];
@@ -57,6 +62,8 @@ export class GroupCommit {
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly options: GroupCommitOptions = GROUP_COMMIT_DEFAULTS,
+    /** A worker beside this process that takes fresh events without claiming them. */
+    private readonly handoff?: { to: Handoff; leaseMs: number },
   ) {}
 
   enqueue(events: NewHookEvent[]): Promise<void> {
@@ -109,11 +116,7 @@ export class GroupCommit {
    */
   private async writeApart(batch: Waiting[]): Promise<void> {
     try {
-      await enqueueCommitted(
-        this.db,
-        batch.flatMap((w) => w.events),
-        isoMicro(this.clock.now()),
-      );
+      await this.write(batch.flatMap((w) => w.events));
       for (const w of batch) w.resolve();
     } catch (error) {
       if (batch.length === 1 || !causedByOneEvent(error)) {
@@ -123,6 +126,23 @@ export class GroupCommit {
       const half = Math.ceil(batch.length / 2);
       await this.writeApart(batch.slice(0, half));
       await this.writeApart(batch.slice(half));
+    }
+  }
+
+  /** One statement; what it leased to the hand-off's worker goes to it after the commit. */
+  private async write(events: NewHookEvent[]): Promise<void> {
+    const now = this.clock.now();
+    const offer = this.handoff?.to.offer();
+    let handed: ClaimedEvent[] = [];
+    try {
+      handed = await enqueueCommitted(
+        this.db,
+        events,
+        isoMicro(now),
+        offer && { offer, leaseMs: this.handoff!.leaseMs },
+      );
+    } finally {
+      if (offer) this.handoff!.to.settle(offer, handed, now + this.handoff!.leaseMs);
     }
   }
 }

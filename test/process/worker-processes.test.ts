@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { onPostgres } from '../helpers/db.js';
+import { freePort } from '../helpers/ports.js';
 import {
+  adminToken,
+  api,
   kill,
   processFixture,
   seedEvents,
   seedWebhook,
+  sleep,
   startServe,
   waitUntil,
 } from './processes.js';
@@ -67,3 +71,46 @@ test('SIGTERM to serve --role all stops its worker process too, exit 0', { skip 
   assert.equal(code, 0, all.output().slice(-3000));
   assert.equal(alive(pid), false, 'the worker process is gone when the parent has exited');
 });
+
+test(
+  'events published to serve --role all go to its worker process over the channel, not through a claim',
+  { skip },
+  async () => {
+    const hook = await seedWebhook(fx.schema.db, fx.receiver.url('/handed'));
+    const token = await adminToken(fx.schema.db);
+    const port = await freePort();
+    const all = await startServe('all', {
+      DATABASE_URL: fx.schema.url,
+      WORKER_PROCESSES: '1',
+      PORT: String(port),
+      LOG_LEVEL: 'debug',
+    });
+    try {
+      await all.waitFor(/"role":"worker".*oms-hooks is running/);
+      // its first claim finds nothing due; from then on it reports room to the parent
+      await sleep(500);
+      for (let n = 0; n < 50; n++) {
+        const res = await api(port, token, 'POST', '/api/v1/oms/oms_hook_events/publish-event/', {
+          hook,
+          instance: { pk: n, model: 'package', data: { n } },
+        });
+        assert.equal(res.status, 202);
+      }
+      const delivered = () =>
+        fx.count(
+          `select count(*)::int as n from hook_events where webhook_id = ${hook} and delivered`,
+        );
+      await waitUntil(async () => (await delivered()) === 50, 30_000, 'all 50 delivered');
+      const taken = () =>
+        [...all.output().matchAll(/"events":(\d+),"msg":"took events from a publish"/g)].reduce(
+          (sum, m) => sum + Number(m[1]),
+          0,
+        );
+      // the log lines may trail the deliveries a little
+      await waitUntil(() => taken() >= 50, 5_000, 'the log of all 50').catch(() => {});
+      assert.equal(taken(), 50, 'the worker process took every event from the parent');
+    } finally {
+      await kill(all, 'SIGTERM');
+    }
+  },
+);

@@ -6,7 +6,7 @@ import { newEventUuid, normaliseUuid, uuidHex } from '../../core/ids.js';
 import { resendOnce } from '../../delivery/resend.js';
 import { fetchSourcePayload } from '../../delivery/source.js';
 import type { NewHookEvent } from '../../queue/enqueue.js';
-import { GroupCommit } from '../../queue/group-commit.js';
+import { GROUP_COMMIT_DEFAULTS, GroupCommit } from '../../queue/group-commit.js';
 import {
   countHookEvents,
   findHookEvent,
@@ -221,7 +221,12 @@ const unknownModel = (model: string) =>
 export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const { db, config, clock, lookups } = deps;
   // Concurrent publishes share one statement; each is answered after its commit.
-  const commits = new GroupCommit(db, clock);
+  const commits = new GroupCommit(
+    db,
+    clock,
+    GROUP_COMMIT_DEFAULTS,
+    deps.handoff && { to: deps.handoff, leaseMs: config.leaseMs },
+  );
   const r = app.withTypeProvider<import('@fastify/type-provider-typebox').TypeBoxTypeProvider>();
   const Page = pageOf(HookEvent);
 

@@ -1,0 +1,231 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { buildApp } from '../../src/api/app.js';
+import { isoMicro, systemClock } from '../../src/core/clock.js';
+import type { ClaimedEvent } from '../../src/queue/claim.js';
+import { enqueueCommitted, type NewHookEvent } from '../../src/queue/enqueue.js';
+import { HandoffCredit, type HandoffReport } from '../../src/queue/handoff.js';
+import { DUE_CHANNEL } from '../../src/queue/wake.js';
+import { count, realWorker, until } from '../engine/support.js';
+import { createContext, type Context } from '../helpers/context.js';
+
+let ctx: Context;
+before(async () => {
+  ctx = await createContext();
+});
+after(() => ctx.close());
+
+const event = (webhookId: number, n: number): NewHookEvent => ({
+  webhookId,
+  uuid: randomUUID(),
+  eventType: 'package.created',
+  // keys out of jsonb's order and no spaces: the stored text differs from JSON.stringify
+  requestPayload: { event: { type: 'package.created' }, payload: { number: n, a: [1, 2] } },
+  objectId: n,
+  contentTypeId: 4,
+  maxAttempts: 3,
+});
+
+/** Leases held in the queue for the given events, by worker ('' when none). */
+async function leases(ids: number[]): Promise<Map<number, { by: string; until: string | null }>> {
+  const { rows } = await ctx.db.query<{ id: number; by: string | null; until: string | null }>(
+    `select hook_event_id as id, locked_by as by, oms_ts(locked_until) as until
+     from hook_event_queue where hook_event_id = any($1::bigint[])`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id, { by: r.by ?? '', until: r.until }]));
+}
+
+const idsOf = async (events: NewHookEvent[]) =>
+  (
+    await ctx.db.query<{ id: number }>(
+      'select id from hook_events where uuid = any($1::uuid[]) order by id',
+      [events.map((e) => e.uuid)],
+    )
+  ).rows.map((r) => r.id);
+
+test('a publish leases up to the offered room to the worker and returns the events as a claim would', async () => {
+  const hook = (await ctx.createWebhook()).id as number;
+  const events = [event(hook, 1), event(hook, 2), event(hook, 3)];
+  const runAt = Date.parse('2026-01-15T10:00:00.000Z');
+  const offer = { workerId: 'w-handoff', room: 2, full: [] };
+  const handed = await enqueueCommitted(ctx.db, events, isoMicro(runAt), {
+    offer,
+    leaseMs: 30_000,
+  });
+
+  const ids = await idsOf(events);
+  assert.deepEqual(
+    handed.map((e) => e.id),
+    ids.slice(0, 2),
+    'the first two by id',
+  );
+  const held = await leases(ids);
+  assert.deepEqual(
+    ids.map((id) => held.get(id)),
+    [
+      { by: 'w-handoff', until: '2026-01-15T10:00:30.000000Z' },
+      { by: 'w-handoff', until: '2026-01-15T10:00:30.000000Z' },
+      { by: '', until: null },
+    ],
+  );
+  const { rows: stored } = await ctx.db.query<{ id: number; body: string }>(
+    'select id, request_payload::text as body from hook_events where id = any($1::bigint[])',
+    [ids],
+  );
+  const bodyOf = new Map(stored.map((r) => [r.id, r.body]));
+  for (const e of handed) {
+    assert.equal(e.body, bodyOf.get(e.id), 'the body is the stored jsonb text, byte for byte');
+    assert.notEqual(e.body, JSON.stringify(events[0]!.requestPayload));
+    assert.equal(e.retryCount, 0);
+    assert.equal(e.maxAttempts, 3);
+    assert.equal(e.webhook.id, hook);
+    assert.equal(e.webhook.targetUrl, ctx.receiver.url());
+    assert.match(e.webhook.secretKey, /^whsec_/);
+  }
+});
+
+test('events of a limited, paused or full webhook are never handed; they wait for a claim', async () => {
+  const limited = (await ctx.createWebhook({ config: { max_concurrency: 5 } })).id as number;
+  const ordered = (await ctx.createWebhook({ config: { ordered: true } })).id as number;
+  const paused = (await ctx.createWebhook({ is_active: false })).id as number;
+  const full = (await ctx.createWebhook()).id as number;
+  const events = [event(limited, 1), event(ordered, 2), event(paused, 3), event(full, 4)];
+  const handed = await enqueueCommitted(ctx.db, events, isoMicro(Date.now()), {
+    offer: { workerId: 'w-handoff', room: 100, full: [full] },
+    leaseMs: 30_000,
+  });
+  assert.deepEqual(handed, []);
+  const held = await leases(await idsOf(events));
+  assert.equal(held.size, 4, 'all four are queued');
+  assert.deepEqual(
+    [...held.values()].map((l) => l.by),
+    ['', '', '', ''],
+  );
+});
+
+test('the NOTIFY that wakes workers goes out only when an event was left for them', async () => {
+  const hook = (await ctx.createWebhook()).id as number;
+  const heard: string[] = [];
+  const unlisten = await ctx.db.listen(DUE_CHANNEL, (payload) => heard.push(payload));
+  try {
+    const offer = (room: number) => ({
+      offer: { workerId: 'w-n', room, full: [] },
+      leaseMs: 30_000,
+    });
+    const now = isoMicro(Date.now());
+    // all handed: nobody is woken; then a marker, delivered after anything sent before it
+    assert.equal((await enqueueCommitted(ctx.db, [event(hook, 1)], now, offer(5))).length, 1);
+    await ctx.db.query(`select pg_notify('${DUE_CHANNEL}', 'marker-1')`);
+    await until('the first marker arrives', () => heard.includes('marker-1'));
+    assert.deepEqual(heard, ['marker-1']);
+    // one of two handed: the other is left for a claim, so the workers are woken
+    assert.equal(
+      (await enqueueCommitted(ctx.db, [event(hook, 2), event(hook, 3)], now, offer(1))).length,
+      1,
+    );
+    await ctx.db.query(`select pg_notify('${DUE_CHANNEL}', 'marker-2')`);
+    await until('the second marker arrives', () => heard.includes('marker-2'));
+    assert.deepEqual(heard, ['marker-1', '', 'marker-2']);
+  } finally {
+    await unlisten();
+  }
+});
+
+test('published events reach a worker beside the API without a claim, and arrive as stored', async () => {
+  const hook = (await ctx.createWebhook({ target_url: ctx.receiver.url('/handed') })).id as number;
+  const worker = realWorker(ctx);
+  const handoff = new HandoffCredit(
+    () => worker.handoffReport(),
+    (events, leasedUntil) => worker.accept(events, leasedUntil),
+  );
+  const app = buildApp({ ...ctx, clock: systemClock, handoff });
+  assert.equal(worker.handoffReport().room, 0, 'a worker takes nothing before it has claimed');
+  await worker.start();
+  try {
+    await until('the worker has claimed everything due', () => worker.handoffReport().room > 0);
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, (_, n) =>
+        app.inject({
+          method: 'POST',
+          url: '/api/v1/oms/oms_hook_events/publish-event/',
+          headers: { authorization: `Token ${ctx.tokens.admin}` },
+          payload: { hook, instance: { pk: n, model: 'package', data: { n, b: 'x' } } },
+        }),
+      ),
+    );
+    assert.deepEqual(new Set(statuses.map((s) => s.statusCode)), new Set([202]));
+    await until(
+      'all twenty are recorded as delivered',
+      async () =>
+        (await count(
+          ctx.db,
+          'select count(*) from hook_events where webhook_id = $1 and delivered',
+          [hook],
+        )) === 20,
+    );
+    assert.equal(worker.handoffReport().accepted, 20, 'every one was handed over');
+    const arrived = ctx.receiver.requests.filter((r) => r.path === '/handed');
+    assert.equal(arrived.length, 20);
+    const { rows } = await ctx.db.query<{ uuid: string; body: string; worker: string }>(
+      `select e.uuid::text as uuid, e.request_payload::text as body, a.worker
+       from hook_events e join delivery_attempts a on a.hook_event_id = e.id
+       where e.webhook_id = $1`,
+      [hook],
+    );
+    const stored = new Map(rows.map((r) => [r.uuid.replaceAll('-', ''), r]));
+    for (const r of arrived) {
+      const row = stored.get(String(r.headers['webhook-id']).replaceAll('-', ''));
+      assert.ok(row, 'the delivery names a stored event');
+      assert.equal(r.body, row.body);
+      assert.equal(row.worker, worker.id);
+    }
+    assert.equal(
+      await count(ctx.db, 'select count(*) from hook_event_queue where webhook_id = $1', [hook]),
+      0,
+    );
+  } finally {
+    await worker.stop({ graceMs: 1_000 });
+    await app.close();
+  }
+});
+
+test('a worker that has stopped gives handed events back at once', async () => {
+  const hook = (await ctx.createWebhook()).id as number;
+  const worker = realWorker(ctx);
+  const events = [event(hook, 1)];
+  const handed = await enqueueCommitted(ctx.db, events, isoMicro(Date.now()), {
+    offer: { workerId: worker.id, room: 1, full: [] },
+    leaseMs: 30_000,
+  });
+  const [id] = await idsOf(events);
+  assert.equal((await leases([id!])).get(id!)?.by, worker.id);
+  worker.accept(handed, Date.now() + 30_000);
+  await until('its lease is given back', async () => (await leases([id!])).get(id!)?.by === '');
+});
+
+test('the publishing side never hands a worker more than the room it reported', () => {
+  let report: HandoffReport | undefined;
+  const sent: number[] = [];
+  const credit = new HandoffCredit(
+    () => report,
+    (events) => sent.push(events.length),
+  );
+  const some = (n: number) => Array.from({ length: n }, () => ({}) as ClaimedEvent);
+  assert.equal(credit.offer(), undefined, 'nothing before a report');
+  report = { workerId: 'w', room: 10, full: [7], accepted: 0 };
+  const first = credit.offer();
+  assert.deepEqual(first, { workerId: 'w', room: 10, full: [7] });
+  assert.equal(credit.offer(), undefined, 'an offer in flight holds the room it was given');
+  credit.settle(first!, some(4), 0);
+  assert.deepEqual(sent, [4]);
+  // the report has not counted those four yet
+  assert.equal(credit.available(), 6);
+  report = { workerId: 'w', room: 6, full: [], accepted: 4 };
+  assert.equal(credit.available(), 6);
+  const failed = credit.offer()!;
+  credit.settle(failed, [], 0);
+  assert.deepEqual(sent, [4], 'a failed statement sends nothing');
+  assert.equal(credit.available(), 6);
+});
