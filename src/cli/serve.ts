@@ -121,7 +121,7 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
       const handoff = local
         ? new HandoffCredit(
             () => local.handoffReport(),
-            (events, leasedUntil) => local.accept(events, leasedUntil),
+            (events, lease) => local.accept(events, lease),
           )
         : children;
       app = buildApp({ db, clock, config, sender, handoff }, logger.child({ component: 'api' }));

@@ -5,6 +5,7 @@ import type { Config } from '../config/config.js';
 import type { Worker } from '../delivery/worker.js';
 import {
   HandoffCredit,
+  type HandedLease,
   type Handoff,
   type HandoffMessage,
   type HandoffOffer,
@@ -86,8 +87,8 @@ export class WorkerProcesses implements Handoff {
       child,
       new HandoffCredit(
         () => report,
-        (events, leasedUntil) => {
-          if (child.connected) child.send({ type: 'handoff', events, leasedUntil });
+        (events, lease) => {
+          if (child.connected) child.send({ type: 'handoff', events, lease });
         },
       ),
     );
@@ -115,8 +116,8 @@ export class WorkerProcesses implements Handoff {
     return offer;
   }
 
-  settle(offer: HandoffOffer, events: ClaimedEvent[], leasedUntil: number): void {
-    this.offers.get(offer)?.settle(offer, events, leasedUntil);
+  settle(offer: HandoffOffer, events: ClaimedEvent[], lease: HandedLease): void {
+    this.offers.get(offer)?.settle(offer, events, lease);
   }
 
   /** Asks every worker process to shut down (SIGTERM) and waits until they have. */
@@ -142,7 +143,7 @@ export class WorkerProcesses implements Handoff {
  */
 export function serveParentHandoffs(worker: Worker): () => void {
   const onMessage = (message: HandoffMessage) => {
-    if (message.type === 'handoff') worker.accept(message.events, message.leasedUntil);
+    if (message.type === 'handoff') worker.accept(message.events, message.lease);
   };
   process.on('message', onMessage);
   let last = '';

@@ -5,7 +5,7 @@ import { toError } from '../core/errors.js';
 import { countdownSeconds } from '../core/retry.js';
 import { claimBatch, claimDue, releaseLeases, type ClaimedEvent } from '../queue/claim.js';
 import { recordAttempts, type AttemptOutcome, type Next } from '../queue/record.js';
-import type { HandoffReport } from '../queue/handoff.js';
+import type { HandedLease, HandoffReport } from '../queue/handoff.js';
 import { onDue, onWebhookChanged } from '../queue/wake.js';
 import type { Db } from '../store/db.js';
 import { sendCallback } from './callback.js';
@@ -47,6 +47,12 @@ export interface StopOptions {
 
 /** Retry-After can delay a retry by at most this much, whatever the target asks. */
 export const RETRY_AFTER_CAP_MS = 60 * 60 * 1000;
+
+/**
+ * How far apart two processes' clocks on one machine may read: a change heard this long
+ * before a statement began is taken as heard after it (see bufferEvents).
+ */
+const CLOCK_SKEW_MS = 50;
 
 /** Most recording statements one worker runs at once. */
 const MAX_FLUSHES = 2;
@@ -156,6 +162,10 @@ export class Worker {
   private caughtUp = false;
   /** Events handed over by publishes, in all (see Handoff). */
   private accepted = 0;
+  /** Webhook changes this worker has heard of, counted. */
+  private changesHeard = 0;
+  /** The last change heard of each webhook: its count, and when it was heard (clock ms). */
+  private readonly lastChange = new Map<number, { n: number; at: number }>();
   private unlisten: (() => Promise<void>) | undefined;
   /** Requests on the wire, by event id; each promise settles when its attempt is finished. */
   private readonly sending = new Map<number, Promise<void>>();
@@ -227,7 +237,7 @@ export class Worker {
     if (this.running) return;
     this.running = true;
     const stopWaking = await onDue(this.o.db, () => this.wake());
-    const stopWatching = await onWebhookChanged(this.o.db, (id) => this.giveBackBuffered(id)).catch(
+    const stopWatching = await onWebhookChanged(this.o.db, (id) => this.webhookChanged(id)).catch(
       async (caught: unknown) => {
         await stopWaking();
         throw caught;
@@ -264,10 +274,11 @@ export class Worker {
   }
 
   /**
-   * Takes events a publish leased to this worker until `leasedUntil` (clock ms), as if
-   * it had claimed them. A stopped worker gives them back at once.
+   * Takes events a publish read at `lease.readAt` and leased to this worker until
+   * `lease.until` (clock ms), as if it had claimed them. A stopped worker gives them
+   * back at once.
    */
-  accept(events: ClaimedEvent[], leasedUntil: number): void {
+  accept(events: ClaimedEvent[], lease: HandedLease): void {
     this.accepted += events.length;
     this.o.logger.debug({ events: events.length }, 'took events from a publish');
     if (!this.running) {
@@ -277,7 +288,7 @@ export class Worker {
       );
       return;
     }
-    this.bufferEvents(events, leasedUntil);
+    this.bufferEvents(events, { at: lease.readAt }, lease.until);
     this.dispatch();
   }
 
@@ -351,6 +362,7 @@ export class Worker {
           holding.set(webhookId, near ? this.holdCap : held);
         }
         const limit = Math.min(this.room(), this.o.batchSize);
+        const since = { changes: this.changesHeard };
         try {
           const batch = await claimBatch(this.o.db, {
             workerId: this.id,
@@ -373,7 +385,7 @@ export class Worker {
           await this.sleep(backoffMs);
           continue;
         }
-        this.bufferEvents(events);
+        this.bufferEvents(events, since);
         this.dispatch();
         if (!this.running) break;
         // A full claim may have left more behind: look again while there is room.
@@ -425,18 +437,49 @@ export class Worker {
     return Math.min(1_000, Math.max(0, (this.o.leaseMs - timeoutMs) / 2));
   }
 
+  /**
+   * Buffers events read from the database `since` this worker had heard of so many
+   * webhook changes (a claim), or at a time (a hand-off, read in another statement or
+   * process), and leased until `leasedUntil`. Those whose webhook changed since carry
+   * its old settings: the NOTIFY of a change committed while their statement ran can
+   * arrive before the statement's answer, after giveBackBuffered has looked. They are
+   * given back, to be claimed again with the new settings. A time may come from another
+   * process's clock: a change heard up to CLOCK_SKEW_MS before it counts too.
+   */
   private bufferEvents(
     events: ClaimedEvent[],
+    since: { changes: number } | { at: number },
     leasedUntil = this.o.clock.now() + this.o.leaseMs,
   ): void {
+    const stale: number[] = [];
     for (const event of events) {
       const webhookId = event.webhook.id;
+      const change = this.lastChange.get(webhookId);
+      if (
+        change &&
+        ('changes' in since ? change.n > since.changes : change.at >= since.at - CLOCK_SKEW_MS)
+      ) {
+        stale.push(event.id);
+        continue;
+      }
       let waiting = this.buffer.get(webhookId);
       if (!waiting) this.buffer.set(webhookId, (waiting = []));
       waiting.push({ event, leasedUntil });
       this.buffered++;
       this.held.set(webhookId, (this.held.get(webhookId) ?? 0) + 1);
     }
+    if (stale.length > 0) this.giveBack(stale, 'events read before their webhook changed');
+  }
+
+  /** A webhook changed or was deleted (see giveBackBuffered and bufferEvents). */
+  private webhookChanged(webhookId: number): void {
+    const now = this.o.clock.now();
+    // only changes heard since the oldest statement still running matter
+    if (this.lastChange.size > 1_000) {
+      for (const [id, { at }] of this.lastChange) if (at < now - 60_000) this.lastChange.delete(id);
+    }
+    this.lastChange.set(webhookId, { n: ++this.changesHeard, at: now });
+    this.giveBackBuffered(webhookId);
   }
 
   /** Empties the buffer and returns what it held (their leases are still ours). */

@@ -142,7 +142,8 @@ export class GroupCommit {
         offer && { offer, leaseMs: this.handoff!.leaseMs },
       );
     } finally {
-      if (offer) this.handoff!.to.settle(offer, handed, now + this.handoff!.leaseMs);
+      if (offer)
+        this.handoff!.to.settle(offer, handed, { readAt: now, until: now + this.handoff!.leaseMs });
     }
   }
 }

@@ -14,6 +14,12 @@ export interface HandoffReport {
   accepted: number;
 }
 
+/** When handed events were read from the database, and until when they are leased (clock ms). */
+export interface HandedLease {
+  readAt: number;
+  until: number;
+}
+
 /** Where a publish may lease its events: a worker, how many, and which webhooks not. */
 export interface HandoffOffer {
   workerId: string;
@@ -31,16 +37,16 @@ export interface HandoffOffer {
 export interface Handoff {
   offer(): HandoffOffer | undefined;
   /**
-   * Settles an offer: `events` were leased to its worker by a committed statement until
-   * `leasedUntil` (clock ms). Call it with none when the statement failed.
+   * Settles an offer: `events` were leased to its worker by a committed statement. Call
+   * it with none when the statement failed.
    */
-  settle(offer: HandoffOffer, events: ClaimedEvent[], leasedUntil: number): void;
+  settle(offer: HandoffOffer, events: ClaimedEvent[], lease: HandedLease): void;
 }
 
 /** Messages between a `serve --role all` process and its worker processes. */
 export type HandoffMessage =
   | { type: 'handoff-report'; report: HandoffReport }
-  | { type: 'handoff'; events: ClaimedEvent[]; leasedUntil: number };
+  | { type: 'handoff'; events: ClaimedEvent[]; lease: HandedLease };
 
 /**
  * The publishing side's account of one worker: what the worker last reported, less
@@ -54,7 +60,7 @@ export class HandoffCredit implements Handoff {
 
   constructor(
     private readonly report: () => HandoffReport | undefined,
-    private readonly send: (events: ClaimedEvent[], leasedUntil: number) => void,
+    private readonly send: (events: ClaimedEvent[], lease: HandedLease) => void,
   ) {}
 
   /** Room left on this worker now (0 when it has not reported). */
@@ -72,10 +78,10 @@ export class HandoffCredit implements Handoff {
     return { workerId: r.workerId, room, full: r.full };
   }
 
-  settle(offer: HandoffOffer, events: ClaimedEvent[], leasedUntil: number): void {
+  settle(offer: HandoffOffer, events: ClaimedEvent[], lease: HandedLease): void {
     this.reserved -= offer.room;
     if (events.length === 0) return;
     this.sent += events.length;
-    this.send(events, leasedUntil);
+    this.send(events, lease);
   }
 }

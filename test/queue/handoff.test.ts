@@ -6,7 +6,7 @@ import { isoMicro, systemClock } from '../../src/core/clock.js';
 import type { ClaimedEvent } from '../../src/queue/claim.js';
 import { enqueueCommitted, type NewHookEvent } from '../../src/queue/enqueue.js';
 import { HandoffCredit, type HandoffReport } from '../../src/queue/handoff.js';
-import { DUE_CHANNEL } from '../../src/queue/wake.js';
+import { DUE_CHANNEL, WEBHOOK_CHANGED_CHANNEL } from '../../src/queue/wake.js';
 import { count, realWorker, until } from '../engine/support.js';
 import { createContext, type Context } from '../helpers/context.js';
 
@@ -201,8 +201,52 @@ test('a worker that has stopped gives handed events back at once', async () => {
   });
   const [id] = await idsOf(events);
   assert.equal((await leases([id!])).get(id!)?.by, worker.id);
-  worker.accept(handed, Date.now() + 30_000);
+  worker.accept(handed, { readAt: Date.now(), until: Date.now() + 30_000 });
   await until('its lease is given back', async () => (await leases([id!])).get(id!)?.by === '');
+});
+
+test('an event read before its webhook changed is not sent with the old settings', async () => {
+  ctx.receiver.respond(() => ({ status: 200, body: 'ok' }));
+  const hook = (await ctx.createWebhook({ target_url: ctx.receiver.url('/before') })).id as number;
+  const worker = realWorker(ctx);
+  await worker.start();
+  try {
+    await until('the worker has claimed everything due', () => worker.handoffReport().room > 0);
+    const readAt = Date.now();
+    const handed = await enqueueCommitted(ctx.db, [event(hook, 1)], isoMicro(readAt), {
+      offer: { workerId: worker.id, room: 1, full: [] },
+      leaseMs: 30_000,
+    });
+    assert.equal(handed[0]!.webhook.targetUrl, ctx.receiver.url('/before'));
+    // the change commits, and its NOTIFY reaches the worker before the hand-off does
+    const heard: string[] = [];
+    const unlisten = await ctx.db.listen(WEBHOOK_CHANGED_CHANNEL, (id) => heard.push(id));
+    await ctx.db.query('update webhooks set target_url = $1 where id = $2', [
+      ctx.receiver.url('/after'),
+      hook,
+    ]);
+    await until('the change is heard', () => heard.includes(String(hook)));
+    await unlisten();
+    worker.accept(handed, { readAt, until: readAt + 30_000 });
+    await until(
+      'the event is delivered',
+      async () =>
+        (await count(
+          ctx.db,
+          'select count(*) from hook_events where webhook_id = $1 and delivered',
+          [hook],
+        )) === 1,
+    );
+    assert.deepEqual(
+      ctx.receiver.requests
+        .filter((r) => ['/before', '/after'].includes(r.path))
+        .map((r) => r.path),
+      ['/after'],
+      'claimed again, it went to the new target only',
+    );
+  } finally {
+    await worker.stop({ graceMs: 1_000 });
+  }
 });
 
 test('the publishing side never hands a worker more than the room it reported', () => {
@@ -218,14 +262,14 @@ test('the publishing side never hands a worker more than the room it reported', 
   const first = credit.offer();
   assert.deepEqual(first, { workerId: 'w', room: 10, full: [7] });
   assert.equal(credit.offer(), undefined, 'an offer in flight holds the room it was given');
-  credit.settle(first!, some(4), 0);
+  credit.settle(first!, some(4), { readAt: 0, until: 0 });
   assert.deepEqual(sent, [4]);
   // the report has not counted those four yet
   assert.equal(credit.available(), 6);
   report = { workerId: 'w', room: 6, full: [], accepted: 4 };
   assert.equal(credit.available(), 6);
   const failed = credit.offer()!;
-  credit.settle(failed, [], 0);
+  credit.settle(failed, [], { readAt: 0, until: 0 });
   assert.deepEqual(sent, [4], 'a failed statement sends nothing');
   assert.equal(credit.available(), 6);
 });
