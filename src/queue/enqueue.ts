@@ -146,7 +146,18 @@ export async function enqueueCommitted(
       params(docs[0]!, runAt, to),
       'oms_enqueue',
     );
-    return rows.filter((r) => r.id !== null).map((r) => toClaimed(r, 0));
+    // one settings object per webhook, shared by its events: a message to a worker
+    // process then carries each webhook's settings once (V8's serializer keeps references)
+    const webhooks = new Map<number, ClaimedEvent['webhook']>();
+    return rows
+      .filter((r) => r.id !== null)
+      .map((r) => {
+        const event = toClaimed(r, 0);
+        const shared = webhooks.get(event.webhook.id);
+        if (shared) event.webhook = shared;
+        else webhooks.set(event.webhook.id, event.webhook);
+        return event;
+      });
   }
   await db.transaction(async (tx) => {
     for (const doc of docs) await tx.query(ENQUEUE_SQL, params(doc, runAt), 'oms_enqueue');
