@@ -121,11 +121,21 @@ const OPEN_DUE = (rooms: string, share: string, full: string) => `
          ) c
          where w.is_active and not ${LIMITED} and w.id <> all(${full})`;
 
-/** What a claim returns: the claimed events, and whether a limited webhook is waiting. */
-const CLAIMED_EVENTS = `select ${EVENT_COLUMNS}, c.max_attempts,
-              exists (select 1 from webhooks w where ${LIMITED_WAITING}) as limited_due
-       from claimed c join hook_events e on e.id = c.hook_event_id join webhooks w on w.id = e.webhook_id
-       order by e.id`;
+/**
+ * What a claim returns: the claimed events, each with whether a limited webhook is
+ * waiting. A claim that took nothing still answers that, in one row of nulls: without
+ * it, the worker's next claim would have to go through the gate (a transaction of two
+ * statements) just to find out, and a worker that is ahead of its queue claims nothing
+ * often (about one claim in five of a drain).
+ */
+const CLAIMED_EVENTS = `select ev.*, waiting.limited_due
+       from (select exists (select 1 from webhooks w where ${LIMITED_WAITING}) as limited_due) waiting
+       left join (
+         select ${EVENT_COLUMNS}, c.max_attempts
+         from claimed c join hook_events e on e.id = c.hook_event_id
+           join webhooks w on w.id = e.webhook_id
+       ) ev on true
+       order by ev.id`;
 
 /** The claim through the gate; $5 holds the limited webhooks the gate locked for it. */
 const CLAIM_SQL = `with rooms as (
@@ -245,9 +255,8 @@ export async function claimDue(db: Db, o: ClaimOptions): Promise<ClaimedEvent[]>
 export interface ClaimBatch {
   events: ClaimedEvent[];
   /**
-   * Whether a webhook with a shared limit has due events, as the claim saw it (true
-   * when the claim returned nothing, since then it cannot tell). Pass it as the next
-   * claim's `gate`.
+   * Whether a webhook with a shared limit has due events, as the claim saw it. Pass it
+   * as the next claim's `gate`.
    */
   limitedDue: boolean;
 }
@@ -295,8 +304,8 @@ export async function claimBatch(
           );
         });
   return {
-    events: rows.map((r) => toClaimed(r, 0)),
-    limitedDue: rows.length === 0 || rows[0]!.limited_due,
+    events: rows.filter((r) => r.id !== null).map((r) => toClaimed(r, 0)),
+    limitedDue: rows[0]?.limited_due ?? true,
   };
 }
 
