@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import type { NewHookEvent } from '../../src/queue/enqueue.js';
 import type { Db } from '../../src/store/db.js';
 
 /** One webhook's only hook event, as the database holds it (times newest first). */
@@ -24,3 +26,18 @@ export async function eventOf(db: Db, webhookId: number): Promise<EventState> {
   assert.equal(rows.length, 1, `webhook ${webhookId} should have exactly one event`);
   return rows[0]!;
 }
+
+/** A hook event as the API would enqueue it, for tests that write events directly. */
+export const newHookEvent = (
+  webhookId: number,
+  n: number,
+  payload: Record<string, unknown> = { n },
+): NewHookEvent => ({
+  webhookId,
+  uuid: randomUUID(),
+  eventType: 'package.created',
+  requestPayload: { event: { type: 'package.created' }, payload },
+  objectId: n,
+  contentTypeId: 4,
+  maxAttempts: 3,
+});

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { ManualClock } from '../../src/core/clock.js';
 import { GroupCommit } from '../../src/queue/group-commit.js';
-import type { NewHookEvent } from '../../src/queue/enqueue.js';
 import { createContext, type Context } from '../helpers/context.js';
+import { newHookEvent } from '../helpers/rows.js';
 
 let ctx: Context;
 before(async () => {
@@ -12,15 +11,7 @@ before(async () => {
 });
 after(() => ctx.close());
 
-const event = (webhookId: number, n: number): NewHookEvent => ({
-  webhookId,
-  uuid: randomUUID(),
-  eventType: 'package.created',
-  requestPayload: { event: { type: 'package.created' }, payload: { n } },
-  objectId: n,
-  contentTypeId: 4,
-  maxAttempts: 3,
-});
+const event = (webhookId: number, n: number) => newHookEvent(webhookId, n);
 
 test('concurrent publishes through the API share transactions, and every one is stored and queued', async () => {
   const hook = await ctx.createWebhook();

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { buildApp } from '../../src/api/app.js';
 import { isoMicro, systemClock } from '../../src/core/clock.js';
@@ -9,6 +8,7 @@ import { HandoffCredit, type HandoffReport } from '../../src/queue/handoff.js';
 import { DUE_CHANNEL, WEBHOOK_CHANGED_CHANNEL } from '../../src/queue/wake.js';
 import { count, realWorker, until } from '../engine/support.js';
 import { createContext, type Context } from '../helpers/context.js';
+import { newHookEvent } from '../helpers/rows.js';
 
 let ctx: Context;
 before(async () => {
@@ -16,16 +16,9 @@ before(async () => {
 });
 after(() => ctx.close());
 
-const event = (webhookId: number, n: number): NewHookEvent => ({
-  webhookId,
-  uuid: randomUUID(),
-  eventType: 'package.created',
-  // keys out of jsonb's order and no spaces: the stored text differs from JSON.stringify
-  requestPayload: { event: { type: 'package.created' }, payload: { number: n, a: [1, 2] } },
-  objectId: n,
-  contentTypeId: 4,
-  maxAttempts: 3,
-});
+// keys out of jsonb's order and no spaces: the stored text differs from JSON.stringify
+const event = (webhookId: number, n: number) =>
+  newHookEvent(webhookId, n, { number: n, a: [1, 2] });
 
 /** Leases held in the queue for the given events, by worker ('' when none). */
 async function leases(ids: number[]): Promise<Map<number, { by: string; until: string | null }>> {
