@@ -87,28 +87,44 @@ test(
     });
     try {
       await all.waitFor(/"role":"worker".*oms-hooks is running/);
-      // its first claim finds nothing due; from then on it reports room to the parent
-      await sleep(500);
-      for (let n = 0; n < 50; n++) {
+      const publish = async (n: number) => {
         const res = await api(port, token, 'POST', '/api/v1/oms/oms_hook_events/publish-event/', {
           hook,
           instance: { pk: n, model: 'package', data: { n } },
         });
         assert.equal(res.status, 202);
-      }
-      const delivered = () =>
-        fx.count(
-          `select count(*)::int as n from hook_events where webhook_id = ${hook} and delivered`,
-        );
-      await waitUntil(async () => (await delivered()) === 50, 30_000, 'all 50 delivered');
+      };
       const taken = () =>
         [...all.output().matchAll(/"events":(\d+),"msg":"took events from a publish"/g)].reduce(
           (sum, m) => sum + Number(m[1]),
           0,
         );
+      // until the worker's first claim has found nothing due and it has told the parent
+      // so, events wait for a claim: publish one at a time until one is handed over
+      let published = 0;
+      await waitUntil(
+        async () => {
+          await publish(published++);
+          await sleep(100);
+          return taken() > 0;
+        },
+        30_000,
+        'a first event handed over',
+      );
+      const before = taken();
+      for (let n = 0; n < 50; n++) await publish(published++);
+      const delivered = () =>
+        fx.count(
+          `select count(*)::int as n from hook_events where webhook_id = ${hook} and delivered`,
+        );
+      await waitUntil(
+        async () => (await delivered()) === published,
+        30_000,
+        `all ${published} delivered`,
+      );
       // the log lines may trail the deliveries a little
-      await waitUntil(() => taken() >= 50, 5_000, 'the log of all 50').catch(() => {});
-      assert.equal(taken(), 50, 'the worker process took every event from the parent');
+      await waitUntil(() => taken() - before >= 50, 5_000, 'the log of all 50').catch(() => {});
+      assert.equal(taken() - before, 50, 'the worker process took every event from the parent');
     } finally {
       await kill(all, 'SIGTERM');
     }
