@@ -41,7 +41,7 @@ const ENQUEUE_SQL = `with input as (
     select webhook_id, uuid, event_type, request_payload, coalesce(object_id, 'null'),
            content_type_id, $2::timestamptz, $2::timestamptz
     from input
-    returning id, uuid, webhook_id, event_type, request_payload, retry_count
+    returning id, uuid, webhook_id
   ), handed as (
     select i.id from inserted i join webhooks w on w.id = i.webhook_id
     where w.is_active and not ${LIMITED} and w.id <> all($6::int[])
@@ -61,9 +61,14 @@ const ENQUEUE_SQL = `with input as (
     ) notified
   )
   select h.* from woke left join (
-    select ${EVENT_COLUMNS}, input.max_attempts
-    from handed join inserted e on e.id = handed.id join input on input.uuid = e.uuid
-      join webhooks w on w.id = e.webhook_id
+    select ${EVENT_COLUMNS}, e.max_attempts
+    from (
+      -- what was inserted, as a claim reads it: the payload is input's jsonb unchanged, so
+      -- RETURNING need not copy every event's payload when few or none are handed
+      select i.id, i.uuid, i.webhook_id, input.event_type, input.request_payload,
+             null::int as retry_count, input.max_attempts
+      from handed join inserted i on i.id = handed.id join input on input.uuid = i.uuid
+    ) e join webhooks w on w.id = e.webhook_id
     order by e.id
   ) h on true`;
 

@@ -132,18 +132,17 @@ export class GroupCommit {
   /** One statement; what it leased to the hand-off's worker goes to it after the commit. */
   private async write(events: NewHookEvent[]): Promise<void> {
     const now = this.clock.now();
-    const offer = this.handoff?.to.offer();
+    if (!this.handoff) {
+      await enqueueCommitted(this.db, events, isoMicro(now));
+      return;
+    }
+    const { to, leaseMs } = this.handoff;
+    const offer = to.offer();
     let handed: ClaimedEvent[] = [];
     try {
-      handed = await enqueueCommitted(
-        this.db,
-        events,
-        isoMicro(now),
-        offer && { offer, leaseMs: this.handoff!.leaseMs },
-      );
+      handed = await enqueueCommitted(this.db, events, isoMicro(now), offer && { offer, leaseMs });
     } finally {
-      if (offer)
-        this.handoff!.to.settle(offer, handed, { readAt: now, until: now + this.handoff!.leaseMs });
+      if (offer) to.settle(offer, handed, { readAt: now, until: now + leaseMs });
     }
   }
 }
