@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -183,39 +183,58 @@ async function prepareDb(): Promise<BenchDb> {
 }
 
 // ---------------------------------------------------------------- ceilings
-async function ceilingH(receiverPort: number): Promise<number> {
-  const pool = makePool(`http://127.0.0.1:${receiverPort}`);
-  const r = await closedLoop(
-    pool,
-    { origin: '', path: '/h', body: () => BODY_1KB, expect: 200 },
-    S.ceilingSeconds,
-    CONCURRENCY,
-  );
-  await pool.close();
-  return r.perSecond;
+/** CPU time a process has used, in microseconds (Linux's /proc, in USER_HZ = 100 ticks/s). */
+function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000; // utime + stime
 }
 
-async function ceilingF(): Promise<number> {
-  const { child, port } = await startProcess(['--import', 'tsx', 'bench/fastify-ceiling.ts', '0']);
+/** A ceiling's rate, and the CPU one request cost its client (this process) and its server. */
+interface Ceiling {
+  perSecond: number;
+  clientUs: number;
+  serverUs: number;
+}
+
+/** A closed loop against a server process, with the CPU both sides spent on it. */
+async function measureCeiling(serverPid: number, port: number, t: Target): Promise<Ceiling> {
   const pool = makePool(`http://127.0.0.1:${port}`);
+  const server0 = cpuMicros(serverPid);
+  const client0 = process.cpuUsage();
+  const r = await closedLoop(pool, t, S.ceilingSeconds, CONCURRENCY);
+  const client = process.cpuUsage(client0);
+  const server = cpuMicros(serverPid) - server0;
+  await pool.close();
+  return {
+    perSecond: r.perSecond,
+    clientUs: (client.user + client.system) / r.requests,
+    serverUs: server / r.requests,
+  };
+}
+
+const ceilingH = (receiver: ChildProcess, receiverPort: number): Promise<Ceiling> =>
+  measureCeiling(receiver.pid!, receiverPort, {
+    origin: '',
+    path: '/h',
+    body: () => BODY_1KB,
+    expect: 200,
+  });
+
+async function ceilingF(): Promise<Ceiling> {
+  const { child, port } = await startProcess(['--import', 'tsx', 'bench/fastify-ceiling.ts', '0']);
   const body = JSON.stringify({
     hook: 1,
     instance: { pk: 1, model: 'package', data: { pad: 'p'.repeat(900) } },
   });
-  const r = await closedLoop(
-    pool,
-    {
-      origin: '',
-      path: '/api/v1/oms/oms_hook_events/publish-event/',
-      body: () => body,
-      expect: 202,
-    },
-    S.ceilingSeconds,
-    CONCURRENCY,
-  );
-  await pool.close();
+  const c = await measureCeiling(child.pid!, port, {
+    origin: '',
+    path: '/api/v1/oms/oms_hook_events/publish-event/',
+    body: () => body,
+    expect: 202,
+  });
   await stop(child);
-  return r.perSecond;
+  return c;
 }
 
 async function ceilingP(db: Db): Promise<number> {
@@ -338,9 +357,11 @@ async function main() {
   const api = `http://127.0.0.1:${servicePort}`;
   try {
     log('ceiling H: raw undici POSTs to the receiver');
-    const H = await ceilingH(rport);
+    const cH = await ceilingH(receiver.child, rport);
     log('ceiling F: the Fastify shape without a database');
-    const F = await ceilingF();
+    const cF = await ceilingF();
+    const H = cH.perSecond;
+    const F = cF.perSecond;
 
     let db = await bdb.open();
     await migrate(db);
@@ -637,6 +658,13 @@ async function main() {
     );
     await stop(service);
 
+    // Every published and delivered event costs at least one exchange like F's (the
+    // publish) and one like H's (the delivery). Their CPU, with no service code and no
+    // database at all, bounds what the machine's cores can publish and deliver.
+    const cores = availableParallelism();
+    const exchangesUs = cF.clientUs + cF.serverUs + cH.clientUs + cH.serverUs;
+    const perCall = (c: Ceiling, server: string) =>
+      `CPU per request: client ${c.clientUs.toFixed(0)} us, ${server} ${c.serverUs.toFixed(0)} us`;
     rows.unshift(
       {
         name: 'ceiling H: undici POSTs to the receiver',
@@ -644,6 +672,7 @@ async function main() {
         unit: 'req/s',
         target: '',
         ok: undefined,
+        note: perCall(cH, 'receiver'),
       },
       {
         name: 'ceiling F: Fastify POST without a database',
@@ -651,6 +680,7 @@ async function main() {
         unit: 'req/s',
         target: '',
         ok: undefined,
+        note: perCall(cF, 'server'),
       },
       {
         name: 'ceiling P: single-row inserts',
@@ -658,6 +688,14 @@ async function main() {
         unit: 'rows/s',
         target: '',
         ok: undefined,
+      },
+      {
+        name: `bound: events/s ${cores} cores could publish and deliver if the service and its database cost no CPU`,
+        value: (cores * 1e6) / exchangesUs,
+        unit: 'events/s',
+        target: '',
+        ok: undefined,
+        note: `${exchangesUs.toFixed(0)} us per event: the CPU of one F request and one H request, both sides`,
       },
     );
   } finally {
