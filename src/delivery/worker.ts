@@ -3,7 +3,13 @@ import type { Logger } from 'pino';
 import { isoMicro, type Clock } from '../core/clock.js';
 import { toError } from '../core/errors.js';
 import { countdownSeconds } from '../core/retry.js';
-import { claimBatch, claimDue, releaseLeases, type ClaimedEvent } from '../queue/claim.js';
+import {
+  claimBatch,
+  claimDue,
+  hasSharedLimit,
+  releaseLeases,
+  type ClaimedEvent,
+} from '../queue/claim.js';
 import { recordAttempts, type AttemptOutcome, type Next } from '../queue/record.js';
 import type { HandedLease, HandoffReport } from '../queue/handoff.js';
 import { onDue, onWebhookChanged } from '../queue/wake.js';
@@ -151,6 +157,12 @@ export class Worker {
    * claim found nothing due; a publish or the poll will wake it).
    */
   private waitFor: 'room' | 'capped' | 'notify' = 'room';
+  /**
+   * A claim is on its way. Attempts that finish meanwhile do not wake the loop for room:
+   * it looks at the room when the answer is in, and a claim started before that answer
+   * would ask again for webhooks whose cap the answer fills (an empty claim).
+   */
+  private claiming = false;
   private capped = new Set<number>();
   /** Whether the next claim must serve webhooks with shared limits (it costs a round trip). */
   private gate = true;
@@ -363,6 +375,7 @@ export class Worker {
         }
         const limit = Math.min(this.room(), this.o.batchSize);
         const since = { changes: this.changesHeard };
+        this.claiming = true;
         try {
           const batch = await claimBatch(this.o.db, {
             workerId: this.id,
@@ -384,17 +397,29 @@ export class Worker {
           this.o.logger.error({ err: toError(caught), backoffMs }, 'claim failed; backing off');
           await this.sleep(backoffMs);
           continue;
+        } finally {
+          this.claiming = false;
         }
         this.bufferEvents(events, since);
         this.dispatch();
         if (!this.running) break;
         // A full claim may have left more behind: look again while there is room.
         if (events.length === limit && this.room() >= this.chunk) continue;
-        if (events.length === 0) {
-          // Nothing due beyond the capped webhooks: wait until one of them makes room,
-          // or for a wake-up (a publish, a recorded attempt) or the poll.
+        if (events.length < limit) {
+          // Nothing else is due, but maybe of the webhooks that sat this claim out or took
+          // all the room they had. Claim again once one of them has made room (at once if
+          // one already has: attempts finished while the claim ran), or on a wake-up (a
+          // publish, a recorded attempt) or the poll.
+          const took = new Map<number, number>();
+          for (const e of events) took.set(e.webhook.id, (took.get(e.webhook.id) ?? 0) + 1);
           this.capped = capped;
-          this.waitFor = capped.size > 0 ? 'capped' : 'notify';
+          for (const [webhookId, n] of took) {
+            if (n >= this.holdCap - (holding.get(webhookId) ?? 0)) this.capped.add(webhookId);
+          }
+          this.waitFor = this.capped.size > 0 ? 'capped' : 'notify';
+          for (const webhookId of this.capped) {
+            if ((this.held.get(webhookId) ?? 0) <= this.holdCap - this.chunk) this.woken = true;
+          }
         }
       }
       if (this.woken) continue;
@@ -594,7 +619,8 @@ export class Worker {
       this.pending.push({ event, outcome });
       this.scheduleFlush();
       this.dispatch();
-      if (this.shouldClaimAfter(webhookId)) this.wake();
+      // while a claim runs, the loop looks at the room itself once it has the answer
+      if (!this.claiming && this.shouldClaimAfter(webhookId)) this.wake();
     });
     this.sending.set(event.id, done);
   }
@@ -658,8 +684,13 @@ export class Worker {
     }
     this.flushBackoffMs = 0;
     this.afterRecord(batch);
-    // Recording released leases: a limited or ordered webhook may have its next event.
-    if (this.running) this.wake();
+    // Recording released leases: a limited or ordered webhook may have its next event, and
+    // a failed attempt's event may be due again at once. A claim after a batch of plain
+    // deliveries would find nothing the loop is not already waiting for.
+    const freed = batch.some(
+      (f) => f.outcome.next.kind !== 'done' || hasSharedLimit(f.event.webhook.config),
+    );
+    if (this.running && freed) this.wake();
   }
 
   /** Logs the recorded attempts and fires their callbacks, which nobody waits for. */

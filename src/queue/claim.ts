@@ -90,6 +90,12 @@ export interface ClaimOptions {
 export const LIMITED = `coalesce(jsonb_typeof(w.config->'max_concurrency') = 'number'
   or jsonb_typeof(w.config->'rate_limit') = 'number' or w.config->'ordered' = 'true'::jsonb, false)`;
 
+/** LIMITED, for a webhook's config as read: whether its claims go through the gate. */
+export const hasSharedLimit = (config: WebhookConfig): boolean =>
+  typeof config.max_concurrency === 'number' ||
+  typeof config.rate_limit === 'number' ||
+  config.ordered === true;
+
 const DUE = (q: string) =>
   `${q}.run_at <= $1::timestamptz and (${q}.locked_until is null or ${q}.locked_until <= $1::timestamptz)`;
 

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
+import { isoMicro } from '../../src/core/clock.js';
+import { enqueueHookEvents } from '../../src/queue/enqueue.js';
 import { createContext, type Context } from '../helpers/context.js';
+import { newHookEvent } from '../helpers/rows.js';
 import { count, realWorker, until } from './support.js';
 
 // REQUEST_TIMEOUT_MS is 2000 in the test context: a target answering after 5 s hangs
@@ -99,4 +102,50 @@ test('when the database fails, the worker backs off and resumes by itself', asyn
     await worker.stop();
   }
   assert.equal(await locked(), 0);
+});
+
+test('draining one webhook, the worker makes no claim it can know comes back empty', async () => {
+  // With one webhook at its cap, a claim has nothing to take for it: the worker waits
+  // until that webhook has made room, instead of claiming whenever attempts finish, or
+  // after each recorded batch of plain deliveries.
+  ctx.receiver.respond(() => ({ status: 200, body: 'ok', delayMs: 2 }));
+  const hook = (await ctx.createWebhook({ target_url: ctx.receiver.url('/drain') })).id as number;
+  const events = 300;
+  await ctx.db.transaction((tx) =>
+    enqueueHookEvents(
+      tx,
+      Array.from({ length: events }, (_, n) => newHookEvent(hook, n)),
+      isoMicro(Date.now() - 1_000),
+    ),
+  );
+  const claims = { made: 0, empty: 0 };
+  // the worker's database, counting its claims and those that took nothing
+  const db = new Proxy(ctx.db, {
+    get(target, property) {
+      if (property === 'query') {
+        return async (sql: string, params?: readonly unknown[], name?: string) => {
+          const result = await target.query<{ id: number | null }>(sql, params, name);
+          if (name === 'oms_claim_open') {
+            claims.made++;
+            if (!result.rows.some((r) => r.id !== null)) claims.empty++;
+          }
+          return result;
+        };
+      }
+      const value: unknown = Reflect.get(target, property);
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
+  const worker = realWorker(ctx, { db, concurrency: 8, batchSize: 16 });
+  await worker.start();
+  try {
+    await until('all delivered', async () => (await delivered(hook)) === events);
+  } finally {
+    await worker.stop({ graceMs: 0 });
+  }
+  const received = ctx.receiver.requests.filter((r) => r.path === '/drain').length;
+  assert.ok(received >= events, `the receiver got ${received} of ${events}`);
+  assert.ok(claims.made >= events / 20, `claims of at most a cap's room each: ${claims.made}`);
+  // the last claims, which find the queue empty, are all that may come back empty
+  assert.ok(claims.empty <= 3, `${claims.empty} of ${claims.made} claims took nothing`);
 });
