@@ -369,7 +369,7 @@ export class Worker {
         const capped = new Set<number>();
         const holding = new Map<number, number>();
         for (const [webhookId, held] of this.held) {
-          const near = held > this.holdCap - this.chunk;
+          const near = !this.hasChunkOfRoom(webhookId);
           if (near) capped.add(webhookId);
           holding.set(webhookId, near ? this.holdCap : held);
         }
@@ -417,8 +417,8 @@ export class Worker {
             if (n >= this.holdCap - (holding.get(webhookId) ?? 0)) this.capped.add(webhookId);
           }
           this.waitFor = this.capped.size > 0 ? 'capped' : 'notify';
-          for (const webhookId of this.capped) {
-            if ((this.held.get(webhookId) ?? 0) <= this.holdCap - this.chunk) this.woken = true;
+          if ([...this.capped].some((webhookId) => this.hasChunkOfRoom(webhookId))) {
+            this.woken = true;
           }
         }
       }
@@ -442,14 +442,16 @@ export class Worker {
     return this.o.concurrency + this.prefetch - this.sending.size - ready;
   }
 
+  /** Whether `webhookId` could take a claim's chunk more before reaching its hold cap. */
+  private hasChunkOfRoom(webhookId: number): boolean {
+    return (this.held.get(webhookId) ?? 0) <= this.holdCap - this.chunk;
+  }
+
   /** After an attempt of `webhookId` finished: should the loop claim again now? */
   private shouldClaimAfter(webhookId: number): boolean {
     if (this.waitFor === 'room') return this.room() >= this.chunk;
-    if (this.waitFor === 'capped') {
-      return (
-        this.capped.has(webhookId) && (this.held.get(webhookId) ?? 0) <= this.holdCap - this.chunk
-      );
-    }
+    if (this.waitFor === 'capped')
+      return this.capped.has(webhookId) && this.hasChunkOfRoom(webhookId);
     return false;
   }
 
