@@ -119,9 +119,12 @@ test('draining one webhook, the worker makes no claim it can know comes back emp
     ),
   );
   const claims = { made: 0, empty: 0 };
-  // the worker's database, counting its claims and those that took nothing
+  // The worker's database, counting its claims and those that took nothing. It hears no
+  // notifications (other test files on the same PostgreSQL database publish on the same
+  // channels) and polls once an hour: every claim in this test is one the worker chose.
   const db = new Proxy(ctx.db, {
     get(target, property) {
+      if (property === 'listen') return async () => async () => {};
       if (property === 'query') {
         return async (sql: string, params?: readonly unknown[], name?: string) => {
           const result = await target.query<{ id: number | null }>(sql, params, name);
@@ -136,7 +139,7 @@ test('draining one webhook, the worker makes no claim it can know comes back emp
       return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
     },
   });
-  const worker = realWorker(ctx, { db, concurrency: 8, batchSize: 16 });
+  const worker = realWorker(ctx, { db, concurrency: 8, batchSize: 16, pollIntervalMs: 3_600_000 });
   await worker.start();
   try {
     await until('all delivered', async () => (await delivered(hook)) === events);
