@@ -15,6 +15,7 @@ import type { Db } from '../store/db.js';
 import { authHook, maskForReadOnly } from './auth.js';
 import { installErrorHandling } from './errors.js';
 import { Lookups } from './lookups.js';
+import { lazyChildLogger } from './request-logger.js';
 import { attemptRoutes } from './routes/attempts.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { hookEventRoutes } from './routes/hook-events.js';
@@ -90,7 +91,9 @@ export const omsHooksApi: FastifyPluginAsync<AppDeps> = async (app, options) => 
 
 export function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): FastifyInstance {
   const app = Fastify({
-    ...(logger ? { loggerInstance: logger } : { logger: false }),
+    ...(logger
+      ? { loggerInstance: logger, childLoggerFactory: lazyChildLogger }
+      : { logger: false }),
     bodyLimit: deps.config.bodyLimitBytes,
     ajv: {
       customOptions: {
