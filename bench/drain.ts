@@ -3,7 +3,8 @@
  * for W webhooks, one in-process worker delivering them to a receiver in its own
  * process, and the time spent in each SQL statement. For finding where delivery time
  * goes (BATCH and CONC set the worker's batch size and slots, the service's defaults
- * otherwise; MEM=1 prints the peak RSS; PLAIN=1 leaves out the planner settings the
+ * otherwise; MEM=1 prints the peak RSS; PAD
+ * pads each payload with that many characters; PLAIN=1 leaves out the planner settings the
  * service's worker connections have, WORKER_SERVER_OPTIONS):
  *   node --import tsx bench/drain.ts [events=5000] [webhooks=1]
  */
@@ -52,8 +53,8 @@ for (let h = 0; h < hooks; h++)
     [u.id, `http://127.0.0.1:${port}/h${h}`],
   );
 await db.query(
-  `with ins as (insert into hook_events (webhook_id, uuid, event_type, request_payload) select 1 + (g % $2), gen_random_uuid(), 'package.created', jsonb_build_object('payload', jsonb_build_object('seq', g)) from generate_series(1, $1) g returning id, webhook_id) insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts) select id, webhook_id, now(), 18 from ins`,
-  [N, hooks],
+  `with ins as (insert into hook_events (webhook_id, uuid, event_type, request_payload) select 1 + (g % $2), gen_random_uuid(), 'package.created', jsonb_build_object('payload', jsonb_build_object('seq', g, 'pad', repeat('p', $3))) from generate_series(1, $1) g returning id, webhook_id) insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts) select id, webhook_id, now(), 18 from ins`,
+  [N, hooks, Number(process.env.PAD ?? 0)],
 );
 const stats = new Map<string, { n: number; ms: number }>();
 /** Wraps a Queryable so each statement's time is added up under its first words. */
