@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
 import { Maintenance } from '../../src/maintenance/maintenance.js';
+import { rescueLeases } from '../../src/maintenance/rescue.js';
+import type { Db } from '../../src/store/db.js';
 import { createContext, type Context } from '../helpers/context.js';
 
 /**
@@ -138,4 +140,29 @@ test('a worker unseen for three heartbeats loses its leases; a live one keeps th
     { id: ids[1]!.id, locked_by: 'alive' },
   ]);
   assert.equal(await count(`select count(*)::int as n from workers where id = 'dead'`), 0);
+});
+
+test('with every worker alive, a rescue does not read the queue', async () => {
+  // every heartbeat runs one; the queue's first pages can be all deleted rows
+  await ctx.db.query(`insert into workers (id, last_seen) values ('alive-too', now())`);
+  const statements: string[] = [];
+  const db: Db = {
+    ...ctx.db,
+    transaction: (fn) =>
+      ctx.db.transaction((tx) =>
+        fn({
+          query: (sql, params, name) => {
+            statements.push(sql);
+            return tx.query(sql, params, name);
+          },
+        }),
+      ),
+  };
+  assert.deepEqual(await rescueLeases(db, 3_000), { workers: [], released: 0 });
+  assert.ok(statements.some((sql) => /delete from workers/.test(sql)));
+  assert.deepEqual(
+    statements.filter((sql) => /hook_event_queue/.test(sql)),
+    [],
+  );
+  await ctx.db.query(`delete from workers where id = 'alive-too'`);
 });
