@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import type { Db } from '../src/store/db.js';
@@ -347,6 +348,36 @@ const limitRow = (
   ...(note ? { note } : {}),
 });
 
+/**
+ * The longest event-loop delay and GC pause the service's processes noted between `from`
+ * and `to` (epoch ms), API and workers apart, as bench/loop-delay.mjs wrote them.
+ */
+async function loopDelays(dir: string, from: number, to: number): Promise<string> {
+  await sleep(1_200); // each process writes its notes once a second
+  const worst = { api: { delay: 0, gc: 0 }, worker: { delay: 0, gc: 0 } };
+  const roles = new Set<string>();
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
+    const { role, notes } = JSON.parse(readFileSync(join(dir, name), 'utf8')) as {
+      role: 'api' | 'worker';
+      notes: [number, number, number][];
+    };
+    roles.add(role);
+    for (const [at, delay, gc] of notes) {
+      if (at <= from || at > to + 100) continue;
+      worst[role].delay = Math.max(worst[role].delay, delay);
+      worst[role].gc = Math.max(worst[role].gc, gc);
+    }
+  }
+  if (roles.size === 0) return 'no event-loop notes from the service';
+  const ms = (v: number) => `${v.toFixed(0)} ms`;
+  // on PGlite the API process runs the worker too
+  const workers = roles.has('worker') ? ` and ${ms(worst.worker.delay)} (worker processes)` : '';
+  return (
+    `in the service meanwhile, event loop held at most ${ms(worst.api.delay)} (API process)` +
+    `${workers}, longest GC pause ${ms(Math.max(worst.api.gc, worst.worker.gc))}`
+  );
+}
+
 async function main() {
   log(`${quick ? 'quick' : 'full'} run on ${dbKind}`);
   if (dbKind === 'pglite' && process.env.DATABASE_URL)
@@ -402,7 +433,17 @@ async function main() {
       json<{ count: number; distinct: number; hung: number; hanging: number }>(`${recv}/stats`);
     const reset = () => fetchAgain(`${recv}/reset`, { method: 'POST' });
 
-    let service = await startService(bdb.serviceEnv, servicePort);
+    // the service of the publish phases notes its event-loop delays (bench/loop-delay.mjs)
+    const loopDir = mkdtempSync(join(tmpdir(), 'oms-bench-loop-'));
+    const loopPreload = `--import=${pathToFileURL(join(ROOT, 'bench/loop-delay.mjs')).href}`;
+    let service = await startService(
+      {
+        ...bdb.serviceEnv,
+        NODE_OPTIONS: [process.env.NODE_OPTIONS, loopPreload].filter(Boolean).join(' '),
+        OMS_BENCH_LOOP_DIR: loopDir,
+      },
+      servicePort,
+    );
     const pool = makePool(api);
 
     log('publish, closed loop');
@@ -472,8 +513,10 @@ async function main() {
         return latencyTarget.body(i);
       },
     };
+    const latencyFrom = Date.now();
     const steady = await openLoop(pool, timedTarget, S.latencySeconds, 2_000);
     await waitUntil(async () => (await stats()).count >= steady.requests - steady.errors, 30);
+    const held = await loopDelays(loopDir, latencyFrom, Date.now());
     const arrivals = await json<Record<string, number>>(`${recv}/arrivals`);
     const lat: number[] = [];
     for (const [seq, at] of Object.entries(arrivals)) {
@@ -498,7 +541,7 @@ async function main() {
         50,
         '<= 50 ms',
         // how much of the wait is the publish request itself, answered after its commit
-        `the publish requests alone: p50 ${percentile(steady.latenciesMs, 50).toFixed(1)} ms, p99 ${percentile(steady.latenciesMs, 99).toFixed(1)} ms`,
+        `the publish requests alone: p50 ${percentile(steady.latenciesMs, 50).toFixed(1)} ms, p99 ${percentile(steady.latenciesMs, 99).toFixed(1)} ms; ${held}`,
       ),
     );
 
@@ -577,6 +620,7 @@ async function main() {
     });
     await stop(service);
     await pool.close();
+    rmSync(loopDir, { recursive: true, force: true });
 
     log(`backlog: ${S.backlog.toLocaleString('en')} queued events`);
     db = await bdb.open();
