@@ -104,14 +104,14 @@ export class WorkerProcesses implements Handoff {
     });
   }
 
-  offer(): HandoffOffer | undefined {
+  offer(wanted: number): HandoffOffer | undefined {
     let best: HandoffCredit | undefined;
     let most = 0;
     for (const credit of this.credits.values()) {
       const room = credit.available();
       if (room > most) [best, most] = [credit, room];
     }
-    const offer = best?.offer();
+    const offer = best?.offer(wanted);
     if (offer) this.offers.set(offer, best!);
     return offer;
   }

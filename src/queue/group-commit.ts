@@ -137,7 +137,7 @@ export class GroupCommit {
       return;
     }
     const { to, leaseMs } = this.handoff;
-    const offer = to.offer();
+    const offer = to.offer(events.length);
     let handed: ClaimedEvent[] = [];
     try {
       handed = await enqueueCommitted(this.db, events, isoMicro(now), offer && { offer, leaseMs });

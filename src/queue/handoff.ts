@@ -29,13 +29,17 @@ export interface HandoffOffer {
 
 /**
  * A way for publishes to pass freshly committed events to a worker without a claim.
- * The publishing statement leases up to `offer().room` of its events to that worker
+ * The publishing statement leases up to `offer(n).room` of its events to that worker
  * (events of an active webhook without shared limits only), and `settle` hands those
  * over once committed. An event lost on the way keeps its lease until the lease runs
  * out or the worker is found dead, and is then claimed like any other: at least once.
  */
 export interface Handoff {
-  offer(): HandoffOffer | undefined;
+  /**
+   * An offer for a statement of `wanted` events: the room it may use, at most that, so
+   * that writes in flight side by side share the room instead of the first taking all.
+   */
+  offer(wanted: number): HandoffOffer | undefined;
   /**
    * Settles an offer: `events` were leased to its worker by a committed statement. Call
    * it with none when the statement failed.
@@ -70,9 +74,9 @@ export class HandoffCredit implements Handoff {
     return Math.max(0, r.room - (this.sent - r.accepted) - this.reserved);
   }
 
-  offer(): HandoffOffer | undefined {
+  offer(wanted: number): HandoffOffer | undefined {
     const r = this.report();
-    const room = this.available();
+    const room = Math.min(this.available(), wanted);
     if (!r || room === 0) return undefined;
     this.reserved += room;
     return { workerId: r.workerId, room, full: r.full };

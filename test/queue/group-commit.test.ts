@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ManualClock } from '../../src/core/clock.js';
-import { GroupCommit } from '../../src/queue/group-commit.js';
+import { GROUP_COMMIT_DEFAULTS, GroupCommit } from '../../src/queue/group-commit.js';
+import { HandoffCredit, type HandoffReport } from '../../src/queue/handoff.js';
+import type { Db } from '../../src/store/db.js';
 import { createContext, type Context } from '../helpers/context.js';
 import { newHookEvent } from '../helpers/rows.js';
 
@@ -50,4 +52,43 @@ test('one bad event gathered with good ones fails alone', async () => {
     [hook.id],
   );
   assert.deepEqual(new Set(rows.map((r) => r.uuid)), new Set(good.map((e) => e.uuid)));
+});
+
+test('two writes in flight both hand their events to the worker beside them, within its room', async () => {
+  const hook = (await ctx.createWebhook()).id as number;
+  const report: HandoffReport = { workerId: 'worker-beside', room: 10, full: [], accepted: 0 };
+  const sent: number[] = [];
+  const credit = new HandoffCredit(
+    () => report,
+    (events) => sent.push(events.length),
+  );
+  // the first write is held in the database until the second one has been sent
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let writes = 0;
+  const db: Db = {
+    ...ctx.db,
+    query: async (sql, params, name) => {
+      if (name === 'oms_enqueue' && ++writes === 1) await held;
+      else if (name === 'oms_enqueue') release();
+      return ctx.db.query(sql, params, name);
+    },
+  };
+  const commits = new GroupCommit(db, new ManualClock(), GROUP_COMMIT_DEFAULTS, {
+    to: credit,
+    leaseMs: 60_000,
+  });
+  const first = commits.enqueue([event(hook, 1), event(hook, 2), event(hook, 3)]);
+  await new Promise((resolve) => setImmediate(resolve)); // the first write is on its way
+  const second = commits.enqueue([event(hook, 4), event(hook, 5)]);
+  await Promise.all([first, second]);
+  assert.equal(writes, 2);
+  // the first took room for its three, not all ten; the second found room for its two
+  assert.deepEqual(sent, [2, 3]);
+  const { rows } = await ctx.db.query<{ leased: number }>(
+    `select count(*)::int as leased from hook_event_queue
+     where webhook_id = $1 and locked_by = 'worker-beside'`,
+    [hook],
+  );
+  assert.equal(rows[0]!.leased, 5);
 });

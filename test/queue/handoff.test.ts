@@ -250,19 +250,36 @@ test('the publishing side never hands a worker more than the room it reported', 
     (events) => sent.push(events.length),
   );
   const some = (n: number) => Array.from({ length: n }, () => ({}) as ClaimedEvent);
-  assert.equal(credit.offer(), undefined, 'nothing before a report');
+  assert.equal(credit.offer(50), undefined, 'nothing before a report');
   report = { workerId: 'w', room: 10, full: [7], accepted: 0 };
-  const first = credit.offer();
+  const first = credit.offer(50);
   assert.deepEqual(first, { workerId: 'w', room: 10, full: [7] });
-  assert.equal(credit.offer(), undefined, 'an offer in flight holds the room it was given');
+  assert.equal(credit.offer(50), undefined, 'an offer in flight holds the room it was given');
   credit.settle(first!, some(4), { readAt: 0, until: 0 });
   assert.deepEqual(sent, [4]);
   // the report has not counted those four yet
   assert.equal(credit.available(), 6);
   report = { workerId: 'w', room: 6, full: [], accepted: 4 };
   assert.equal(credit.available(), 6);
-  const failed = credit.offer()!;
+  const failed = credit.offer(50)!;
   credit.settle(failed, [], { readAt: 0, until: 0 });
   assert.deepEqual(sent, [4], 'a failed statement sends nothing');
   assert.equal(credit.available(), 6);
+});
+
+test('writes in flight side by side share the room: each is offered no more than it needs', () => {
+  const report: HandoffReport = { workerId: 'w', room: 10, full: [], accepted: 0 };
+  const credit = new HandoffCredit(
+    () => report,
+    () => {},
+  );
+  // a statement of 3 events takes room for 3, and leaves the rest to the next one, which
+  // would otherwise find none and leave its events to a claim
+  const first = credit.offer(3)!;
+  assert.equal(first.room, 3);
+  const second = credit.offer(50)!;
+  assert.equal(second.room, 7);
+  assert.equal(credit.offer(1), undefined);
+  credit.settle(first, [], { readAt: 0, until: 0 });
+  assert.equal(credit.offer(5)!.room, 3, 'what a settled offer did not use is room again');
 });
