@@ -3,9 +3,9 @@
  * for W webhooks, one in-process worker delivering them to a receiver in its own
  * process, and the time spent in each SQL statement. For finding where delivery time
  * goes (BATCH and CONC set the worker's batch size and slots, the service's defaults
- * otherwise; MEM=1 prints the peak RSS; PAD
- * pads each payload with that many characters; PLAIN=1 leaves out the planner settings the
- * service's worker connections have, WORKER_SERVER_OPTIONS):
+ * otherwise; MEM=1 prints the peak RSS; PAD=n pads each payload with n characters;
+ * PLAIN=1 leaves out the planner settings the service's worker connections have,
+ * WORKER_SERVER_OPTIONS):
  *   node --import tsx bench/drain.ts [events=5000] [webhooks=1]
  */
 import { randomBytes } from 'node:crypto';

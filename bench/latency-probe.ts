@@ -5,74 +5,26 @@
  * benchmark's earlier phases do), then publishes at a fixed rate. Prints p50, p99 and
  * max of the publish requests alone and of publish to arrival, and the slowest seconds.
  * Extra node flags go to the service and its worker processes; PROBE_PG_OPTIONS adds
- * server settings to the service's connections.
+ * server settings (see probe.ts).
  *
  *   node --import tsx bench/latency-probe.ts [seconds] [rate] [warm-up seconds] [-- node flags]
  */
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { migrate } from '../src/store/migrate.js';
-import { createPgDb } from '../src/store/pg.js';
-import { createToken, ensureUser } from '../src/store/tokens.js';
 import { closedLoop, makePool, openLoop, percentile, type Target } from './load.js';
+import { addWebhook, probeArgs, probeSchema, startProbeService } from './probe.js';
 import { startProcess } from './processes.js';
 
-const dash = process.argv.indexOf('--');
-const args = dash < 0 ? process.argv.slice(2) : process.argv.slice(2, dash);
-const nodeFlags = dash < 0 ? [] : process.argv.slice(dash + 1);
+const { args, nodeFlags } = probeArgs();
 const seconds = Number(args[0] ?? 15);
 const rate = Number(args[1] ?? 2_000);
 const warmSeconds = Number(args[2] ?? 0);
-const PG_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
-const ROOT = new URL('..', import.meta.url).pathname;
 
-const schema = `probe_${randomBytes(4).toString('hex')}`;
 const receiver = await startProcess(['--import', 'tsx', 'bench/receiver.ts', '0']);
 const origin = `http://127.0.0.1:${receiver.port}`;
-const admin = new pg.Client({ connectionString: PG_URL });
-await admin.connect();
-await admin.query(`create schema ${schema}`);
-const db = createPgDb({ connectionString: PG_URL, schema, max: 2 });
+const probe = await probeSchema();
 try {
-  await migrate(db);
-  const user = await ensureUser(db, 'probe', true);
-  const { key } = await createToken(db, user.id, 'probe');
-  const hook = (
-    await db.query<{ id: number }>(
-      `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config)
-       values ($1, $2, 'whsec_cHJvYmVwcm9iZXByb2JlcHJvYmU=', 'package.created',
-               '{"choice":"fixed","kwargs":{"seconds":1}}') returning id`,
-      [user.id, `${origin}/seq/`],
-    )
-  ).rows[0]!.id;
-  const url = new URL(PG_URL);
-  url.searchParams.set('options', `-c search_path=${schema} ${process.env.PROBE_PG_OPTIONS ?? ''}`);
-  const port = 19_000 + Math.floor(Math.random() * 1000);
-  const child = spawn(
-    process.execPath,
-    [...nodeFlags, 'dist/cli/main.js', 'serve', '--port', String(port)],
-    {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        DATABASE_URL: url.toString(),
-        LOG_LEVEL: 'warn',
-        ALLOW_PRIVATE_TARGETS: '1',
-        RATE_LIMIT_PER_SECOND: '0',
-      },
-      stdio: 'inherit',
-    },
-  );
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
-    } catch {
-      /* not yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const pool = makePool(`http://127.0.0.1:${port}`);
+  const hook = await addWebhook(probe, `${origin}/seq/`);
+  const service = await startProbeService(probe, { nodeFlags });
+  const pool = makePool(service.api);
   const stats = async () =>
     ((await (await fetch(`${origin}/stats`)).json()) as { distinct: number }).distinct;
   const until = async (want: number) => {
@@ -83,7 +35,7 @@ try {
   const target = (base: number, onSend?: (seq: number) => void): Target => ({
     origin: '',
     path: '/api/v1/oms/oms_hook_events/publish-event/',
-    headers: { authorization: `Token ${key}` },
+    headers: probe.auth,
     body: (i) => {
       onSend?.(base + i);
       return JSON.stringify({
@@ -131,13 +83,8 @@ try {
         .join(' ')}\n`,
   );
   await pool.close();
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
+  await service.stop();
 } finally {
   receiver.child.kill('SIGTERM');
-  await db.close();
-  await admin.query(`drop schema ${schema} cascade`);
-  await admin.end();
+  await probe.drop();
 }

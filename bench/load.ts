@@ -113,3 +113,33 @@ export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
+
+/**
+ * `n` publishes through `emit`, 16 in flight at a time on a pool of their own, each
+ * fanning out to every active webhook of `order.updated`: the isolation phase's load.
+ */
+export async function emitOrders(
+  api: string,
+  headers: Record<string, string>,
+  n: number,
+): Promise<void> {
+  const pool = makePool(api, 16);
+  const emit = (i: number) =>
+    pool
+      .request({
+        method: 'POST',
+        path: '/api/v1/oms/oms_hook_events/emit/',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          event_type: 'order.updated',
+          instance: { pk: i, model: 'order', data: { n: i } },
+        }),
+      })
+      .then((r) => r.body.dump());
+  try {
+    for (let i = 0; i < n; i += 16)
+      await Promise.all(Array.from({ length: Math.min(16, n - i) }, (_, k) => emit(i + k)));
+  } finally {
+    await pool.close();
+  }
+}

@@ -19,7 +19,7 @@ import { migrate } from '../src/store/migrate.js';
 import { createPgDb } from '../src/store/pg.js';
 import { createPgliteDb } from '../src/store/pglite.js';
 import { createToken, ensureUser } from '../src/store/tokens.js';
-import { closedLoop, makePool, openLoop, percentile, type Target } from './load.js';
+import { closedLoop, emitOrders, makePool, openLoop, percentile, type Target } from './load.js';
 import { startProcess } from './processes.js';
 
 const { values } = parseArgs({
@@ -549,29 +549,10 @@ async function main() {
     const emitRun = async (): Promise<number> => {
       await reset();
       const started = performance.now();
-      const emitPool = makePool(api, 16);
-      const emit = (n: number) =>
-        emitPool
-          .request({
-            method: 'POST',
-            path: '/api/v1/oms/oms_hook_events/emit/',
-            headers: { ...auth, 'content-type': 'application/json' },
-            body: JSON.stringify({
-              event_type: 'order.updated',
-              instance: { pk: n, model: 'order', data: { n } },
-            }),
-          })
-          .then((r) => r.body.dump());
-      // 16 emits in flight at a time, each fanning out to every active subscriber.
-      for (let i = 0; i < S.isolationEvents; i += 16) {
-        await Promise.all(
-          Array.from({ length: Math.min(16, S.isolationEvents - i) }, (_, k) => emit(i + k)),
-        );
-      }
+      await emitOrders(api, auth, S.isolationEvents);
       const want = S.isolationEvents * healthy.length;
       await waitUntil(async () => (await stats()).count >= want, S.phaseCapSeconds);
       const seconds = (performance.now() - started) / 1000;
-      await emitPool.close();
       return (await stats()).count / seconds;
     };
     // Both runs on the same warmed-up process (a fresh one would spend the first

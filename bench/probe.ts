@@ -1,0 +1,121 @@
+/**
+ * What the single-phase probes (publish-probe, latency-probe, isolation-probe) share: a
+ * fresh PostgreSQL schema with an admin token, webhooks in it, and the service started on
+ * that schema from dist/ with extra node flags, answering once /healthz does.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { Db } from '../src/store/db.js';
+import { migrate } from '../src/store/migrate.js';
+import { createPgDb } from '../src/store/pg.js';
+import { createToken, ensureUser } from '../src/store/tokens.js';
+
+const PG_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+const ROOT = new URL('..', import.meta.url).pathname;
+
+/** The probe's arguments: positionals before `--`, node flags for the service after it. */
+export function probeArgs(): { args: string[]; nodeFlags: string[] } {
+  const dash = process.argv.indexOf('--');
+  return dash < 0
+    ? { args: process.argv.slice(2), nodeFlags: [] }
+    : { args: process.argv.slice(2, dash), nodeFlags: process.argv.slice(dash + 1) };
+}
+
+export interface ProbeSchema {
+  schema: string;
+  db: Db;
+  /** A plain client outside the schema, for the server's own statistics. */
+  admin: pg.Client;
+  /** The `Authorization` header of an admin token. */
+  auth: { authorization: string };
+  userId: number;
+  drop(): Promise<void>;
+}
+
+export async function probeSchema(): Promise<ProbeSchema> {
+  const schema = `probe_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`create schema ${schema}`);
+  const db = createPgDb({ connectionString: PG_URL, schema, max: 2 });
+  const drop = async () => {
+    await db.close();
+    await admin.query(`drop schema ${schema} cascade`);
+    await admin.end();
+  };
+  try {
+    await migrate(db);
+    const user = await ensureUser(db, 'probe', true);
+    const { key } = await createToken(db, user.id, 'probe');
+    return { schema, db, admin, auth: { authorization: `Token ${key}` }, userId: user.id, drop };
+  } catch (error) {
+    await drop();
+    throw error;
+  }
+}
+
+/** A webhook for `eventType` at `target`, retried every `retrySeconds`; its id. */
+export async function addWebhook(
+  p: ProbeSchema,
+  target: string,
+  { eventType = 'package.created', active = true, retrySeconds = 1 } = {},
+): Promise<number> {
+  const { rows } = await p.db.query<{ id: number }>(
+    `insert into webhooks (user_id, target_url, is_active, secret_key, event_type, retry_countdown_config)
+     values ($1, $2, $3, 'whsec_cHJvYmVwcm9iZXByb2JlcHJvYmU=', $4,
+             jsonb_build_object('choice', 'fixed', 'kwargs', jsonb_build_object('seconds', $5::int)))
+     returning id`,
+    [p.userId, target, active, eventType, retrySeconds],
+  );
+  return rows[0]!.id;
+}
+
+/**
+ * `serve` on the probe's schema with the given role and node flags (`--cpu-prof`, ...).
+ * PROBE_PG_OPTIONS adds server settings to its connections
+ * (`-c log_min_duration_statement=0` logs every statement with its time).
+ */
+export async function startProbeService(
+  p: ProbeSchema,
+  { role = 'all', nodeFlags = [] as string[] } = {},
+): Promise<{ api: string; stop(): Promise<void> }> {
+  const url = new URL(PG_URL);
+  url.searchParams.set(
+    'options',
+    `-c search_path=${p.schema} ${process.env.PROBE_PG_OPTIONS ?? ''}`.trim(),
+  );
+  const port = 19_000 + Math.floor(Math.random() * 1000);
+  const api = `http://127.0.0.1:${port}`;
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...nodeFlags, 'dist/cli/main.js', 'serve', '--port', String(port), '--role', role],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        DATABASE_URL: url.toString(),
+        LOG_LEVEL: 'warn',
+        ALLOW_PRIVATE_TARGETS: '1',
+        RATE_LIMIT_PER_SECOND: '0',
+      },
+      stdio: 'inherit',
+    },
+  );
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`${api}/healthz`)).ok) return { api, stop };
+    } catch {
+      /* not yet */
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await stop();
+  throw new Error('the service did not start');
+}
