@@ -1,0 +1,97 @@
+/**
+ * Where PostgreSQL's own CPU goes while a probe runs: `perf record` of every server
+ * process of the database for a few seconds in the middle of the command, then the share
+ * of the samples under each of the executor's main steps (a sample counts once for each
+ * step on its stack, so the shares overlap) and the busiest functions by self time.
+ * Needs Linux's `perf` and the right to profile the server's processes (root, or
+ * kernel.perf_event_paranoid <= 1 for processes of another user).
+ *
+ *   node --import tsx bench/pg-perf.ts [delay s] [record s] -- <command...>
+ *   node --import tsx bench/pg-perf.ts 5 6 -- node --import tsx bench/publish-probe.ts 12 all
+ *   PAD=200 node --import tsx bench/pg-perf.ts 20 8 -- node --import tsx bench/drain.ts 200000
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const split = process.argv.indexOf('--');
+if (split < 0 || split === process.argv.length - 1) {
+  process.stderr.write('usage: pg-perf.ts [delay s] [record s] -- <command...>\n');
+  process.exit(2);
+}
+const [delay = 5, seconds = 6] = process.argv.slice(2, split).map(Number);
+const command = process.argv.slice(split + 1);
+
+/** The executor's steps worth naming, from the statement down to the disk. */
+const STEPS = [
+  'PortalRun',
+  'ExecInsertIndexTuples', // index entries of inserted rows and non-HOT updates
+  '_bt_bottomupdel_pass', // index pages cleaned of versions left by non-HOT updates
+  'index_getnext_slot', // index scans, nested-loop lookups by key included
+  'heap_insert',
+  'heap_update',
+  'heap_delete',
+  'RelationGetBufferForTuple', // room for a new row version, the table's growth included
+  'AfterTriggerEndQuery', // foreign-key checks
+  'jsonb_in',
+  'pg_plan_query',
+  'CommitTransactionCommand',
+  'XLogFlush', // the commit's WAL write and fsync
+  'XLogFileInit', // new WAL segments
+];
+
+const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit' });
+const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+await new Promise((resolve) => setTimeout(resolve, delay * 1000));
+const pids = execFileSync('pgrep', ['-d', ',', '-f', '^postgres'], { encoding: 'utf8' }).trim();
+const dir = mkdtempSync(join(tmpdir(), 'oms-pg-perf-'));
+const data = join(dir, 'perf.data');
+try {
+  execFileSync(
+    'perf',
+    ['record', '-q', '-g', '-o', data, '-p', pids, '--', 'sleep', `${seconds}`],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const script = execFileSync('perf', ['script', '-i', data, '-F', 'ip,sym'], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  // one stack per sample, leaf first, samples separated by blank lines
+  const stacks: string[][] = [];
+  let stack: string[] = [];
+  for (const line of script.split('\n')) {
+    const frame = line.trim();
+    if (frame === '') {
+      if (stack.length > 0) stacks.push(stack);
+      stack = [];
+      continue;
+    }
+    const symbol = frame.split(/\s+/)[1] ?? '[unknown]';
+    stack.push(symbol.replace(/\+0x[0-9a-f]+$/, ''));
+  }
+  if (stack.length > 0) stacks.push(stack);
+  const total = stacks.length;
+  const pct = (n: number) => `${((100 * n) / total).toFixed(1).padStart(5)}%`;
+  process.stdout.write(`\nPostgreSQL, ${total} samples over ${seconds} s\n-- under each step\n`);
+  for (const step of STEPS) {
+    const n = stacks.filter((s) => s.includes(step)).length;
+    process.stdout.write(`${pct(n)} ${step}\n`);
+  }
+  // a function without a symbol (a static one) is named by its nearest named caller
+  const self = new Map<string, number>();
+  for (const s of stacks) {
+    const named = s.find((f) => f !== '[unknown]') ?? '[unknown]';
+    const leaf = s[0] === '[unknown]' ? `[a static function under ${named}]` : s[0]!;
+    self.set(leaf, (self.get(leaf) ?? 0) + 1);
+  }
+  process.stdout.write('-- self\n');
+  for (const [symbol, n] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15))
+    process.stdout.write(`${pct(n)} ${symbol}\n`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+process.exit(await exited);
