@@ -15,6 +15,8 @@ export interface RequeueFilters {
  * target answered 410) back in the queue, due at `now`, with a fresh budget: as many
  * attempts again as the webhook's max_retries. One statement; the workers are woken at
  * commit. Events of an inactive webhook are queued too and wait until it is reactivated.
+ * The events read are locked against deletion until commit: the queue has no foreign key
+ * to them, and an event deleted after this read would otherwise leave its row behind.
  */
 export async function requeueUndelivered(
   tx: Queryable,
@@ -44,6 +46,9 @@ export async function requeueUndelivered(
        where not e.delivered
          and not exists (select 1 from hook_event_queue q where q.hook_event_id = e.id)
          ${where.map((p) => `and ${p}`).join(' ')}${scopeClause(scope, params)}
+       -- an event deleted meanwhile is skipped, and one deleted later takes its queue
+       -- row with it (the trigger of migration 009), as the foreign key's lock did
+       for key share of e
        on conflict (hook_event_id) do nothing
        returning 1
      )
