@@ -33,7 +33,7 @@ const STEPS = [
   'heap_update',
   'heap_delete',
   'RelationGetBufferForTuple', // room for a new row version, the table's growth included
-  'AfterTriggerEndQuery', // foreign-key checks
+  'AfterTriggerEndQuery', // after-row triggers: foreign-key checks
   'jsonb_in',
   'pg_plan_query',
   'CommitTransactionCommand',
@@ -44,7 +44,15 @@ const STEPS = [
 const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit' });
 const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
 await new Promise((resolve) => setTimeout(resolve, delay * 1000));
-const pids = execFileSync('pgrep', ['-d', ',', '-f', '^postgres'], { encoding: 'utf8' }).trim();
+let pids: string;
+try {
+  // the server's backends and background processes (their titles start with "postgres:")
+  pids = execFileSync('pgrep', ['-d', ',', '-f', '^postgres'], { encoding: 'utf8' }).trim();
+} catch {
+  process.stderr.write('no PostgreSQL server process is running on this machine\n');
+  child.kill('SIGTERM');
+  process.exit(1);
+}
 const dir = mkdtempSync(join(tmpdir(), 'oms-pg-perf-'));
 const data = join(dir, 'perf.data');
 try {
