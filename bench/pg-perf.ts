@@ -14,14 +14,15 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { probeArgs } from './probe.js';
 
-const split = process.argv.indexOf('--');
-if (split < 0 || split === process.argv.length - 1) {
+// what follows `--` is the command to run, where a probe takes its service's node flags
+const { args, nodeFlags: command } = probeArgs();
+if (command.length === 0) {
   process.stderr.write('usage: pg-perf.ts [delay s] [record s] -- <command...>\n');
   process.exit(2);
 }
-const [delay = 5, seconds = 6] = process.argv.slice(2, split).map(Number);
-const command = process.argv.slice(split + 1);
+const [delay = 5, seconds = 6] = args.map(Number);
 
 /** The executor's steps worth naming, from the statement down to the disk. */
 const STEPS = [

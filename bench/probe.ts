@@ -14,7 +14,10 @@ import { createToken, ensureUser } from '../src/store/tokens.js';
 const PG_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 const ROOT = new URL('..', import.meta.url).pathname;
 
-/** The probe's arguments: positionals before `--`, node flags for the service after it. */
+/**
+ * A probe's arguments: positionals before `--`, node flags for its service after it
+ * (pg-perf takes the command to profile there).
+ */
 export function probeArgs(): { args: string[]; nodeFlags: string[] } {
   const dash = process.argv.indexOf('--');
   return dash < 0

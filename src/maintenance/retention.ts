@@ -13,8 +13,8 @@ export interface RetentionOptions {
 
 /**
  * Purges old hook events (their queue rows and attempt records go with them, through a
- * trigger once per statement) in small batches, each its own short transaction. Rows a delivery
- * is writing right now are skipped, not waited for; the next run takes them.
+ * trigger once per statement) in small batches, each its own short transaction. Rows a
+ * delivery is writing right now are skipped, not waited for; the next run takes them.
  */
 export async function purgeOldEvents(db: Db, o: RetentionOptions): Promise<number> {
   let purged = 0;

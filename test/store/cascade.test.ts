@@ -63,7 +63,7 @@ async function attemptedEvents(hook: number, n: number): Promise<number[]> {
   return rows.map((r) => r.id);
 }
 
-/** Rows per table that belong to `hook`'s events, looked up by the events' ids. */
+/** How many of the events `ids` are left, and how many queue rows and attempts of theirs. */
 async function left(ids: number[]): Promise<{ events: number; queued: number; attempts: number }> {
   const { rows } = await db.query<{ events: number; queued: number; attempts: number }>(
     `select (select count(*)::int from hook_events where id = any($1::bigint[])) as events,
