@@ -4,16 +4,18 @@
  * held at most, and the longest GC pause, and every second it writes the last minute of
  * those notes to `$OMS_BENCH_LOOP_DIR/<pid>.json`. The bench reads them for the window
  * of its latency test, to tell a stall inside a service process from one outside it.
- * It costs one timer every 10 ms and one every 100 ms.
+ * It costs one timer every 10 ms and one every 100 ms. Worker threads (PGlite runs in
+ * one) load it too, sharing the process's pid and so its file: it stays off in them.
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import process from 'node:process';
 import { setInterval } from 'node:timers';
+import { isMainThread } from 'node:worker_threads';
 
 const dir = process.env.OMS_BENCH_LOOP_DIR;
-if (dir) {
+if (dir && isMainThread) {
   const role = process.argv.includes('worker') ? 'worker' : 'api';
   const histogram = monitorEventLoopDelay({ resolution: 10 });
   histogram.enable();
