@@ -21,9 +21,11 @@ export interface NewHookEvent {
  * client resolves on ReadyForQuery, which the server sends after the commit), and the
  * NOTIFY goes out at that commit; inside one, both wait for the caller's COMMIT.
  *
- * The rows arrive as one JSON array: one JSON.stringify in Node and one jsonb parse in
+ * The rows arrive as one JSON array: one JSON.stringify in Node and one JSON parse in
  * the server, where seven parallel arrays cost an escaping pass per element in the pg
- * client (a jsonb[] of payloads most of all) and an array parse before the jsonb one.
+ * client (an array of payloads most of all) and an array parse before the JSON one. As
+ * json (not jsonb) the array is only checked, and each payload is stored as the very
+ * text of its element, which is what every attempt sends (migration 010).
  *
  * Hand-off: up to `$4` of the events, of active webhooks without shared limits and not
  * in `$6`, are queued already leased to worker `$3` for `$5` ms, and returned as that
@@ -32,8 +34,8 @@ export interface NewHookEvent {
  * one row of nulls, and every event waits for a claim as before.
  */
 const ENQUEUE_SQL = `with input as (
-    select * from jsonb_to_recordset($1::jsonb) as t(webhook_id int, uuid uuid, event_type text,
-      request_payload jsonb, object_id jsonb, content_type_id int, max_attempts int)
+    select * from json_to_recordset($1::json) as t(webhook_id int, uuid uuid, event_type text,
+      request_payload json, object_id jsonb, content_type_id int, max_attempts int)
   ), inserted as (
     insert into hook_events (webhook_id, uuid, event_type, request_payload, object_id,
                              content_type_id, created_date, modified_date)
@@ -63,7 +65,7 @@ const ENQUEUE_SQL = `with input as (
   select h.* from woke left join (
     select ${EVENT_COLUMNS}, e.max_attempts
     from (
-      -- what was inserted, as a claim reads it: the payload is input's jsonb unchanged, so
+      -- what was inserted, as a claim reads it: the payload is input's text unchanged, so
       -- RETURNING need not copy every event's payload when few or none are handed
       select i.id, i.uuid, i.webhook_id, input.event_type, input.request_payload,
              null::int as retry_count, input.max_attempts
@@ -74,7 +76,7 @@ const ENQUEUE_SQL = `with input as (
 
 /**
  * Most JSON text one statement carries (UTF-16 units, so at most three times as many
- * bytes): far below jsonb's 256 MB limit on one value, and a bound on the client's
+ * bytes): far below the 1 GB limit on one value, and a bound on the client's
  * memory when many large payloads are gathered. A larger set takes several statements.
  */
 const MAX_STATEMENT_CHARS = 32 * 1024 * 1024;

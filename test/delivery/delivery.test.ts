@@ -100,6 +100,8 @@ test('the receiver gets a signed POST with the payload, headers and basic auth',
     event: { type: 'package.created', uuid: row.uuid.replaceAll('-', '') },
     payload: { number: 'P1', total: 12.5 },
   });
+  // the keys in the order they were published (jsonb would have put "total" first)
+  assert.ok(req.body.endsWith(',"payload":{"number":"P1","total":12.5}}'), req.body);
 
   // legacy signature over the exact bytes received
   const hex = createHmac('sha256', SECRET).update(req.body).digest('hex');
