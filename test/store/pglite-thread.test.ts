@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Db } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
@@ -115,4 +118,25 @@ test('the main thread keeps running while a statement runs', async () => {
   }
   // about 50 if the event loop was free; none if the statement had held it
   assert.ok(ticks >= 5, `${ticks} ticks during a one-second statement`);
+});
+
+test('a new data directory is created by a thread of its own; what is written there stays', async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'oms-hooks-first-start-')), 'data');
+  try {
+    const first = await createPgliteThreadDb(dir);
+    assert.ok(existsSync(join(dir, 'PG_VERSION')), 'the cluster is on disk');
+    await first.query('create table kept (v text)');
+    await first.query(`insert into kept values ('written on the first start')`);
+    await first.close();
+
+    const again = await createPgliteThreadDb(dir);
+    try {
+      const { rows } = await again.query<{ v: string }>('select v from kept');
+      assert.deepEqual(rows, [{ v: 'written on the first start' }]);
+    } finally {
+      await again.close();
+    }
+  } finally {
+    rmSync(dirname(dir), { recursive: true, force: true });
+  }
 });
