@@ -20,6 +20,27 @@ const queueStats = async () =>
     )
   ).rows[0]!;
 
+/**
+ * Waits until no other session of this database holds a snapshot taken before now. A
+ * VACUUM removes only rows no snapshot can still see, and the other test files run their
+ * transactions on the same server meanwhile: one that began before the churn committed
+ * would leave its dead rows in place, whatever vacuumChurned did.
+ */
+async function noOlderSnapshots(): Promise<void> {
+  const { rows } = await db.query<{ xid: string }>('select pg_current_xact_id()::xid::text as xid');
+  for (let i = 0; i < 300; i++) {
+    const { rows: older } = await db.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity
+       where datname = current_database() and pid <> pg_backend_pid()
+         and backend_xmin is not null and age(backend_xmin) >= age($1::xid)`,
+      [rows[0]!.xid],
+    );
+    if (older[0]!.n === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('another session kept a snapshot older than the churn for 15 s');
+}
+
 test('a queue full of dead rows is vacuumed where no autovacuum will, and left alone after', async () => {
   const user = await ensureUser(db, 'vacuum', true);
   const hook = (
@@ -52,6 +73,7 @@ test('a queue full of dead rows is vacuumed where no autovacuum will, and left a
     db.kind === 'postgres' &&
     (await db.query<{ on: boolean }>(`select current_setting('autovacuum') = 'on' as on`)).rows[0]!
       .on;
+  if (db.kind === 'postgres') await noOlderSnapshots();
   const before = await queueStats();
 
   const vacuumed = await vacuumChurned(db);
