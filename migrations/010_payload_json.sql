@@ -2,8 +2,9 @@
 -- reads inside it: it is written once, sent as text on every attempt and returned whole
 -- by the API. As jsonb every publish built it into jsonb's binary form and every attempt
 -- printed it back to text; as json the publish only checks its syntax and the attempt
--- reads the stored text as it is. On PGlite that cut the enqueue by about a tenth and the
--- read of payloads for sending by about a third (bench notes in the README).
+-- reads the stored text as it is. On PGlite, in-process and in memory, that cut the
+-- enqueue by about a tenth and the read of payloads for sending by about a third (the
+-- figures are in the README); on PostgreSQL the difference was inside the noise.
 --
 -- What receivers see changes in form only: the body keeps the publisher's key order,
 -- with no spaces added, where jsonb sorted keys by length and printed ", " and ": ".
