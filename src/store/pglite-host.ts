@@ -8,13 +8,7 @@ import { createPgliteDb } from './pglite.js';
 import type { HostReply, HostRequest } from './pglite-thread.js';
 
 const port = parentPort!;
-const { dataDir, createOnly } = workerData as { dataDir?: string; createOnly?: boolean };
-const db = await createPgliteDb(dataDir);
-if (createOnly) {
-  // the cluster is on disk: this thread's only job is done (see createCluster)
-  await db.close();
-  process.exit(0);
-}
+const db = await createPgliteDb((workerData as { dataDir?: string }).dataDir);
 
 /** Open transactions by id: each waits for the main thread's commit or rollback. */
 interface Open {
