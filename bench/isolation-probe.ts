@@ -19,7 +19,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const receiver = await startProcess(['--import', 'tsx', 'bench/receiver.ts', '0']);
 const recv = `http://127.0.0.1:${receiver.port}`;
 const probe = await probeSchema();
+const admin = probe.admin;
 try {
+  if (!admin)
+    throw new Error('isolation-probe reads PostgreSQL statistics: run it without PROBE_DB=pglite');
   const hook = (target: string, active: boolean) =>
     addWebhook(probe, target, { eventType: 'order.updated', active });
   for (let i = 0; i < 20; i++) await hook(`${recv}/ok/${i}`, true);
@@ -30,14 +33,14 @@ try {
   const commits = async () =>
     Number(
       (
-        await probe.admin.query<{ n: string }>(
+        await admin.query<{ n: string }>(
           `select xact_commit as n from pg_stat_database where datname = current_database()`,
         )
       ).rows[0]!.n,
     );
   const emitRun = async () => {
     await fetch(`${recv}/reset`, { method: 'POST' });
-    await probe.admin.query('select pg_stat_clear_snapshot()');
+    await admin.query('select pg_stat_clear_snapshot()');
     const before = await commits();
     const started = performance.now();
     await emitOrders(service.api, probe.auth, emits);
@@ -45,7 +48,7 @@ try {
     const seconds = (performance.now() - started) / 1000;
     // statistics reach pg_stat_database within the stats flush interval (about a second)
     await sleep(1_500);
-    await probe.admin.query('select pg_stat_clear_snapshot()');
+    await admin.query('select pg_stat_clear_snapshot()');
     const perDelivery = ((await commits()) - before) / (emits * 20);
     return { perSecond: (await stats()).count / seconds, perDelivery };
   };

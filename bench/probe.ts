@@ -1,14 +1,20 @@
 /**
  * What the single-phase probes (publish-probe, latency-probe, isolation-probe) share: a
  * fresh PostgreSQL schema with an admin token, webhooks in it, and the service started on
- * that schema from dist/ with extra node flags, answering once /healthz does.
+ * that schema from dist/ with extra node flags, answering once /healthz does. With
+ * PROBE_DB=pglite the probe runs on the embedded database instead, in a new data
+ * directory (isolation-probe, which reads the server's statistics, needs PostgreSQL).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import type { Db } from '../src/store/db.js';
 import { migrate } from '../src/store/migrate.js';
 import { createPgDb } from '../src/store/pg.js';
+import { createPgliteDb } from '../src/store/pglite.js';
 import { createToken, ensureUser } from '../src/store/tokens.js';
 
 const PG_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
@@ -28,15 +34,41 @@ export function probeArgs(): { args: string[]; nodeFlags: string[] } {
 export interface ProbeSchema {
   schema: string;
   db: Db;
-  /** A plain client outside the schema, for the server's own statistics. */
-  admin: pg.Client;
+  /** A plain client outside the schema, for the server's own statistics (PostgreSQL). */
+  admin: pg.Client | undefined;
+  /** On PGlite, the data directory; `db` is closed when the service starts on it. */
+  dataDir?: string;
   /** The `Authorization` header of an admin token. */
   auth: { authorization: string };
   userId: number;
   drop(): Promise<void>;
 }
 
+/** The admin user and its token, in a database just migrated. */
+async function probeUser(db: Db): Promise<{ userId: number; auth: { authorization: string } }> {
+  await migrate(db);
+  const user = await ensureUser(db, 'probe', true);
+  const { key } = await createToken(db, user.id, 'probe');
+  return { userId: user.id, auth: { authorization: `Token ${key}` } };
+}
+
+async function pgliteProbe(): Promise<ProbeSchema> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'oms-probe-'));
+  const db = await createPgliteDb(dataDir);
+  const drop = async () => {
+    await db.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    return { schema: '', db, admin: undefined, dataDir, ...(await probeUser(db)), drop };
+  } catch (error) {
+    await drop();
+    throw error;
+  }
+}
+
 export async function probeSchema(): Promise<ProbeSchema> {
+  if (process.env.PROBE_DB === 'pglite') return pgliteProbe();
   const schema = `probe_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: PG_URL });
   await admin.connect();
@@ -48,10 +80,7 @@ export async function probeSchema(): Promise<ProbeSchema> {
     await admin.end();
   };
   try {
-    await migrate(db);
-    const user = await ensureUser(db, 'probe', true);
-    const { key } = await createToken(db, user.id, 'probe');
-    return { schema, db, admin, auth: { authorization: `Token ${key}` }, userId: user.id, drop };
+    return { schema, db, admin, ...(await probeUser(db)), drop };
   } catch (error) {
     await drop();
     throw error;
@@ -83,11 +112,18 @@ export async function startProbeService(
   p: ProbeSchema,
   { role = 'all', nodeFlags = [] as string[] } = {},
 ): Promise<{ api: string; stop(): Promise<void> }> {
-  const url = new URL(PG_URL);
-  url.searchParams.set(
-    'options',
-    `-c search_path=${p.schema} ${process.env.PROBE_PG_OPTIONS ?? ''}`.trim(),
-  );
+  let database: Record<string, string>;
+  if (p.dataDir) {
+    await p.db.close(); // the service takes the data directory's lock
+    database = { DATABASE_URL: '', DATA_DIR: p.dataDir };
+  } else {
+    const url = new URL(PG_URL);
+    url.searchParams.set(
+      'options',
+      `-c search_path=${p.schema} ${process.env.PROBE_PG_OPTIONS ?? ''}`.trim(),
+    );
+    database = { DATABASE_URL: url.toString() };
+  }
   const port = 19_000 + Math.floor(Math.random() * 1000);
   const api = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(
@@ -97,7 +133,7 @@ export async function startProbeService(
       cwd: ROOT,
       env: {
         ...process.env,
-        DATABASE_URL: url.toString(),
+        ...database,
         LOG_LEVEL: 'warn',
         ALLOW_PRIVATE_TARGETS: '1',
         RATE_LIMIT_PER_SECOND: '0',
