@@ -12,8 +12,8 @@ interface Waiting {
 
 /**
  * An error one event can cause by its content alone, so that the others gathered with it
- * would be written without it: a data exception (class 22: a value the server refuses,
- * like a \u0000 in an object id) or an integrity violation (class 23: its webhook deleted a
+ * would be written without it: a data exception (class 22: JSON the server refuses, like
+ * a \u0000 in a string) or an integrity violation (class 23: its webhook deleted a
  * moment ago). Anything else (the database unreachable, a timeout) would fail them all
  * alike, and is answered to all at once rather than retried event by event.
  */
