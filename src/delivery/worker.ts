@@ -375,11 +375,13 @@ export class Worker {
         }
         const limit = Math.min(this.room(), this.o.batchSize);
         const since = { changes: this.changesHeard };
+        // the leases the claim writes run from this moment, however long its answer takes
+        const claimedAt = this.o.clock.now();
         this.claiming = true;
         try {
           const batch = await claimBatch(this.o.db, {
             workerId: this.id,
-            now: isoMicro(this.o.clock.now()),
+            now: isoMicro(claimedAt),
             leaseMs: this.o.leaseMs,
             limit,
             perWebhook: this.holdCap,
@@ -400,7 +402,7 @@ export class Worker {
         } finally {
           this.claiming = false;
         }
-        this.bufferEvents(events, since);
+        this.bufferEvents(events, since, claimedAt + this.o.leaseMs);
         this.dispatch();
         if (!this.running) break;
         // A full claim may have left more behind: look again while there is room.
@@ -476,7 +478,7 @@ export class Worker {
   private bufferEvents(
     events: ClaimedEvent[],
     since: { changes: number } | { at: number },
-    leasedUntil = this.o.clock.now() + this.o.leaseMs,
+    leasedUntil: number,
   ): void {
     const stale: number[] = [];
     for (const event of events) {

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
 import { Worker } from '../../src/delivery/worker.js';
+import type { Db, Queryable } from '../../src/store/db.js';
 import { createContext, type Context } from '../helpers/context.js';
 import { count, until } from './support.js';
 
@@ -43,7 +44,7 @@ async function holdingTarget(onArrival: (eventId: string) => Promise<void> | voi
   };
 }
 
-const worker = (options: { leaseMs: number; requestTimeoutMs: number }) =>
+const worker = (options: { leaseMs: number; requestTimeoutMs: number; db?: Db }) =>
   new Worker({
     db: ctx.db,
     clock: ctx.clock,
@@ -97,6 +98,58 @@ test('a buffered event whose lease ran short is claimed again before it is sent'
     await target.close();
   }
   assert.equal(leaseLeftAtArrival.length, 3, 'each event was sent once');
+  for (const left of leaseLeftAtArrival) {
+    assert.ok(left >= requestTimeoutMs, `a request arrived with ${left} ms of lease left`);
+  }
+});
+
+test('a claim that runs long does not make its leases look longer than they are', async () => {
+  // The lease a claim writes starts at the time the claim was made, not at the time its
+  // answer came back: here the worker's clock moves on while the claim runs, so the
+  // events come back with less lease left than a request needs. None may go out on it.
+  const leaseMs = 10_000;
+  const requestTimeoutMs = 2_000;
+  const leaseLeftAtArrival: number[] = [];
+  const target = await holdingTarget(async (uuid) => {
+    const { rows } = await ctx.db.query<{ left_ms: number }>(
+      `select (extract(epoch from q.locked_until) * 1000 - $2::float8)::float8 as left_ms
+       from hook_event_queue q join hook_events e on e.id = q.hook_event_id
+       where e.uuid = $1`,
+      [uuid, ctx.clock.now()],
+    );
+    leaseLeftAtArrival.push(rows[0]!.left_ms);
+  });
+  const hook = (await ctx.createWebhook({ target_url: target.url })).id as number;
+  for (let i = 0; i < 2; i++) assert.equal(await ctx.publish(hook, { n: i }), 202);
+  // the first claim that takes events answers as the clock has moved on past most of
+  // the lease it wrote
+  let slowClaims = 1;
+  const slow = (q: Queryable): Queryable => ({
+    async query<R>(sql: string, params?: readonly unknown[], name?: string) {
+      const result = await q.query<R>(sql, params, name);
+      if (name?.startsWith('oms_claim') && result.rows.length > 0 && slowClaims-- > 0)
+        ctx.clock.advance(leaseMs - requestTimeoutMs + 500);
+      return result;
+    },
+  });
+  const db: Db = {
+    ...ctx.db,
+    query: slow(ctx.db).query,
+    transaction: (fn) => ctx.db.transaction((tx) => fn(slow(tx))),
+  };
+  const w = worker({ leaseMs, requestTimeoutMs, db });
+  await w.start();
+  try {
+    await until('the first request is held', () => target.held.length === 1);
+    target.releaseAll();
+    await until('the second request is held', () => target.held.length === 1);
+    target.releaseAll();
+    await until('both are delivered', async () => (await delivered(hook)) === 2);
+  } finally {
+    await w.stop({ graceMs: 0 });
+    await target.close();
+  }
+  assert.equal(leaseLeftAtArrival.length, 2, 'each event was sent once');
   for (const left of leaseLeftAtArrival) {
     assert.ok(left >= requestTimeoutMs, `a request arrived with ${left} ms of lease left`);
   }
