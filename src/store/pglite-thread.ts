@@ -35,18 +35,6 @@ type HostMessage = HostReply | { notify: number; payload: string } | { ready: tr
 
 const fromSources = () => import.meta.url.endsWith('.ts');
 
-/** The database thread (pglite-host.ts) with `workerData`. */
-function startHost(workerData: { dataDir?: string }): Worker {
-  const host = new URL(`./pglite-host.${fromSources() ? 'ts' : 'js'}`, import.meta.url);
-  return fromSources()
-    ? // run from the .ts sources (tests, `npm run dev`): the thread loads tsx first
-      new Worker(
-        `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(host.href)}); })`,
-        { eval: true, workerData },
-      )
-    : new Worker(host, { workerData });
-}
-
 /**
  * Creates the database cluster in an empty `dataDir`, in a process that ends when it is
  * done. PGlite's initdb copies PostgreSQL's whole WebAssembly memory aside to restore it
@@ -88,7 +76,14 @@ async function createCluster(dataDir: string): Promise<void> {
 export async function createPgliteThreadDb(dataDir?: string): Promise<Db> {
   if (dataDir !== undefined && !existsSync(join(dataDir, 'PG_VERSION')))
     await createCluster(dataDir);
-  const thread = startHost({ dataDir });
+  const host = new URL(`./pglite-host.${fromSources() ? 'ts' : 'js'}`, import.meta.url);
+  const thread = fromSources()
+    ? // run from the .ts sources (tests, `npm run dev`): the thread loads tsx first
+      new Worker(
+        `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(host.href)}); })`,
+        { eval: true, workerData: { dataDir } },
+      )
+    : new Worker(host, { workerData: { dataDir } });
   const pending = new Map<
     number,
     { resolve: (v: unknown) => void; reject: (e: unknown) => void }

@@ -44,6 +44,35 @@ async function holdingTarget(onArrival: (eventId: string) => Promise<void> | voi
   };
 }
 
+/**
+ * A holding target that notes, as each request arrives, how much of its event's lease
+ * the database still holds by the worker's clock.
+ */
+async function leaseNotingTarget() {
+  const leaseLeftAtArrival: number[] = [];
+  const target = await holdingTarget(async (uuid) => {
+    const { rows } = await ctx.db.query<{ left_ms: number }>(
+      `select (extract(epoch from q.locked_until) * 1000 - $2::float8)::float8 as left_ms
+       from hook_event_queue q join hook_events e on e.id = q.hook_event_id
+       where e.uuid = $1`,
+      [uuid, ctx.clock.now()],
+    );
+    leaseLeftAtArrival.push(rows[0]!.left_ms);
+  });
+  return { ...target, leaseLeftAtArrival };
+}
+
+/**
+ * Each of `events` requests arrived once, with its lease outlasting the request: else a
+ * second worker could take the event over while the first is still sending it.
+ */
+function assertSentOnceOnLease(leaseLeft: number[], events: number, requestTimeoutMs: number) {
+  assert.equal(leaseLeft.length, events, 'each event was sent once');
+  for (const left of leaseLeft) {
+    assert.ok(left >= requestTimeoutMs, `a request arrived with ${left} ms of lease left`);
+  }
+}
+
 const worker = (options: { leaseMs: number; requestTimeoutMs: number; db?: Db }) =>
   new Worker({
     db: ctx.db,
@@ -62,16 +91,7 @@ test('a buffered event whose lease ran short is claimed again before it is sent'
   // second worker could take the event over while the first is still sending it.
   const leaseMs = 10_000;
   const requestTimeoutMs = 2_000;
-  const leaseLeftAtArrival: number[] = [];
-  const target = await holdingTarget(async (uuid) => {
-    const { rows } = await ctx.db.query<{ left_ms: number }>(
-      `select (extract(epoch from q.locked_until) * 1000 - $2::float8)::float8 as left_ms
-       from hook_event_queue q join hook_events e on e.id = q.hook_event_id
-       where e.uuid = $1`,
-      [uuid, ctx.clock.now()],
-    );
-    leaseLeftAtArrival.push(rows[0]!.left_ms);
-  });
+  const target = await leaseNotingTarget();
   const hook = (await ctx.createWebhook({ target_url: target.url })).id as number;
   for (let i = 0; i < 3; i++) assert.equal(await ctx.publish(hook, { n: i }), 202);
   const w = worker({ leaseMs, requestTimeoutMs });
@@ -97,10 +117,7 @@ test('a buffered event whose lease ran short is claimed again before it is sent'
     await w.stop({ graceMs: 0 });
     await target.close();
   }
-  assert.equal(leaseLeftAtArrival.length, 3, 'each event was sent once');
-  for (const left of leaseLeftAtArrival) {
-    assert.ok(left >= requestTimeoutMs, `a request arrived with ${left} ms of lease left`);
-  }
+  assertSentOnceOnLease(target.leaseLeftAtArrival, 3, requestTimeoutMs);
 });
 
 test('a claim that runs long does not make its leases look longer than they are', async () => {
@@ -109,16 +126,7 @@ test('a claim that runs long does not make its leases look longer than they are'
   // events come back with less lease left than a request needs. None may go out on it.
   const leaseMs = 10_000;
   const requestTimeoutMs = 2_000;
-  const leaseLeftAtArrival: number[] = [];
-  const target = await holdingTarget(async (uuid) => {
-    const { rows } = await ctx.db.query<{ left_ms: number }>(
-      `select (extract(epoch from q.locked_until) * 1000 - $2::float8)::float8 as left_ms
-       from hook_event_queue q join hook_events e on e.id = q.hook_event_id
-       where e.uuid = $1`,
-      [uuid, ctx.clock.now()],
-    );
-    leaseLeftAtArrival.push(rows[0]!.left_ms);
-  });
+  const target = await leaseNotingTarget();
   const hook = (await ctx.createWebhook({ target_url: target.url })).id as number;
   for (let i = 0; i < 2; i++) assert.equal(await ctx.publish(hook, { n: i }), 202);
   // the first claim that takes events answers as the clock has moved on past most of
@@ -149,10 +157,7 @@ test('a claim that runs long does not make its leases look longer than they are'
     await w.stop({ graceMs: 0 });
     await target.close();
   }
-  assert.equal(leaseLeftAtArrival.length, 2, 'each event was sent once');
-  for (const left of leaseLeftAtArrival) {
-    assert.ok(left >= requestTimeoutMs, `a request arrived with ${left} ms of lease left`);
-  }
+  assertSentOnceOnLease(target.leaseLeftAtArrival, 2, requestTimeoutMs);
 });
 
 test('a webhook whose own timeout is as long as the lease still has its events sent', async () => {

@@ -27,6 +27,21 @@ export async function eventOf(db: Db, webhookId: number): Promise<EventState> {
   return rows[0]!;
 }
 
+/**
+ * A webhook of `userId` written straight into the table, for tests below the API: active,
+ * for package.created, at a port where nobody listens, retried every second.
+ */
+export async function insertWebhook(db: Db, userId: number): Promise<number> {
+  const { rows } = await db.query<{ id: number }>(
+    `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config)
+     values ($1, 'http://127.0.0.1:9/', 'whsec_YWJj', 'package.created',
+             '{"choice":"fixed","kwargs":{"seconds":1}}')
+     returning id`,
+    [userId],
+  );
+  return rows[0]!.id;
+}
+
 /** A hook event as the API would enqueue it, for tests that write events directly. */
 export const newHookEvent = (
   webhookId: number,

@@ -4,6 +4,7 @@ import { DEAD_ROWS_MIN, vacuumChurned } from '../../src/maintenance/vacuum.js';
 import type { Db } from '../../src/store/db.js';
 import { ensureUser } from '../../src/store/tokens.js';
 import { testDb } from '../helpers/db.js';
+import { insertWebhook } from '../helpers/rows.js';
 
 let db: Db;
 let drop: () => Promise<void>;
@@ -43,14 +44,7 @@ async function noOlderSnapshots(): Promise<void> {
 
 test('a queue full of dead rows is vacuumed where no autovacuum will, and left alone after', async () => {
   const user = await ensureUser(db, 'vacuum', true);
-  const hook = (
-    await db.query<{ id: number }>(
-      `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config)
-       values ($1, 'http://127.0.0.1:9/', 'whsec_YWJj', 'package.created', '{"choice":"fixed","kwargs":{"seconds":1}}')
-       returning id`,
-      [user.id],
-    )
-  ).rows[0]!.id;
+  const hook = await insertWebhook(db, user.id);
   const churned = DEAD_ROWS_MIN * 3;
   // one connection for the churn, whose table counts are handed on as it commits
   await db.transaction(async (tx) => {

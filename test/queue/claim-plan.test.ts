@@ -10,6 +10,7 @@ import { createPgDb } from '../../src/store/pg.js';
 import { createPgliteDb } from '../../src/store/pglite.js';
 import { ensureUser } from '../../src/store/tokens.js';
 import { onPostgres } from '../helpers/db.js';
+import { insertWebhook } from '../helpers/rows.js';
 
 const url = process.env.DATABASE_URL ?? '';
 const schema = `t_${randomBytes(6).toString('hex')}`;
@@ -31,12 +32,7 @@ before(async () => {
   const user = await ensureUser(db, 'plans', true);
   // many webhooks and all the backlog on one, as in a drain: the shape under which a
   // generic plan of `hook_event_id in (select ...)` hash-joined a scan of the queue
-  for (let i = 0; i < 22; i++)
-    await db.query(
-      `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config)
-       values ($1, 'http://127.0.0.1:9/', 'whsec_YWJj', 'package.created', '{"choice":"fixed","kwargs":{"seconds":1}}')`,
-      [user.id],
-    );
+  for (let i = 0; i < 22; i++) await insertWebhook(db, user.id);
   await db.query(
     `with ins as (
        insert into hook_events (webhook_id, uuid, event_type, request_payload)

@@ -6,7 +6,7 @@ import { requeueUndelivered } from '../../src/queue/requeue.js';
 import type { Db } from '../../src/store/db.js';
 import { ensureUser } from '../../src/store/tokens.js';
 import { onPostgres, testDb } from '../helpers/db.js';
-import { newHookEvent } from '../helpers/rows.js';
+import { insertWebhook, newHookEvent } from '../helpers/rows.js';
 
 /**
  * An event's queue row and attempt log have no foreign key to it (migration 009): a
@@ -24,16 +24,7 @@ after(() => drop());
 
 const NOW = '2026-01-15T10:00:00.000000Z';
 
-async function webhook(): Promise<number> {
-  const { rows } = await db.query<{ id: number }>(
-    `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config)
-     values ($1, 'http://127.0.0.1:9/', 'whsec_YWJj', 'package.created',
-             '{"choice":"fixed","kwargs":{"seconds":1}}')
-     returning id`,
-    [userId],
-  );
-  return rows[0]!.id;
-}
+const webhook = () => insertWebhook(db, userId);
 
 /** `n` queued events of `hook`, each with one failed attempt logged. */
 async function attemptedEvents(hook: number, n: number): Promise<number[]> {
