@@ -261,19 +261,27 @@ async function ceilingP(db: Db): Promise<number> {
 
 // ---------------------------------------------------------------- the service
 /** `quiet` drops its standard output, where a first start prints the admin's token. */
-async function startService(env: Record<string, string>, port: number, quiet = false) {
+async function startService(
+  env: Record<string, string>,
+  port: number,
+  { quiet = false, role = 'all' } = {},
+) {
   // started the way a user starts it, through the launcher and the flags it passes to node
-  const child = spawn(join(ROOT, 'bin/oms-hooks'), ['serve', '--port', String(port)], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      LOG_LEVEL: 'warn',
-      ALLOW_PRIVATE_TARGETS: '1',
-      RATE_LIMIT_PER_SECOND: '0',
-      ...env,
+  const child = spawn(
+    join(ROOT, 'bin/oms-hooks'),
+    ['serve', '--port', String(port), '--role', role],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'warn',
+        ALLOW_PRIVATE_TARGETS: '1',
+        RATE_LIMIT_PER_SECOND: '0',
+        ...env,
+      },
+      stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'],
     },
-    stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'],
-  });
+  );
   const ok = await waitUntil(async () => {
     try {
       return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
@@ -337,6 +345,19 @@ const ratioRow = (
     ok: ratio >= factor,
   };
 };
+/** A rate against an absolute target (PGlite's), with its ratio to the ceiling shown too. */
+const absoluteRow = (
+  name: string,
+  value: number,
+  unit: string,
+  ceilingName: string,
+  ceiling: number,
+  atLeast: number,
+): Row => ({
+  ...ratioRow(name, value, unit, ceilingName, ceiling, 0, ''),
+  target: `>= ${atLeast.toLocaleString('en')}/s`,
+  ok: value >= atLeast,
+});
 const limitRow = (
   name: string,
   value: number,
@@ -400,6 +421,13 @@ async function main() {
     const cF = await ceilingF();
     const H = cH.perSecond;
     const F = cF.perSecond;
+    // the issue's targets: a ratio to the ceiling on PostgreSQL, a rate on PGlite
+    const rateRow = (name: string, value: number, unit: string, on: 'F' | 'H'): Row => {
+      const [ceiling, factor, atLeast] = on === 'F' ? [F, 0.45, 5_000] : [H, 0.35, 4_000];
+      return dbKind === 'pglite'
+        ? absoluteRow(name, value, unit, on, ceiling, atLeast)
+        : ratioRow(name, value, unit, on, ceiling, factor, `>= ${factor} x ${on}`);
+    };
 
     let db = await bdb.open();
     await migrate(db);
@@ -475,9 +503,7 @@ async function main() {
     await reset();
     const t0 = performance.now();
     const pub = await closedLoop(pool, publishTarget(), S.publishSeconds, CONCURRENCY);
-    rows.push(
-      ratioRow('publish (closed loop)', pub.perSecond, 'req/s', 'F', F, 0.45, '>= 0.45 x F'),
-    );
+    rows.push(rateRow('publish (closed loop, delivering meanwhile)', pub.perSecond, 'req/s', 'F'));
     log('end-to-end: waiting for every published event to arrive');
     const accepted = pub.requests - pub.errors;
     const drained = await waitUntil(
@@ -488,15 +514,7 @@ async function main() {
     const e2eSeconds = (performance.now() - t0) / 1000;
     const got = (await stats()).distinct;
     rows.push({
-      ...ratioRow(
-        'end-to-end delivered',
-        got / e2eSeconds,
-        'events/s',
-        'H',
-        H,
-        0.35,
-        '>= 0.35 x H',
-      ),
+      ...rateRow('end-to-end delivered', got / e2eSeconds, 'events/s', 'H'),
       ...(drained
         ? {}
         : { note: `only ${got} of ${accepted} arrived within ${S.phaseCapSeconds} s` }),
@@ -621,6 +639,33 @@ async function main() {
     await pool.close();
     rmSync(loopDir, { recursive: true, force: true });
 
+    // The API role alone, as a deployment runs it when its workers are elsewhere: what it
+    // accepts while nothing is delivered on this machine. In the publish row above the
+    // same two cores also deliver every event (the worker, the receiver, the records).
+    // What it leaves queued is cleared before the backlog phase.
+    log('publish, closed loop, the API role alone (nothing delivered meanwhile)');
+    service = await startService(bdb.serviceEnv, servicePort, { role: 'api' });
+    const apiPool = makePool(api);
+    await closedLoop(apiPool, publishTarget(4_000_000), S.warmSeconds, CONCURRENCY);
+    const alone = await closedLoop(
+      apiPool,
+      publishTarget(5_000_000),
+      S.publishSeconds,
+      CONCURRENCY,
+    );
+    await apiPool.close();
+    await stop(service);
+    rows.splice(
+      rows.findIndex((r) => r.name.startsWith('publish (closed loop')) + 1,
+      0,
+      rateRow(
+        'publish (closed loop, the API role alone, nothing delivered)',
+        alone.perSecond,
+        'req/s',
+        'F',
+      ),
+    );
+
     log(`backlog: ${S.backlog.toLocaleString('en')} queued events`);
     db = await bdb.open();
     await db.query('update webhooks set is_active = false where id = $1', [hanging]);
@@ -713,7 +758,9 @@ async function main() {
       log('a first start on a new data directory');
       const fresh = mkdtempSync(join(tmpdir(), 'oms-bench-first-'));
       try {
-        service = await startService({ DATABASE_URL: '', DATA_DIR: fresh }, servicePort, true);
+        service = await startService({ DATABASE_URL: '', DATA_DIR: fresh }, servicePort, {
+          quiet: true,
+        });
         await sleep(1_000);
         const atRest = new RssPeak();
         atRest.sample(service.pid!);
