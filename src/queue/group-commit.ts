@@ -27,6 +27,8 @@ export interface GroupCommitOptions {
   maxBatch: number;
   /** Writes in flight at once, each holding one pooled connection. */
   maxFlushes: number;
+  /** Events a write needs to start while another one is in flight (see below). */
+  minBeside: number;
 }
 
 /**
@@ -40,6 +42,22 @@ export interface GroupCommitOptions {
 export const GROUP_COMMIT_DEFAULTS: GroupCommitOptions = Object.freeze({
   maxBatch: 500,
   maxFlushes: 2,
+  minBeside: 1,
+});
+
+/**
+ * PGlite runs one statement at a time, in one thread: a second write in flight never
+ * runs beside the first, it waits behind it, and a small one pays a whole statement for
+ * little (on a data directory on disk, an enqueue of one event cost 570-620 µs, one of
+ * 32 events 71-83 µs per event). Started at once, the second write took whatever had
+ * arrived since the first: under a closed loop of 64 publishers, a quarter of the writes
+ * carried three events or fewer, and the mean was 19. Here it starts only with a batch
+ * worth a statement; fewer events wait for the write in flight to end, about when the
+ * database thread would have reached them anyway (the mean rose to 28).
+ */
+export const PGLITE_GROUP_COMMIT: GroupCommitOptions = Object.freeze({
+  ...GROUP_COMMIT_DEFAULTS,
+  minBeside: 32,
 });
 
 /**
@@ -55,6 +73,8 @@ export const GROUP_COMMIT_DEFAULTS: GroupCommitOptions = Object.freeze({
  */
 export class GroupCommit {
   private waiting: Waiting[] = [];
+  /** The events of `waiting`, counted. */
+  private waitingEvents = 0;
   private flushes = 0;
   private scheduled = false;
 
@@ -70,6 +90,7 @@ export class GroupCommit {
     if (events.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.waiting.push({ events, resolve, reject });
+      this.waitingEvents += events.length;
       this.schedule();
     });
   }
@@ -77,6 +98,8 @@ export class GroupCommit {
   private schedule(): void {
     if (this.scheduled || this.waiting.length === 0 || this.flushes >= this.options.maxFlushes)
       return;
+    // the write in flight schedules the next one when it ends
+    if (this.flushes > 0 && this.waitingEvents < this.options.minBeside) return;
     this.scheduled = true;
     // Let the requests that arrived in this turn of the event loop join the batch.
     setImmediate(() => {
@@ -97,6 +120,7 @@ export class GroupCommit {
       batch.push(next);
       size += next.events.length;
     }
+    this.waitingEvents -= size;
     if (batch.length === 0) return;
     this.flushes++;
     try {

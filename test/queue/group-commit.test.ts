@@ -92,3 +92,72 @@ test('two writes in flight both hand their events to the worker beside them, wit
   );
   assert.equal(rows[0]!.leased, 5);
 });
+
+/**
+ * A GroupCommit whose first write is held in the database until `release`, with the
+ * writes counted as they start.
+ */
+function heldFirstWrite(minBeside: number) {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const state = { writes: 0, release: () => release() };
+  const db: Db = {
+    ...ctx.db,
+    query: async (sql, params, name) => {
+      if (name === 'oms_enqueue' && ++state.writes === 1) await held;
+      return ctx.db.query(sql, params, name);
+    },
+  };
+  const commits = new GroupCommit(db, new ManualClock(), {
+    ...GROUP_COMMIT_DEFAULTS,
+    minBeside,
+  });
+  return { commits, state };
+}
+
+/** A few turns of the event loop: time enough for a write that was scheduled to start. */
+async function turns(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** How many of a webhook's events each transaction wrote, fewest first. */
+async function eventsPerTransaction(webhookId: number): Promise<number[]> {
+  const { rows } = await ctx.db.query<{ n: number }>(
+    `select count(*)::int as n from hook_events where webhook_id = $1
+     group by xmin::text order by n`,
+    [webhookId],
+  );
+  return rows.map((r) => r.n);
+}
+
+test('beside a write in flight, a second one starts only with a batch worth a statement', async () => {
+  const hook = (await ctx.createWebhook()).id as number;
+  const { commits, state } = heldFirstWrite(4);
+  const first = commits.enqueue([event(hook, 0)]);
+  await turns();
+  assert.equal(state.writes, 1);
+  const small = [1, 2, 3].map((i) => commits.enqueue([event(hook, i)]));
+  await turns();
+  assert.equal(state.writes, 1, 'three events waiting started a second write');
+  const fourth = commits.enqueue([event(hook, 4)]);
+  await turns();
+  assert.equal(state.writes, 2, 'four events waiting did not start a second write');
+  state.release();
+  await Promise.all([first, ...small, fourth]);
+  assert.equal(state.writes, 2);
+  assert.deepEqual(await eventsPerTransaction(hook), [1, 4]);
+});
+
+test('events too few for a second write are written as soon as the write in flight ends', async () => {
+  const hook = (await ctx.createWebhook()).id as number;
+  const { commits, state } = heldFirstWrite(4);
+  const first = commits.enqueue([event(hook, 0)]);
+  await turns();
+  const small = [1, 2].map((i) => commits.enqueue([event(hook, i)]));
+  await turns();
+  assert.equal(state.writes, 1);
+  state.release();
+  await Promise.all([first, ...small]);
+  assert.equal(state.writes, 2);
+  assert.deepEqual(await eventsPerTransaction(hook), [1, 2]);
+});

@@ -6,7 +6,11 @@ import { newEventUuid, normaliseUuid, uuidHex } from '../../core/ids.js';
 import { resendOnce } from '../../delivery/resend.js';
 import { fetchSourcePayload } from '../../delivery/source.js';
 import type { NewHookEvent } from '../../queue/enqueue.js';
-import { GROUP_COMMIT_DEFAULTS, GroupCommit } from '../../queue/group-commit.js';
+import {
+  GROUP_COMMIT_DEFAULTS,
+  GroupCommit,
+  PGLITE_GROUP_COMMIT,
+} from '../../queue/group-commit.js';
 import {
   countHookEvents,
   findHookEvent,
@@ -224,7 +228,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Prom
   const commits = new GroupCommit(
     db,
     clock,
-    GROUP_COMMIT_DEFAULTS,
+    db.kind === 'pglite' ? PGLITE_GROUP_COMMIT : GROUP_COMMIT_DEFAULTS,
     deps.handoff && { to: deps.handoff, leaseMs: config.leaseMs },
   );
   const r = app.withTypeProvider<import('@fastify/type-provider-typebox').TypeBoxTypeProvider>();
