@@ -27,7 +27,10 @@ export interface GroupCommitOptions {
   maxBatch: number;
   /** Writes in flight at once, each holding one pooled connection. */
   maxFlushes: number;
-  /** Events a write needs to start while another one is in flight (see below). */
+  /**
+   * Events a write needs to start beside one in flight that carries at least as many
+   * (see PGLITE_GROUP_COMMIT).
+   */
   minBeside: number;
 }
 
@@ -51,9 +54,13 @@ export const GROUP_COMMIT_DEFAULTS: GroupCommitOptions = Object.freeze({
  * little (on a data directory on disk, an enqueue of one event cost 570-620 µs, one of
  * 32 events 71-83 µs per event). Started at once, the second write took whatever had
  * arrived since the first: under a closed loop of 64 publishers, a quarter of the writes
- * carried three events or fewer, and the mean was 19. Here it starts only with a batch
- * worth a statement; fewer events wait for the write in flight to end, about when the
- * database thread would have reached them anyway (the mean rose to 28).
+ * carried three events or fewer, and the mean was 19. So beside a write of 32 events or
+ * more, which holds the database thread for a few milliseconds, a second one starts only
+ * with 32 events of its own; fewer wait for the write in flight to end, about when the
+ * database thread would have reached them anyway (the mean rose to 28). Beside a small
+ * write, one that ends soon, the next starts at once as before: at a few thousand
+ * publishes a second, waiting would only let the worker's statements, sent meanwhile,
+ * go ahead of it.
  */
 export const PGLITE_GROUP_COMMIT: GroupCommitOptions = Object.freeze({
   ...GROUP_COMMIT_DEFAULTS,
@@ -76,6 +83,8 @@ export class GroupCommit {
   /** The events of `waiting`, counted. */
   private waitingEvents = 0;
   private flushes = 0;
+  /** The events of the write started last. */
+  private lastSize = 0;
   private scheduled = false;
 
   constructor(
@@ -98,8 +107,9 @@ export class GroupCommit {
   private schedule(): void {
     if (this.scheduled || this.waiting.length === 0 || this.flushes >= this.options.maxFlushes)
       return;
-    // the write in flight schedules the next one when it ends
-    if (this.flushes > 0 && this.waitingEvents < this.options.minBeside) return;
+    const { minBeside } = this.options;
+    // the large write in flight schedules the next one when it ends
+    if (this.flushes > 0 && this.lastSize >= minBeside && this.waitingEvents < minBeside) return;
     this.scheduled = true;
     // Let the requests that arrived in this turn of the event loop join the batch.
     setImmediate(() => {
@@ -122,6 +132,7 @@ export class GroupCommit {
     }
     this.waitingEvents -= size;
     if (batch.length === 0) return;
+    this.lastSize = size;
     this.flushes++;
     try {
       await this.writeApart(batch);

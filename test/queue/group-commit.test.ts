@@ -130,34 +130,50 @@ async function eventsPerTransaction(webhookId: number): Promise<number[]> {
   return rows.map((r) => r.n);
 }
 
-test('beside a write in flight, a second one starts only with a batch worth a statement', async () => {
+const events = (webhookId: number, from: number, n: number) =>
+  Array.from({ length: n }, (_, i) => event(webhookId, from + i));
+
+test('beside a large write in flight, a second one starts only with as many events', async () => {
   const hook = (await ctx.createWebhook()).id as number;
   const { commits, state } = heldFirstWrite(4);
-  const first = commits.enqueue([event(hook, 0)]);
+  const first = commits.enqueue(events(hook, 0, 4));
   await turns();
   assert.equal(state.writes, 1);
-  const small = [1, 2, 3].map((i) => commits.enqueue([event(hook, i)]));
+  const small = [10, 11, 12].map((i) => commits.enqueue([event(hook, i)]));
   await turns();
   assert.equal(state.writes, 1, 'three events waiting started a second write');
-  const fourth = commits.enqueue([event(hook, 4)]);
+  const fourth = commits.enqueue([event(hook, 13)]);
   await turns();
   assert.equal(state.writes, 2, 'four events waiting did not start a second write');
   state.release();
   await Promise.all([first, ...small, fourth]);
   assert.equal(state.writes, 2);
-  assert.deepEqual(await eventsPerTransaction(hook), [1, 4]);
+  assert.deepEqual(await eventsPerTransaction(hook), [4, 4]);
 });
 
-test('events too few for a second write are written as soon as the write in flight ends', async () => {
+test('events too few to start beside a large write are written as soon as it ends', async () => {
   const hook = (await ctx.createWebhook()).id as number;
   const { commits, state } = heldFirstWrite(4);
-  const first = commits.enqueue([event(hook, 0)]);
+  const first = commits.enqueue(events(hook, 0, 4));
   await turns();
-  const small = [1, 2].map((i) => commits.enqueue([event(hook, i)]));
+  const small = [10, 11].map((i) => commits.enqueue([event(hook, i)]));
   await turns();
   assert.equal(state.writes, 1);
   state.release();
   await Promise.all([first, ...small]);
   assert.equal(state.writes, 2);
-  assert.deepEqual(await eventsPerTransaction(hook), [1, 2]);
+  assert.deepEqual(await eventsPerTransaction(hook), [2, 4]);
+});
+
+test('beside a small write in flight, the next one starts at once', async () => {
+  const hook = (await ctx.createWebhook()).id as number;
+  const { commits, state } = heldFirstWrite(4);
+  const first = commits.enqueue([event(hook, 0)]);
+  await turns();
+  const second = commits.enqueue([event(hook, 1)]);
+  await turns();
+  assert.equal(state.writes, 2, 'the second write waited for the first');
+  state.release();
+  await Promise.all([first, second]);
+  assert.deepEqual(await eventsPerTransaction(hook), [1, 1]);
 });
