@@ -5,7 +5,7 @@
  * goes (BATCH and CONC set the worker's batch size and slots, the service's defaults
  * otherwise; MEM=1 prints the peak RSS; PAD=n pads each payload with n characters;
  * PLAIN=1 leaves out the planner settings the service's worker connections have,
- * WORKER_SERVER_OPTIONS):
+ * WORKER_SERVER_OPTIONS; WORKERS=n shares the slots between n workers):
  *   node --import tsx bench/drain.ts [events=5000] [webhooks=1]
  */
 import { randomBytes } from 'node:crypto';
@@ -78,19 +78,26 @@ timed(db);
 const transaction = db.transaction.bind(db);
 db.transaction = (fn) => transaction((tx) => fn(timed(tx)));
 const sender = new Sender({ responseCapBytes: 65536, allowPrivateTargets: true });
-const worker = new Worker({
-  db,
-  clock: systemClock,
-  sender,
-  logger: pino({ level: 'warn' }),
-  batchSize: Number(process.env.BATCH ?? 200),
-  concurrency: Number(process.env.CONC ?? 100),
-  leaseMs: 60000,
-  pollIntervalMs: 1000,
-  requestTimeoutMs: 10000,
-});
+// WORKERS=n splits the slots between n workers, each claiming for itself: n claims can
+// then be in flight at once, where one worker makes them one after another
+const workerCount = Number(process.env.WORKERS ?? 1);
+const workers = Array.from(
+  { length: workerCount },
+  () =>
+    new Worker({
+      db,
+      clock: systemClock,
+      sender,
+      logger: pino({ level: 'warn' }),
+      batchSize: Number(process.env.BATCH ?? 200),
+      concurrency: Math.ceil(Number(process.env.CONC ?? 100) / workerCount),
+      leaseMs: 60000,
+      pollIntervalMs: 1000,
+      requestTimeoutMs: 10000,
+    }),
+);
 const t0 = performance.now();
-await worker.start();
+for (const worker of workers) await worker.start();
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 let peak = 0;
 while ((await received()) < N) {
@@ -109,7 +116,7 @@ if (process.env.MEM) {
   }
 }
 console.log(`${N} events to ${hooks} webhook(s) in ${s.toFixed(2)} s = ${(N / s).toFixed(0)}/s`);
-await worker.stop();
+for (const worker of workers) await worker.stop();
 for (const [k, v] of [...stats].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8))
   console.log(v.n, v.ms.toFixed(0) + 'ms', (v.ms / v.n).toFixed(2) + 'ms/q', k);
 await sender.close();
