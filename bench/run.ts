@@ -345,19 +345,6 @@ const ratioRow = (
     ok: ratio >= factor,
   };
 };
-/** A rate against an absolute target (PGlite's), with its ratio to the ceiling shown too. */
-const absoluteRow = (
-  name: string,
-  value: number,
-  unit: string,
-  ceilingName: string,
-  ceiling: number,
-  atLeast: number,
-): Row => ({
-  ...ratioRow(name, value, unit, ceilingName, ceiling, 0, ''),
-  target: `>= ${atLeast.toLocaleString('en')}/s`,
-  ok: value >= atLeast,
-});
 const limitRow = (
   name: string,
   value: number,
@@ -424,9 +411,11 @@ async function main() {
     // the issue's targets: a ratio to the ceiling on PostgreSQL, a rate on PGlite
     const rateRow = (name: string, value: number, unit: string, on: 'F' | 'H'): Row => {
       const [ceiling, factor, atLeast] = on === 'F' ? [F, 0.45, 5_000] : [H, 0.35, 4_000];
+      const row = ratioRow(name, value, unit, on, ceiling, factor, `>= ${factor} x ${on}`);
+      // PGlite's targets are absolute rates; the ratio is still shown
       return dbKind === 'pglite'
-        ? absoluteRow(name, value, unit, on, ceiling, atLeast)
-        : ratioRow(name, value, unit, on, ceiling, factor, `>= ${factor} x ${on}`);
+        ? { ...row, target: `>= ${atLeast.toLocaleString('en')}/s`, ok: value >= atLeast }
+        : row;
     };
 
     let db = await bdb.open();

@@ -73,6 +73,22 @@ function assertSentOnceOnLease(leaseLeft: number[], events: number, requestTimeo
   }
 }
 
+/**
+ * Lets `events` requests through `target` one at a time, each once it is held there (the
+ * worker has one slot), then waits until all of `hook`'s events are recorded delivered.
+ */
+async function deliverInTurn(
+  target: { held: unknown[]; releaseAll(): void },
+  hook: number,
+  events: number,
+) {
+  for (let i = 1; i <= events; i++) {
+    await until(`request ${i} of ${events} is held`, () => target.held.length === 1);
+    target.releaseAll();
+  }
+  await until(`all ${events} are delivered`, async () => (await delivered(hook)) === events);
+}
+
 const worker = (options: { leaseMs: number; requestTimeoutMs: number; db?: Db }) =>
   new Worker({
     db: ctx.db,
@@ -107,12 +123,7 @@ test('a buffered event whose lease ran short is claimed again before it is sent'
     );
     // time passes on the worker's clock until the buffered leases could not cover a request
     ctx.clock.advance(leaseMs - requestTimeoutMs + 500);
-    target.releaseAll();
-    await until('the second request is held', () => target.held.length === 1);
-    target.releaseAll();
-    await until('the third request is held', () => target.held.length === 1);
-    target.releaseAll();
-    await until('all three are delivered', async () => (await delivered(hook)) === 3);
+    await deliverInTurn(target, hook, 3);
   } finally {
     await w.stop({ graceMs: 0 });
     await target.close();
@@ -148,11 +159,7 @@ test('a claim that runs long does not make its leases look longer than they are'
   const w = worker({ leaseMs, requestTimeoutMs, db });
   await w.start();
   try {
-    await until('the first request is held', () => target.held.length === 1);
-    target.releaseAll();
-    await until('the second request is held', () => target.held.length === 1);
-    target.releaseAll();
-    await until('both are delivered', async () => (await delivered(hook)) === 2);
+    await deliverInTurn(target, hook, 2);
   } finally {
     await w.stop({ graceMs: 0 });
     await target.close();
@@ -170,9 +177,7 @@ test('a webhook whose own timeout is as long as the lease still has its events s
   const w = worker({ leaseMs: 3_000, requestTimeoutMs: 1_000 });
   await w.start();
   try {
-    await until('the request arrives', () => target.held.length === 1);
-    target.releaseAll();
-    await until('it is delivered', async () => (await delivered(hook)) === 1);
+    await deliverInTurn(target, hook, 1);
   } finally {
     await w.stop({ graceMs: 0 });
     await target.close();
