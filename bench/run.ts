@@ -190,9 +190,89 @@ async function prepareDb(): Promise<BenchDb> {
 // ---------------------------------------------------------------- ceilings
 /** CPU time a process has used, in microseconds (Linux's /proc, in USER_HZ = 100 ticks/s). */
 function cpuMicros(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return statMicros(`/proc/${pid}/stat`);
+}
+
+/** CPU time one thread of a process has used, in microseconds. */
+function threadCpuMicros(pid: number, tid: number): number {
+  return statMicros(`/proc/${pid}/task/${tid}/stat`);
+}
+
+function statMicros(path: string): number {
+  const stat = readFileSync(path, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10_000; // utime + stime
+}
+
+/**
+ * CPU time of every PostgreSQL server process on this machine (the postmaster, the
+ * backends, the WAL writer, the checkpointer), in microseconds. The bench's server is
+ * local and serves nothing else meanwhile.
+ */
+function postgresCpuMicros(): number {
+  let sum = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres')
+        sum += cpuMicros(Number(entry));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return sum;
+}
+
+/**
+ * Where the CPU of the end-to-end phase went, by process, from one snapshot to the
+ * next: the service's first process (the API; on PGlite also the worker, and apart from
+ * it its other threads, the database's above all), its worker processes, PostgreSQL, the
+ * receiver and this process (the load generator).
+ */
+class CpuSplit {
+  private readonly parts: [string, () => number][];
+  private start: number[] = [];
+
+  constructor(servicePid: number, receiverPid: number) {
+    const children = () =>
+      serviceProcesses(servicePid)
+        .slice(1)
+        .reduce((sum, pid) => sum + cpuMicros(pid), 0);
+    const self = () => {
+      const u = process.cpuUsage();
+      return u.user + u.system;
+    };
+    this.parts =
+      dbKind === 'pglite'
+        ? [
+            ['service main thread', () => threadCpuMicros(servicePid, servicePid)],
+            [
+              'its other threads (the database)',
+              () => cpuMicros(servicePid) - threadCpuMicros(servicePid, servicePid),
+            ],
+          ]
+        : [
+            ['API process', () => cpuMicros(servicePid)],
+            ['worker processes', children],
+            ['PostgreSQL', postgresCpuMicros],
+          ];
+    this.parts.push(['receiver', () => cpuMicros(receiverPid)], ['load generator', self]);
+  }
+
+  mark(): void {
+    this.start = this.parts.map(([, read]) => read());
+  }
+
+  /** Microseconds per event since `mark`: in all, and each part in a note. */
+  perEvent(events: number): { total: number; note: string } {
+    const each = this.parts.map(
+      ([name, read], i) => [name, (read() - this.start[i]!) / events] as const,
+    );
+    return {
+      total: each.reduce((sum, [, us]) => sum + us, 0),
+      note: each.map(([name, us]) => `${name} ${us.toFixed(0)}`).join(', '),
+    };
+  }
 }
 
 /** A ceiling's rate, and the CPU one request cost its client (this process) and its server. */
@@ -408,6 +488,10 @@ async function main() {
     const cF = await ceilingF();
     const H = cH.perSecond;
     const F = cF.perSecond;
+    // Every published and delivered event costs at least one exchange like F's (the
+    // publish) and one like H's (the delivery). Their CPU, with no service code and no
+    // database at all, bounds what the machine's cores can publish and deliver.
+    const exchangesUs = cF.clientUs + cF.serverUs + cH.clientUs + cH.serverUs;
     // the issue's targets: a ratio to the ceiling on PostgreSQL, a rate on PGlite
     const rateRow = (name: string, value: number, unit: string, on: 'F' | 'H'): Row => {
       const [ceiling, factor, atLeast] = on === 'F' ? [F, 0.45, 5_000] : [H, 0.35, 4_000];
@@ -490,6 +574,8 @@ async function main() {
 
     log('publish, closed loop');
     await reset();
+    const cpu = new CpuSplit(service.pid!, receiver.child.pid!);
+    cpu.mark();
     const t0 = performance.now();
     const pub = await closedLoop(pool, publishTarget(), S.publishSeconds, CONCURRENCY);
     rows.push(rateRow('publish (closed loop, delivering meanwhile)', pub.perSecond, 'req/s', 'F'));
@@ -507,6 +593,15 @@ async function main() {
       ...(drained
         ? {}
         : { note: `only ${got} of ${accepted} arrived within ${S.phaseCapSeconds} s` }),
+    });
+    const spent = cpu.perEvent(got);
+    rows.push({
+      name: 'CPU per delivered event, end to end, all processes',
+      value: spent.total,
+      unit: 'us',
+      target: '',
+      ok: undefined,
+      note: `${spent.note}; the bound's two exchanges alone: ${exchangesUs.toFixed(0)}`,
     });
 
     log('publish, open loop at 5,000/s');
@@ -768,11 +863,7 @@ async function main() {
       }
     }
 
-    // Every published and delivered event costs at least one exchange like F's (the
-    // publish) and one like H's (the delivery). Their CPU, with no service code and no
-    // database at all, bounds what the machine's cores can publish and deliver.
     const cores = availableParallelism();
-    const exchangesUs = cF.clientUs + cF.serverUs + cH.clientUs + cH.serverUs;
     const perCall = (c: Ceiling, server: string) =>
       `CPU per request: client ${c.clientUs.toFixed(0)} us, ${server} ${c.serverUs.toFixed(0)} us`;
     rows.unshift(
