@@ -204,59 +204,73 @@ function statMicros(path: string): number {
   return (Number(fields[11]) + Number(fields[12])) * 10_000; // utime + stime
 }
 
+/** CPU time used so far, in microseconds, by each process (or thread) of a set. */
+type CpuReading = Map<number, number>;
+
+const one = (key: number, micros: number): CpuReading => new Map([[key, micros]]);
+
 /**
- * CPU time of every PostgreSQL server process on this machine (the postmaster, the
- * backends, the WAL writer, the checkpointer), in microseconds. The bench's server is
- * local and serves nothing else meanwhile.
+ * Every PostgreSQL server process on this machine (the postmaster, the backends, the WAL
+ * writer, the checkpointer). The bench's server is local and serves nothing else.
  */
-function postgresCpuMicros(): number {
-  let sum = 0;
+function postgresCpu(): CpuReading {
+  const each: CpuReading = new Map();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres')
-        sum += cpuMicros(Number(entry));
+        each.set(Number(entry), cpuMicros(Number(entry)));
     } catch {
       /* gone meanwhile */
     }
   }
-  return sum;
+  return each;
 }
 
 /**
  * Where the CPU of the end-to-end phase went, by process, from one snapshot to the
  * next: the service's first process (the API; on PGlite also the worker, and apart from
  * it its other threads, the database's above all), its worker processes, PostgreSQL, the
- * receiver and this process (the load generator).
+ * receiver and this process (the load generator). Each process counts from the first
+ * snapshot, or from its start when it started later; one that ended before the second
+ * snapshot is left out (a backend of a pool closed meanwhile, which had nothing to do).
  */
 class CpuSplit {
-  private readonly parts: [string, () => number][];
-  private start: number[] = [];
+  private readonly parts: [string, () => CpuReading][];
+  private start: CpuReading[] = [];
 
   constructor(servicePid: number, receiverPid: number) {
-    const children = () =>
-      serviceProcesses(servicePid)
-        .slice(1)
-        .reduce((sum, pid) => sum + cpuMicros(pid), 0);
-    const self = () => {
-      const u = process.cpuUsage();
-      return u.user + u.system;
-    };
+    const main = () => threadCpuMicros(servicePid, servicePid);
     this.parts =
       dbKind === 'pglite'
         ? [
-            ['service main thread', () => threadCpuMicros(servicePid, servicePid)],
+            ['service main thread', () => one(servicePid, main())],
             [
               'its other threads (the database)',
-              () => cpuMicros(servicePid) - threadCpuMicros(servicePid, servicePid),
+              () => one(servicePid, cpuMicros(servicePid) - main()),
             ],
           ]
         : [
-            ['API process', () => cpuMicros(servicePid)],
-            ['worker processes', children],
-            ['PostgreSQL', postgresCpuMicros],
+            ['API process', () => one(servicePid, cpuMicros(servicePid))],
+            [
+              'worker processes',
+              () =>
+                new Map(
+                  serviceProcesses(servicePid)
+                    .slice(1)
+                    .map((pid) => [pid, cpuMicros(pid)]),
+                ),
+            ],
+            ['PostgreSQL', postgresCpu],
           ];
-    this.parts.push(['receiver', () => cpuMicros(receiverPid)], ['load generator', self]);
+    const self = () => {
+      const u = process.cpuUsage();
+      return one(process.pid, u.user + u.system);
+    };
+    this.parts.push(
+      ['receiver', () => one(receiverPid, cpuMicros(receiverPid))],
+      ['load generator', self],
+    );
   }
 
   mark(): void {
@@ -265,9 +279,11 @@ class CpuSplit {
 
   /** Microseconds per event since `mark`: in all, and each part in a note. */
   perEvent(events: number): { total: number; note: string } {
-    const each = this.parts.map(
-      ([name, read], i) => [name, (read() - this.start[i]!) / events] as const,
-    );
+    const each = this.parts.map(([name, read], i) => {
+      let spent = 0;
+      for (const [key, micros] of read()) spent += micros - (this.start[i]!.get(key) ?? 0);
+      return [name, spent / events] as const;
+    });
     return {
       total: each.reduce((sum, [, us]) => sum + us, 0),
       note: each.map(([name, us]) => `${name} ${us.toFixed(0)}`).join(', '),
