@@ -246,7 +246,7 @@ class CpuSplit {
         ? [
             ['service main thread', () => one(servicePid, main())],
             [
-              'its other threads (the database)',
+              'its other threads (the database above all)',
               () => one(servicePid, cpuMicros(servicePid) - main()),
             ],
           ]
