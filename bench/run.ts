@@ -124,18 +124,25 @@ function rssMb(pid: number): number {
 /** The service's processes: the one we started and the worker processes it started. */
 function serviceProcesses(pid: number): number[] {
   const pids = [pid];
+  eachProcess((child) => {
+    // the parent pid is the second field after the parenthesised command name
+    const stat = readFileSync(`/proc/${child}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === pid) pids.push(child);
+  });
+  return pids;
+}
+
+/** Calls `visit` with every process's pid; a process gone meanwhile is skipped. */
+function eachProcess(visit: (pid: number) => void): void {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      // the parent pid is the second field after the parenthesised command name
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) pids.push(Number(entry));
+      visit(Number(entry));
     } catch {
       /* gone meanwhile */
     }
   }
-  return pids;
 }
 
 /** Peak RSS of the largest service process, and of all of them together. */
@@ -215,29 +222,24 @@ const one = (key: number, micros: number): CpuReading => new Map([[key, micros]]
  */
 function postgresCpu(): CpuReading {
   const each: CpuReading = new Map();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres')
-        each.set(Number(entry), cpuMicros(Number(entry)));
-    } catch {
-      /* gone meanwhile */
-    }
-  }
+  eachProcess((pid) => {
+    if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres')
+      each.set(pid, cpuMicros(pid));
+  });
   return each;
 }
 
 /**
- * Where the CPU of the end-to-end phase went, by process, from one snapshot to the
- * next: the service's first process (the API; on PGlite also the worker, and apart from
+ * Where the CPU of the end-to-end phase went, by process, from its construction to
+ * `perEvent`: the service's first process (the API; on PGlite also the worker, and apart from
  * it its other threads, the database's above all), its worker processes, PostgreSQL, the
- * receiver and this process (the load generator). Each process counts from the first
- * snapshot, or from its start when it started later; one that ended before the second
- * snapshot is left out (a backend of a pool closed meanwhile, which had nothing to do).
+ * receiver and this process (the load generator). Each process counts from the
+ * construction, or from its start when it started later; one that ended before
+ * `perEvent` is left out (a backend of a pool closed meanwhile, which had nothing to do).
  */
 class CpuSplit {
   private readonly parts: [string, () => CpuReading][];
-  private start: CpuReading[] = [];
+  private readonly start: CpuReading[];
 
   constructor(servicePid: number, receiverPid: number) {
     const main = () => threadCpuMicros(servicePid, servicePid);
@@ -271,13 +273,10 @@ class CpuSplit {
       ['receiver', () => one(receiverPid, cpuMicros(receiverPid))],
       ['load generator', self],
     );
-  }
-
-  mark(): void {
     this.start = this.parts.map(([, read]) => read());
   }
 
-  /** Microseconds per event since `mark`: in all, and each part in a note. */
+  /** Microseconds per event since the construction: in all, and each part in a note. */
   perEvent(events: number): { total: number; note: string } {
     const each = this.parts.map(([name, read], i) => {
       let spent = 0;
@@ -591,7 +590,6 @@ async function main() {
     log('publish, closed loop');
     await reset();
     const cpu = new CpuSplit(service.pid!, receiver.child.pid!);
-    cpu.mark();
     const t0 = performance.now();
     const pub = await closedLoop(pool, publishTarget(), S.publishSeconds, CONCURRENCY);
     rows.push(rateRow('publish (closed loop, delivering meanwhile)', pub.perSecond, 'req/s', 'F'));
