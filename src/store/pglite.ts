@@ -1,4 +1,6 @@
-import { PGlite } from '@electric-sql/pglite';
+import fs from 'node:fs';
+import { PGlite, type postgresMod } from '@electric-sql/pglite';
+import { NodeFS } from '@electric-sql/pglite/nodefs';
 import { OID, keepText, parseInt8, type Db, type Queryable, type QueryResult } from './db.js';
 
 /** A value as a SQL literal of unknown type, so the prepared statement's parameter types it. */
@@ -45,10 +47,72 @@ const INDEX_PATHS_ONLY = 'set enable_bitmapscan = off; set enable_seqscan = off'
  */
 const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=32MB'];
 
+/**
+ * On a data directory, commits that reach the disk. PGlite starts PostgreSQL with fsync
+ * off (`-F` among its default start parameters), and the file system a data directory
+ * is mounted with, Emscripten's NODEFS, has no fsync of its own, while the fdatasync
+ * PostgreSQL calls for its WAL by default returns without calling the file system at
+ * all: a commit reached the operating system's page cache, which a killed service keeps
+ * and a power cut or a crash of the OS does not. So PostgreSQL runs with fsync on and
+ * `wal_sync_method=fsync`, whose calls do reach the file system, and NODEFS is given the
+ * fsync it lacks (DurableNodeFS). Measured in one process: 200 single-row commits took
+ * 1.15 ms each against 0.19 ms before, and strace counted one host fdatasync per commit.
+ * In memory (the tests' database) there is no disk to reach and nothing changes.
+ */
+const DURABLE_PARAMS = ['-c', 'fsync=on', '-c', 'wal_sync_method=fsync'];
+
+type PostgresMod = postgresMod.PostgresMod;
+
+/** Emscripten's errno values, as the C library inside PGlite reads them. */
+const EBADF = 8;
+const EIO = 29;
+
+/** An open file or directory of NODEFS: it holds a host descriptor for each. */
+interface NodeFsStream {
+  nfd?: number;
+}
+
+/**
+ * NodeFS, with an fsync: the host file's (or directory's) data flushed with fdatasync,
+ * which is what PostgreSQL's WAL sync does natively on Linux. It is in place before
+ * PostgreSQL starts, so a recovery's checkpoint is flushed too. A stream with no host
+ * descriptor answers EBADF, which PostgreSQL ignores for a directory and treats as the
+ * failure it is for a file; a failed flush answers EIO, on which PostgreSQL stops rather
+ * than count a commit that may not be on disk. NODEFS is internal to PGlite: if a new
+ * version moves it, opening the database throws instead of running without durable
+ * commits.
+ */
+class DurableNodeFS extends NodeFS {
+  override async init(pg: PGlite, opts: Partial<PostgresMod>) {
+    const { emscriptenOpts } = await super.init(pg, opts);
+    const giveFsync = (mod: PostgresMod) => {
+      const nodefs = (mod as unknown as { NODEFS?: { stream_ops?: object } }).NODEFS;
+      const streamOps = nodefs?.stream_ops as
+        { fsync?: (stream: NodeFsStream) => number } | undefined;
+      if (!streamOps)
+        throw new Error("PGlite's NODEFS was not found: its commits could not be made durable");
+      streamOps.fsync = (stream) => {
+        if (typeof stream.nfd !== 'number') return EBADF;
+        try {
+          fs.fdatasyncSync(stream.nfd);
+          return 0;
+        } catch {
+          return EIO;
+        }
+      };
+    };
+    return {
+      emscriptenOpts: { ...emscriptenOpts, preRun: [giveFsync, ...(emscriptenOpts.preRun ?? [])] },
+    };
+  }
+}
+
 /** Opens an embedded database: in memory when `dataDir` is undefined. */
 export async function createPgliteDb(dataDir?: string): Promise<Db> {
-  const lite = await PGlite.create(dataDir, {
-    startParams: START_PARAMS,
+  const lite = await PGlite.create({
+    ...(dataDir === undefined
+      ? { startParams: START_PARAMS }
+      : { fs: new DurableNodeFS(dataDir), startParams: [...START_PARAMS, ...DURABLE_PARAMS] }),
     parsers: {
       [OID.int8]: parseInt8,
       [OID.timestamptz]: keepText,

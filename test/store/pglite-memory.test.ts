@@ -10,8 +10,8 @@ import { createPgliteThreadDb } from '../../src/store/pglite-thread.js';
 
 /**
  * The embedded database starts with a smaller buffer cache (it lives in the process's
- * memory) and every other setting as PGlite starts it: in memory, and on disk on the
- * database thread the service opens (open.ts).
+ * memory) and every other setting as PGlite starts it, but for durable commits on disk:
+ * in memory, and on disk on the database thread the service opens (open.ts).
  */
 let dir: string;
 let opened: { name: string; db: Db }[];
@@ -53,7 +53,13 @@ const SIZED_FROM_SHARED_BUFFERS = [
   'wal_buffers',
 ];
 
-test('every other setting is as PGlite starts it', async () => {
+/** On a data directory, commits are flushed to disk (pglite-durable.test.ts). */
+const DURABLE = [
+  { name: 'fsync', setting: 'on', source: 'command line' },
+  { name: 'wal_sync_method', setting: 'fsync', source: 'command line' },
+];
+
+test('every other setting is as PGlite starts it, but for durable commits on disk', async () => {
   const SETTINGS = `select name, setting, source from pg_settings where name <> 'shared_buffers' order by name`;
   const plain = await PGlite.create();
   let expected: Setting[];
@@ -65,11 +71,14 @@ test('every other setting is as PGlite starts it', async () => {
   for (const { name, db } of opened) {
     const actual = (await db.query<Setting>(SETTINGS)).rows;
     const sized = (s: Setting) => SIZED_FROM_SHARED_BUFFERS.includes(s.name);
+    const onDisk = name !== 'in memory';
+    const durable = (s: Setting) => onDisk && DURABLE.some((d) => d.name === s.name);
     assert.deepEqual(
-      actual.filter((s) => !sized(s)),
-      expected.filter((s) => !sized(s)),
+      actual.filter((s) => !sized(s) && !durable(s)),
+      expected.filter((s) => !sized(s) && !durable(s)),
       name,
     );
+    if (onDisk) assert.deepEqual(actual.filter(durable), DURABLE, name);
     assert.deepEqual(
       actual.filter(sized).map((s) => [s.name, s.source]),
       SIZED_FROM_SHARED_BUFFERS.map((n) => [n, 'default']),

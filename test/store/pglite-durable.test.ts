@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import fs, { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mock, test } from 'node:test';
+import type { Db } from '../../src/store/db.js';
+import { createPgliteDb } from '../../src/store/pglite.js';
+
+/**
+ * On a data directory, a commit of the embedded database must reach the disk before it
+ * counts, as on PostgreSQL: PGlite's own defaults leave it in the OS's page cache.
+ */
+const settings = async (db: Db) =>
+  (
+    await db.query<{ fsync: string; method: string }>(
+      `select current_setting('fsync') as fsync, current_setting('wal_sync_method') as method`,
+    )
+  ).rows[0];
+
+test('on a data directory each commit flushes the WAL on the host, and the rows stay', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'oms-durable-'));
+  try {
+    const db = await createPgliteDb(dir);
+    try {
+      assert.deepEqual(await settings(db), { fsync: 'on', method: 'fsync' });
+      await db.exec('create table durable_t (id int primary key)');
+      // a spy: the real fdatasync still runs
+      const flush = mock.method(fs, 'fdatasyncSync');
+      try {
+        for (let id = 1; id <= 3; id++) await db.query('insert into durable_t values ($1)', [id]);
+        const calls = flush.mock.calls;
+        assert.ok(calls.length >= 3, `${calls.length} host flushes for 3 commits`);
+        for (const call of calls) assert.equal(typeof call.arguments[0], 'number');
+      } finally {
+        flush.mock.restore();
+      }
+    } finally {
+      await db.close();
+    }
+    const again = await createPgliteDb(dir);
+    try {
+      const { rows } = await again.query<{ n: number }>('select count(*)::int as n from durable_t');
+      assert.equal(rows[0]!.n, 3);
+    } finally {
+      await again.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('in memory (the tests database) nothing is flushed: there is no disk to reach', async () => {
+  const db = await createPgliteDb();
+  const flush = mock.method(fs, 'fdatasyncSync');
+  try {
+    assert.equal((await settings(db))!.fsync, 'off');
+    await db.exec('create table memory_t (id int); insert into memory_t values (1)');
+    assert.equal(flush.mock.callCount(), 0);
+  } finally {
+    flush.mock.restore();
+    await db.close();
+  }
+});
