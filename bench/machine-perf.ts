@@ -15,27 +15,18 @@
  *   node --import tsx bench/machine-perf.ts 6 5 -- node --import tsx bench/publish-probe.ts 14 all
  *   PROBE_DB=pglite node --import tsx bench/machine-perf.ts 14 5 -- node --import tsx bench/publish-probe.ts 16 all
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { probeArgs } from './probe.js';
+import { readFileSync } from 'node:fs';
+import { recordSamples, sleep, startProfiled, type Sample } from './perf.js';
+import { eachProcess } from './processes.js';
 
-const { args, nodeFlags: command } = probeArgs();
-if (command.length === 0) {
-  process.stderr.write('usage: machine-perf.ts [delay s] [record s] -- <command...>\n');
-  process.exit(2);
-}
-const [delay = 6, seconds = 5] = args.map(Number);
+const { args, child, exited } = startProfiled(
+  'machine-perf.ts [delay s] [record s] -- <command...>',
+);
+const [delay = 6, seconds = 5] = args;
 
 /** A process's part, from its command line (read while it runs). */
 function partOf(pid: number, probePid: number): string {
-  let cmdline: string;
-  try {
-    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-  } catch {
-    return 'other';
-  }
+  const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
   if (pid === probePid) return 'load generator (the probe)';
   if (cmdline.startsWith('postgres')) return 'PostgreSQL';
   if (cmdline.includes('receiver')) return 'receiver';
@@ -45,7 +36,7 @@ function partOf(pid: number, probePid: number): string {
 }
 
 /** The kind of work of one sample, from its stack (leaf first). */
-function kindOf(frames: { sym: string; dso: string }[]): string {
+function kindOf(frames: Sample['frames']): string {
   const has = (re: RegExp) => frames.some((f) => re.test(f.sym));
   const leaf = frames[0] ?? { sym: '', dso: '' };
   if (leaf.dso.includes('kernel')) {
@@ -74,72 +65,39 @@ function kindOf(frames: { sym: string; dso: string }[]): string {
   return 'other';
 }
 
-const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit' });
-const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
-await new Promise((resolve) => setTimeout(resolve, delay * 1000));
-
-const dir = mkdtempSync(join(tmpdir(), 'oms-machine-perf-'));
-const data = join(dir, 'perf.data');
-try {
-  const recording = spawn(
-    'perf',
-    ['record', '-q', '-a', '-g', '-F', '499', '-o', data, '--', 'sleep', `${seconds}`],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  // the parts are read from /proc while the processes still run
-  await new Promise((resolve) => setTimeout(resolve, (seconds * 1000) / 2));
-  const parts = new Map<number, string>();
-  for (const entry of readdirSync('/proc'))
-    if (/^\d+$/.test(entry)) parts.set(Number(entry), partOf(Number(entry), child.pid!));
-  const recorded = await new Promise<number>((resolve) =>
-    recording.on('exit', (code) => resolve(code ?? 1)),
-  );
-  if (recorded !== 0) throw new Error(`perf record exited with ${recorded}`);
-
-  const script = execFileSync('perf', ['script', '-i', data, '-F', 'pid,comm,ip,sym,dso'], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 30,
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  // per part, per kind: sample counts
-  const byPart = new Map<string, Map<string, number>>();
-  let total = 0;
-  const count = (part: string, kind: string) => {
-    const kinds = byPart.get(part) ?? new Map<string, number>();
-    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
-    byPart.set(part, kinds);
-    total++;
-  };
-  // a sample is a header line ("comm pid") and its stack, one frame a line, then a blank
-  for (const block of script.split(/\n\s*\n/)) {
-    const lines = block.split('\n').filter((l) => l.trim() !== '');
-    if (lines.length === 0) continue;
-    const [comm = '', pidText = ''] = lines[0]!.trim().split(/\s+/);
-    const frames = lines.slice(1).map((l) => {
-      const m = /^\s*[0-9a-f]+\s+(.*?)\s+\((.*)\)\s*$/.exec(l);
-      return { sym: (m?.[1] ?? '').replace(/\+0x[0-9a-f]+$/, ''), dso: m?.[2] ?? '' };
-    });
-    const part = parts.get(Number(pidText)) ?? 'other';
-    // a service's worker threads: PGlite's database thread (WebAssembly runs as JIT code)
-    const thread = frames.some((f) => f.sym.startsWith('node::worker::Worker::Run'))
-      ? ', its worker threads (the database on PGlite)'
-      : '';
-    if (comm === 'swapper') count('idle', 'idle');
-    else count(part.startsWith('service') ? part + thread : part, kindOf(frames));
-  }
-  const pct = (n: number) => `${((100 * n) / total).toFixed(1).padStart(5)}%`;
-  process.stdout.write(
-    `\nThe machine's CPU, ${total} samples over ${seconds} s on every core ` +
-      '(shares of all of it; a part, then its kinds of work)\n',
-  );
-  const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
-  for (const [part, kinds] of [...byPart].sort((a, b) => sum(b[1]) - sum(a[1]))) {
-    process.stdout.write(`${pct(sum(kinds))} ${part}\n`);
-    if (part === 'idle') continue;
-    for (const [kind, n] of [...kinds].sort((a, b) => b[1] - a[1]))
-      if ((100 * n) / total >= 0.3) process.stdout.write(`    ${pct(n)} ${kind}\n`);
-  }
-} finally {
-  rmSync(dir, { recursive: true, force: true });
+await sleep(delay);
+// the parts are read from /proc half way, while the processes still run
+const parts = new Map<number, string>();
+const samples = await recordSamples(['-a', '-F', '499'], seconds, () =>
+  eachProcess((pid) => parts.set(pid, partOf(pid, child.pid!))),
+);
+// per part, per kind: sample counts
+const byPart = new Map<string, Map<string, number>>();
+for (const { comm, pid, frames } of samples) {
+  const part = parts.get(pid) ?? 'other';
+  // a service's worker threads: PGlite's database thread (WebAssembly runs as JIT code)
+  const thread = frames.some((f) => f.sym.startsWith('node::worker::Worker::Run'))
+    ? ', its worker threads (the database on PGlite)'
+    : '';
+  const [name, kind] =
+    comm === 'swapper'
+      ? ['idle', 'idle']
+      : [part.startsWith('service') ? part + thread : part, kindOf(frames)];
+  const kinds = byPart.get(name) ?? new Map<string, number>();
+  kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  byPart.set(name, kinds);
+}
+const total = samples.length;
+const pct = (n: number) => `${((100 * n) / total).toFixed(1).padStart(5)}%`;
+process.stdout.write(
+  `\nThe machine's CPU, ${total} samples over ${seconds} s on every core ` +
+    '(shares of all of it; a part, then its kinds of work)\n',
+);
+const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+for (const [part, kinds] of [...byPart].sort((a, b) => sum(b[1]) - sum(a[1]))) {
+  process.stdout.write(`${pct(sum(kinds))} ${part}\n`);
+  if (part === 'idle') continue;
+  for (const [kind, n] of [...kinds].sort((a, b) => b[1] - a[1]))
+    if ((100 * n) / total >= 0.3) process.stdout.write(`    ${pct(n)} ${kind}\n`);
 }
 process.exit(await exited);

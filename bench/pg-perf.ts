@@ -10,19 +10,12 @@
  *   node --import tsx bench/pg-perf.ts 5 6 -- node --import tsx bench/publish-probe.ts 12 all
  *   PAD=200 node --import tsx bench/pg-perf.ts 20 8 -- node --import tsx bench/drain.ts 200000
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { probeArgs } from './probe.js';
+import { execFileSync } from 'node:child_process';
+import { recordSamples, sleep, startProfiled } from './perf.js';
 
 // what follows `--` is the command to run, where a probe takes its service's node flags
-const { args, nodeFlags: command } = probeArgs();
-if (command.length === 0) {
-  process.stderr.write('usage: pg-perf.ts [delay s] [record s] -- <command...>\n');
-  process.exit(2);
-}
-const [delay = 5, seconds = 6] = args.map(Number);
+const { args, child, exited } = startProfiled('pg-perf.ts [delay s] [record s] -- <command...>');
+const [delay = 5, seconds = 6] = args;
 
 /** The executor's steps worth naming, from the statement down to the disk. */
 const STEPS = [
@@ -42,9 +35,7 @@ const STEPS = [
   'XLogFileInit', // new WAL segments
 ];
 
-const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit' });
-const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
-await new Promise((resolve) => setTimeout(resolve, delay * 1000));
+await sleep(delay);
 let pids: string;
 try {
   // the server's backends and background processes (their titles start with "postgres:")
@@ -54,53 +45,22 @@ try {
   child.kill('SIGTERM');
   process.exit(1);
 }
-const dir = mkdtempSync(join(tmpdir(), 'oms-pg-perf-'));
-const data = join(dir, 'perf.data');
-try {
-  execFileSync(
-    'perf',
-    ['record', '-q', '-g', '-o', data, '-p', pids, '--', 'sleep', `${seconds}`],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const script = execFileSync('perf', ['script', '-i', data, '-F', 'ip,sym'], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 30,
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  // one stack per sample, leaf first, samples separated by blank lines
-  const stacks: string[][] = [];
-  let stack: string[] = [];
-  for (const line of script.split('\n')) {
-    const frame = line.trim();
-    if (frame === '') {
-      if (stack.length > 0) stacks.push(stack);
-      stack = [];
-      continue;
-    }
-    const symbol = frame.split(/\s+/)[1] ?? '[unknown]';
-    stack.push(symbol.replace(/\+0x[0-9a-f]+$/, ''));
-  }
-  if (stack.length > 0) stacks.push(stack);
-  const total = stacks.length;
-  const pct = (n: number) => `${((100 * n) / total).toFixed(1).padStart(5)}%`;
-  process.stdout.write(`\nPostgreSQL, ${total} samples over ${seconds} s\n-- under each step\n`);
-  for (const step of STEPS) {
-    const n = stacks.filter((s) => s.includes(step)).length;
-    process.stdout.write(`${pct(n)} ${step}\n`);
-  }
-  // a function without a symbol (a static one) is named by its nearest named caller
-  const self = new Map<string, number>();
-  for (const s of stacks) {
-    const named = s.find((f) => f !== '[unknown]') ?? '[unknown]';
-    const leaf = s[0] === '[unknown]' ? `[a static function under ${named}]` : s[0]!;
-    self.set(leaf, (self.get(leaf) ?? 0) + 1);
-  }
-  process.stdout.write('-- self\n');
-  for (const [symbol, n] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15))
-    process.stdout.write(`${pct(n)} ${symbol}\n`);
-} finally {
-  rmSync(dir, { recursive: true, force: true });
+const stacks = (await recordSamples(['-p', pids], seconds)).map((s) => s.frames.map((f) => f.sym));
+const total = stacks.length;
+const pct = (n: number) => `${((100 * n) / total).toFixed(1).padStart(5)}%`;
+process.stdout.write(`\nPostgreSQL, ${total} samples over ${seconds} s\n-- under each step\n`);
+for (const step of STEPS) {
+  const n = stacks.filter((s) => s.includes(step)).length;
+  process.stdout.write(`${pct(n)} ${step}\n`);
 }
+// a function without a symbol (a static one) is named by its nearest named caller
+const self = new Map<string, number>();
+for (const s of stacks) {
+  const named = s.find((f) => f !== '[unknown]') ?? '[unknown]';
+  const leaf = s[0] === '[unknown]' ? `[a static function under ${named}]` : s[0]!;
+  self.set(leaf, (self.get(leaf) ?? 0) + 1);
+}
+process.stdout.write('-- self\n');
+for (const [symbol, n] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15))
+  process.stdout.write(`${pct(n)} ${symbol}\n`);
 process.exit(await exited);

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -24,4 +25,16 @@ export function startProcess(
     });
     child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
   });
+}
+
+/** Calls `visit` with every process's pid; a process gone meanwhile is skipped. */
+export function eachProcess(visit: (pid: number) => void): void {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      visit(Number(entry));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
 }

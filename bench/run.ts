@@ -20,7 +20,7 @@ import { createPgDb } from '../src/store/pg.js';
 import { createPgliteDb } from '../src/store/pglite.js';
 import { createToken, ensureUser } from '../src/store/tokens.js';
 import { closedLoop, emitOrders, makePool, openLoop, percentile, type Target } from './load.js';
-import { startProcess } from './processes.js';
+import { eachProcess, startProcess } from './processes.js';
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean' }, db: { type: 'string' } },
@@ -131,18 +131,6 @@ function serviceProcesses(pid: number): number[] {
     if (ppid === pid) pids.push(child);
   });
   return pids;
-}
-
-/** Calls `visit` with every process's pid; a process gone meanwhile is skipped. */
-function eachProcess(visit: (pid: number) => void): void {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      visit(Number(entry));
-    } catch {
-      /* gone meanwhile */
-    }
-  }
 }
 
 /** Peak RSS of the largest service process, and of all of them together. */
