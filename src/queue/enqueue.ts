@@ -7,7 +7,11 @@ export interface NewHookEvent {
   webhookId: number;
   uuid: string;
   eventType: string;
-  requestPayload: unknown;
+  /**
+   * request_payload as JSON text, stored and sent as it is. The API serializes the
+   * payload once, for its size check, and builds this around it.
+   */
+  requestPayload: string;
   objectId: unknown;
   contentTypeId: number | null;
   /** retry_count at which attempts stop. */
@@ -87,15 +91,12 @@ function documents(events: NewHookEvent[]): string[] {
   let rows: string[] = [];
   let chars = 0;
   for (const e of events) {
-    const row = JSON.stringify({
-      webhook_id: e.webhookId,
-      uuid: e.uuid,
-      event_type: e.eventType,
-      request_payload: e.requestPayload,
-      object_id: e.objectId ?? null,
-      content_type_id: e.contentTypeId,
-      max_attempts: e.maxAttempts,
-    });
+    // the payload goes in as the text it already is, not parsed and written again
+    const row =
+      `{"webhook_id":${e.webhookId},"uuid":${JSON.stringify(e.uuid)},` +
+      `"event_type":${JSON.stringify(e.eventType)},"request_payload":${e.requestPayload},` +
+      `"object_id":${JSON.stringify(e.objectId ?? null)},"content_type_id":${e.contentTypeId},` +
+      `"max_attempts":${e.maxAttempts}}`;
     if (rows.length > 0 && chars + row.length > MAX_STATEMENT_CHARS) {
       docs.push(`[${rows.join(',')}]`);
       rows = [];

@@ -51,7 +51,7 @@ export const newHookEvent = (
   webhookId,
   uuid: randomUUID(),
   eventType: 'package.created',
-  requestPayload: { event: { type: 'package.created' }, payload },
+  requestPayload: JSON.stringify({ event: { type: 'package.created' }, payload }),
   objectId: n,
   contentTypeId: 4,
   maxAttempts: 3,

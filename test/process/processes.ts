@@ -208,10 +208,10 @@ export async function seedEvents(db: Db, webhookId: number, count: number): Prom
         webhookId,
         uuid,
         eventType: 'package.created',
-        requestPayload: {
+        requestPayload: JSON.stringify({
           event: { type: 'package.created', uuid: uuid.replaceAll('-', '') },
           payload: { n: i },
-        },
+        }),
         objectId: i,
         contentTypeId: 4,
         maxAttempts: 18,

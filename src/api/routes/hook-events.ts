@@ -305,31 +305,30 @@ export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Prom
       });
     }
     // security (issue 5): outbound payloads are capped, inline or fetched alike
-    if (Buffer.byteLength(JSON.stringify(payload)) > config.maxPayloadBytes) {
+    const payloadJson = JSON.stringify(payload);
+    if (Buffer.byteLength(payloadJson) > config.maxPayloadBytes) {
       throw new AppError(
         413,
         'payload_too_large',
         `The event payload is larger than ${config.maxPayloadBytes} bytes.`,
       );
     }
-    return { contentTypeId: contentType.id, payload };
+    return { contentTypeId: contentType.id, payloadJson };
   }
 
   const newEvent = (
     webhook: WebhookJson,
     eventType: string,
     instance: InstanceInput,
-    resolved: { contentTypeId: number; payload: unknown },
+    resolved: { contentTypeId: number; payloadJson: string },
   ): NewHookEvent => {
     const uuid = newEventUuid();
     return {
       webhookId: webhook.id,
       uuid,
       eventType,
-      requestPayload: {
-        event: { type: eventType, uuid: uuidHex(uuid) },
-        payload: resolved.payload,
-      },
+      // {"event": {"type", "uuid"}, "payload"}, as JSON.stringify would write it
+      requestPayload: `{"event":{"type":${JSON.stringify(eventType)},"uuid":"${uuidHex(uuid)}"},"payload":${resolved.payloadJson}}`,
       objectId: instance.pk,
       contentTypeId: resolved.contentTypeId,
       maxAttempts:
