@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
-import fs, { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { mock, test } from 'node:test';
+import { test } from 'node:test';
 import { isoMicro } from '../../src/core/clock.js';
 import { claimBatch } from '../../src/queue/claim.js';
 import { enqueueCommitted } from '../../src/queue/enqueue.js';
 import { recordAttempts } from '../../src/queue/record.js';
 import { migrate } from '../../src/store/migrate.js';
-import { createPgliteDb } from '../../src/store/pglite.js';
 import { ensureUser } from '../../src/store/tokens.js';
+import { watchingHostFlushes, withDataDir, withPglite } from '../helpers/pglite-dir.js';
 import { insertWebhook, newHookEvent } from '../helpers/rows.js';
 
 /**
@@ -18,20 +15,17 @@ import { insertWebhook, newHookEvent } from '../helpers/rows.js';
  * record after it do. Counted as real host flushes on PGlite on a data directory, where
  * every flush holds the database's only thread.
  */
-test('a claim commits without a flush; the enqueue and the record flush', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'oms-claim-commit-'));
-  try {
-    const db = await createPgliteDb(dir);
-    try {
+test('a claim commits without a flush; the enqueue and the record flush', () =>
+  withDataDir((dir) =>
+    withPglite(dir, async (db) => {
       await migrate(db);
       const user = await ensureUser(db, 'claim-commit', true);
       const webhookId = await insertWebhook(db, user.id);
       const now = new Date('2026-01-01T00:00:00Z').getTime();
-      const flush = mock.method(fs, 'fdatasyncSync');
-      try {
+      await watchingHostFlushes(async (flushes) => {
         const events = [1, 2, 3].map((n) => newHookEvent(webhookId, n));
         await enqueueCommitted(db, events, isoMicro(now));
-        const enqueued = flush.mock.callCount();
+        const enqueued = flushes.mock.callCount();
         assert.ok(enqueued >= 1, `the enqueue made ${enqueued} host flushes`);
 
         const claim = (gate: boolean, limit: number) =>
@@ -43,10 +37,9 @@ test('a claim commits without a flush; the enqueue and the record flush', async 
             gate,
           });
         // one claim of each kind: a single statement, and a transaction through the gate
-        const open = await claim(false, 2);
-        const gated = await claim(true, 10);
-        assert.equal(open.events.length + gated.events.length, 3);
-        assert.equal(flush.mock.callCount(), enqueued, 'no host flush for the claims');
+        const claimed = [...(await claim(false, 2)).events, ...(await claim(true, 10)).events];
+        assert.equal(claimed.length, 3);
+        assert.equal(flushes.mock.callCount(), enqueued, 'no host flush for the claims');
         const { rows: leased } = await db.query<{ n: number }>(
           `select count(*)::int as n from hook_event_queue where locked_by = 'w-commit'`,
         );
@@ -55,7 +48,7 @@ test('a claim commits without a flush; the enqueue and the record flush', async 
         await recordAttempts(
           db,
           'w-commit',
-          [...open.events, ...gated.events].map((e) => ({
+          claimed.map((e) => ({
             id: e.id,
             at: isoMicro(now + 2000),
             status: 200,
@@ -68,19 +61,12 @@ test('a claim commits without a flush; the enqueue and the record flush', async 
             deactivate: false,
           })),
         );
-        assert.ok(flush.mock.callCount() > enqueued, 'the record flushes');
-      } finally {
-        flush.mock.restore();
-      }
+        assert.ok(flushes.mock.callCount() > enqueued, 'the record flushes');
+      });
       // the claim's own setting ended with its transaction
       const { rows } = await db.query<{ mode: string }>(
         `select current_setting('synchronous_commit') as mode`,
       );
       assert.equal(rows[0]!.mode, 'on');
-    } finally {
-      await db.close();
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+    }),
+  ));

@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
-import fs, { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { mock, test } from 'node:test';
+import { test } from 'node:test';
 import type { Db } from '../../src/store/db.js';
-import { createPgliteDb } from '../../src/store/pglite.js';
+import { watchingHostFlushes, withDataDir, withPglite } from '../helpers/pglite-dir.js';
 
 /**
  * On a data directory, a commit of the embedded database must reach the disk before it
@@ -17,47 +14,29 @@ const settings = async (db: Db) =>
     )
   ).rows[0];
 
-test('on a data directory each commit flushes the WAL on the host, and the rows stay', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'oms-durable-'));
-  try {
-    const db = await createPgliteDb(dir);
-    try {
+test('on a data directory each commit flushes the WAL on the host, and the rows stay', () =>
+  withDataDir(async (dir) => {
+    await withPglite(dir, async (db) => {
       assert.deepEqual(await settings(db), { fsync: 'on', method: 'fsync' });
       await db.exec('create table durable_t (id int primary key)');
-      // a spy: the real fdatasync still runs
-      const flush = mock.method(fs, 'fdatasyncSync');
-      try {
+      await watchingHostFlushes(async (flushes) => {
         for (let id = 1; id <= 3; id++) await db.query('insert into durable_t values ($1)', [id]);
-        const calls = flush.mock.calls;
+        const calls = flushes.mock.calls;
         assert.ok(calls.length >= 3, `${calls.length} host flushes for 3 commits`);
         for (const call of calls) assert.equal(typeof call.arguments[0], 'number');
-      } finally {
-        flush.mock.restore();
-      }
-    } finally {
-      await db.close();
-    }
-    const again = await createPgliteDb(dir);
-    try {
+      });
+    });
+    await withPglite(dir, async (again) => {
       const { rows } = await again.query<{ n: number }>('select count(*)::int as n from durable_t');
       assert.equal(rows[0]!.n, 3);
-    } finally {
-      await again.close();
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+    });
+  }));
 
-test('in memory (the tests database) nothing is flushed: there is no disk to reach', async () => {
-  const db = await createPgliteDb();
-  const flush = mock.method(fs, 'fdatasyncSync');
-  try {
-    assert.equal((await settings(db))!.fsync, 'off');
-    await db.exec('create table memory_t (id int); insert into memory_t values (1)');
-    assert.equal(flush.mock.callCount(), 0);
-  } finally {
-    flush.mock.restore();
-    await db.close();
-  }
-});
+test('in memory (the tests database) nothing is flushed: there is no disk to reach', () =>
+  withPglite(undefined, (db) =>
+    watchingHostFlushes(async (flushes) => {
+      assert.equal((await settings(db))!.fsync, 'off');
+      await db.exec('create table memory_t (id int); insert into memory_t values (1)');
+      assert.equal(flushes.mock.callCount(), 0);
+    }),
+  ));
