@@ -10,6 +10,7 @@ import {
   releaseLeases,
   type ClaimedEvent,
 } from '../queue/claim.js';
+import { ClaimCursors, type ClaimCursorOptions } from '../queue/cursors.js';
 import { recordAttempts, type AttemptOutcome, type Next } from '../queue/record.js';
 import type { HandedLease, HandoffReport } from '../queue/handoff.js';
 import { onDue, onWebhookChanged } from '../queue/wake.js';
@@ -44,6 +45,8 @@ export interface WorkerOptions {
    * and the database sees few, large claims instead of one small claim per completion.
    */
   prefetch?: number;
+  /** Where claims start reading each webhook's queue (see ClaimCursors); for tests. */
+  claimCursors?: ClaimCursorOptions;
 }
 
 export interface StopOptions {
@@ -166,6 +169,8 @@ export class Worker {
   private capped = new Set<number>();
   /** Whether the next claim must serve webhooks with shared limits (it costs a round trip). */
   private gate = true;
+  /** Where the next claim starts reading each webhook's queue. */
+  private readonly cursors: ClaimCursors;
   /**
    * Whether the last claim found everything due (it came back short of its limit): only
    * then does the worker take events straight from publishes, so that fresh events never
@@ -212,6 +217,7 @@ export class Worker {
     this.prefetch = o.prefetch ?? o.batchSize;
     this.holdCap = this.share + this.prefetch;
     this.chunk = Math.max(1, Math.floor(this.prefetch / 4));
+    this.cursors = new ClaimCursors(o.claimCursors);
   }
 
   /**
@@ -386,9 +392,11 @@ export class Worker {
             limit,
             perWebhook: this.holdCap,
             inFlight: holding,
+            after: this.cursors.positions(claimedAt),
             gate: this.gate,
           });
           events = batch.events;
+          this.cursors.advance(events);
           this.gate = batch.limitedDue;
           this.caughtUp = events.length < limit;
           if (backoffMs > 0) this.o.logger.info('claiming again after a database failure');
@@ -583,7 +591,11 @@ export class Worker {
   /** Gives leases back so that the events are due again at once, and looks for them. */
   private giveBack(ids: number[], what: string): void {
     releaseLeases(this.o.db, this.id, ids).then(
-      () => this.wake(),
+      () => {
+        // they stand before where the claims have got to
+        this.cursors.reset();
+        this.wake();
+      },
       (caught: unknown) => {
         this.o.logger.warn(
           { err: toError(caught), events: ids.length },

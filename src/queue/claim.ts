@@ -11,6 +11,12 @@ export interface ClaimedEvent {
   body: string;
   retryCount: number;
   maxAttempts: number;
+  /**
+   * Its queue row's run_at when a claim took it (as oms_ts writes it): with the id,
+   * where it stood in its webhook's queue (see ClaimCursors). Events handed over by a
+   * publish have none.
+   */
+  runAt?: string;
   webhook: {
     id: number;
     targetUrl: string;
@@ -33,6 +39,7 @@ export interface ClaimRow {
   body: string;
   retry_count: number | null;
   max_attempts: number | null;
+  run_at?: string | null;
   webhook_id: number;
   target_url: string;
   secret_key: string;
@@ -57,6 +64,7 @@ export const toClaimed = (r: ClaimRow, defaultMaxAttempts: number): ClaimedEvent
   body: r.body,
   retryCount: r.retry_count ?? 0,
   maxAttempts: r.max_attempts ?? defaultMaxAttempts,
+  ...(r.run_at ? { runAt: r.run_at } : {}),
   webhook: {
     id: r.webhook_id,
     targetUrl: r.target_url,
@@ -84,6 +92,17 @@ export interface ClaimOptions {
    */
   perWebhook?: number;
   inFlight?: ReadonlyMap<number, number>;
+  /**
+   * Where to start reading each webhook's queue: only its rows after this position, in
+   * the order claims take them (run_at, then id), are looked at (see ClaimCursors).
+   */
+  after?: ReadonlyMap<number, QueuePosition>;
+}
+
+/** A place in a webhook's queue, in claim order. */
+export interface QueuePosition {
+  runAt: string;
+  id: number;
 }
 
 /** Webhooks whose claims go through the gate: they have a limit shared by all workers. */
@@ -112,8 +131,11 @@ const LIMITED_WAITING = `w.is_active and ${LIMITED}
  * The due events of every active webhook without shared limits: the head of its own
  * (webhook_id, run_at) range, no more than this worker's room for it, so a webhook with
  * a huge backlog, or one skipped for being at its share, costs nothing to pass over.
- * `rooms` holds this worker's room per webhook; `$2` is the claim's limit, `share` the
- * room of a webhook not in `rooms`, `full` the webhooks with no room at all.
+ * `rooms` holds, per webhook, this worker's room (`n`) and where its last claims got to
+ * (`after_run_at`, `after_id`): the index scan starts there, past the entries of the
+ * events delivered since the last VACUUM, which the index keeps at the head of the
+ * range until then. `$2` is the claim's limit, `share` the room of a webhook without
+ * `n`, `full` the webhooks with no room at all.
  */
 const OPEN_DUE = (rooms: string, share: string, full: string) => `
          select c.hook_event_id, c.webhook_id, c.run_at
@@ -122,6 +144,8 @@ const OPEN_DUE = (rooms: string, share: string, full: string) => `
          cross join lateral (
            select q.hook_event_id, q.webhook_id, q.run_at from hook_event_queue q
            where q.webhook_id = w.id and ${DUE('q')}
+             and (q.run_at, q.hook_event_id) >
+                 (coalesce(rooms.after_run_at, '-infinity'), coalesce(rooms.after_id, 0))
            order by q.run_at, q.hook_event_id
            limit greatest(0, least($2, coalesce(rooms.n, ${share})))
          ) c
@@ -145,7 +169,7 @@ const CLAIMED_EVENTS = `select ev.*, waiting.limited_due
        from (select exists (select 1 from webhooks w where ${LIMITED_WAITING}) as limited_due,
                     set_config('synchronous_commit', 'off', true) as commit_mode) waiting
        left join (
-         select ${EVENT_COLUMNS}, c.max_attempts
+         select ${EVENT_COLUMNS}, c.max_attempts, oms_ts(c.run_at) as run_at
          from claimed c join hook_events e on e.id = c.hook_event_id
            join webhooks w on w.id = e.webhook_id
        ) ev on true
@@ -153,7 +177,8 @@ const CLAIMED_EVENTS = `select ev.*, waiting.limited_due
 
 /** The claim through the gate; $5 holds the limited webhooks the gate locked for it. */
 const CLAIM_SQL = `with rooms as (
-         select * from unnest($6::int[], $7::int[]) as room(webhook_id, n)
+         select * from unnest($6::int[], $7::int[], $10::timestamptz[], $11::bigint[])
+           as room(webhook_id, n, after_run_at, after_id)
        ), limits as (
          select w.id as webhook_id,
                 coalesce(w.config->'ordered' = 'true'::jsonb, false) as ordered,
@@ -212,7 +237,7 @@ const CLAIM_SQL = `with rooms as (
          update hook_event_queue q
          set locked_by = $3, locked_until = $1::timestamptz + $4 * interval '1 millisecond'
          from locked where q.hook_event_id = locked.hook_event_id
-         returning q.hook_event_id, q.webhook_id, q.max_attempts
+         returning q.hook_event_id, q.webhook_id, q.max_attempts, q.run_at
        ), drawn as (
          insert into webhook_rate (webhook_id, tokens, updated_at)
          select a.webhook_id, a.available - count(*), $1::timestamptz
@@ -232,9 +257,13 @@ const CLAIM_SQL = `with rooms as (
  * events are passed on as arrays, so that plan looks them up by primary key whatever
  * their number: a `hook_event_id in (select ...)` would let a generic plan, which does
  * not know how many there are, choose to hash-join a scan of the whole queue instead.
- * $5/$6 hold the rooms, $7 the share, $8 the webhooks with no room.
+ * $5, $6, $9 and $10 hold the rooms, $7 the share, $8 the webhooks with no room.
  */
-const OPEN_CLAIM_SQL = `with open_due as (${OPEN_DUE('unnest($5::int[], $6::int[]) as rooms(webhook_id, n)', '$7', '$8::int[]')}
+const OPEN_CLAIM_SQL = `with open_due as (${OPEN_DUE(
+  'unnest($5::int[], $6::int[], $9::timestamptz[], $10::bigint[]) as rooms(webhook_id, n, after_run_at, after_id)',
+  '$7',
+  '$8::int[]',
+)}
        ), locked as (
          select l.hook_event_id from hook_event_queue l
          where l.hook_event_id = any(array(select hook_event_id from open_due
@@ -245,7 +274,7 @@ const OPEN_CLAIM_SQL = `with open_due as (${OPEN_DUE('unnest($5::int[], $6::int[
          update hook_event_queue q
          set locked_by = $3, locked_until = $1::timestamptz + $4 * interval '1 millisecond'
          where q.hook_event_id = any(array(select hook_event_id from locked))
-         returning q.hook_event_id, q.max_attempts
+         returning q.hook_event_id, q.max_attempts, q.run_at
        )
        ${CLAIMED_EVENTS}`;
 
@@ -285,19 +314,29 @@ export async function claimBatch(
   o: ClaimOptions & { gate?: boolean },
 ): Promise<ClaimBatch> {
   const share = o.perWebhook ?? o.limit;
-  const rooms = [...(o.inFlight ?? new Map<number, number>())].map(([id, n]) => [id, share - n]);
-  const full = rooms.filter(([, room]) => room! <= 0).map(([id]) => id);
-  const roomParams = [rooms.map(([id]) => id), rooms.map(([, room]) => room), share, full];
+  const inFlight = o.inFlight ?? new Map<number, number>();
+  const after = o.after ?? new Map<number, QueuePosition>();
+  const webhooks = [...new Set([...inFlight.keys(), ...after.keys()])];
+  const room = (id: number) => {
+    const held = inFlight.get(id);
+    return held === undefined ? null : share - held;
+  };
+  const full = webhooks.filter((id) => (room(id) ?? share) <= 0);
+  const roomParams = [webhooks, webhooks.map(room), share, full];
+  const afterParams = [
+    webhooks.map((id) => after.get(id)?.runAt ?? null),
+    webhooks.map((id) => after.get(id)?.id ?? null),
+  ];
   const claim = (q: Queryable, gated: number[]) =>
     gated.length === 0
       ? q.query<ClaimRow & { limited_due: boolean }>(
           OPEN_CLAIM_SQL,
-          [o.now, o.limit, o.workerId, o.leaseMs, ...roomParams],
+          [o.now, o.limit, o.workerId, o.leaseMs, ...roomParams, ...afterParams],
           'oms_claim_open',
         )
       : q.query<ClaimRow & { limited_due: boolean }>(
           CLAIM_SQL,
-          [o.now, o.limit, o.workerId, o.leaseMs, gated, ...roomParams],
+          [o.now, o.limit, o.workerId, o.leaseMs, gated, ...roomParams, ...afterParams],
           'oms_claim',
         );
   const { rows } =

@@ -3,7 +3,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
-import { Worker } from '../../src/delivery/worker.js';
+import { Worker, type WorkerOptions } from '../../src/delivery/worker.js';
 import type { Db, Queryable } from '../../src/store/db.js';
 import { createContext, type Context } from '../helpers/context.js';
 import { count, until } from './support.js';
@@ -89,7 +89,7 @@ async function deliverInTurn(
   await until(`all ${events} are delivered`, async () => (await delivered(hook)) === events);
 }
 
-const worker = (options: { leaseMs: number; requestTimeoutMs: number; db?: Db }) =>
+const worker = (options: Partial<WorkerOptions> & { leaseMs: number; requestTimeoutMs: number }) =>
   new Worker({
     db: ctx.db,
     clock: ctx.clock,
@@ -218,7 +218,13 @@ test('events waiting in the buffer of a webhook that changes go out with its new
   const first = await holdingTarget(() => {});
   const hook = (await ctx.createWebhook({ target_url: first.url })).id as number;
   for (let i = 0; i < 3; i++) assert.equal(await ctx.publish(hook, { n: i }), 202);
-  const w = worker({ leaseMs: 60_000, requestTimeoutMs: 2_000 });
+  // its claims start where they got to and stay there for the whole test: the events it
+  // gives back must still be claimed again at once, though they stand before that place
+  const w = worker({
+    leaseMs: 60_000,
+    requestTimeoutMs: 2_000,
+    claimCursors: { resetMs: 3_600_000, marginMs: 1_000 },
+  });
   await w.start();
   const path = '/moved';
   const before = ctx.receiver.requests.filter((r) => r.path === path).length;
@@ -229,7 +235,9 @@ test('events waiting in the buffer of a webhook that changes go out with its new
       'select max(locked_until)::text as until from hook_event_queue where webhook_id = $1',
       [hook],
     );
-    ctx.clock.advance(1_000); // so that a fresh claim's lease ends later than the first
+    // so that a fresh claim's lease ends later than the first, and these events are due
+    // longer ago than a claim's margin (ClaimCursors)
+    ctx.clock.advance(5_000);
     const moved = await ctx.api({
       method: 'PATCH',
       url: `/api/v1/oms/webhooks/${hook}/`,

@@ -100,6 +100,13 @@ test('the common claim keeps one generic plan, which reads the queue by index', 
   const plan = onPostgres ? await workerPlan(open) : await sessionPlan(open);
   assert.doesNotMatch(plan, /(Seq|Bitmap Heap) Scan on hook_event_queue/);
   assert.match(plan, /Index Scan using hook_event_queue_pkey/);
+  // and each webhook's range is entered where this worker's claims got to (ClaimCursors),
+  // not walked from its head over the entries of every event delivered since the last
+  // VACUUM
+  assert.match(
+    plan,
+    /Index Scan using hook_event_queue_webhook_idx on hook_event_queue q\n\s*Index Cond: \(\(webhook_id = w_1\.id\) AND .*ROW\(run_at, hook_event_id\) > ROW\(COALESCE\(rooms\.after_run_at/,
+  );
 });
 
 const literal = (v: unknown) =>
