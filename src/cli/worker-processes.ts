@@ -31,6 +31,23 @@ export function workerProcessCount(config: Config): number {
   return availableParallelism() >= 2 ? 1 : 0;
 }
 
+/**
+ * V8 flags a worker process starts with, before the parent's own (the last of a flag
+ * wins). A worker allocates about a kilobyte per event that lives until the event is
+ * recorded, long enough to reach the old generation, where V8 let it pile up to three or
+ * four times the live heap before a full collection: in a drain of 400,000 events at
+ * about 12,000/s its old space swung between 23-36 MB live and 92-111 MB. Growing the
+ * heap by half of what survives a collection instead held the process at 135-137 MB
+ * at its peak against 164-186 MB (two alternated pairs), for 62-64 µs of its CPU per
+ * event against 59-60.
+ */
+export const WORKER_NODE_FLAGS: readonly string[] = ['--heap-growing-percent=50'];
+
+/** A worker process's node flags: WORKER_NODE_FLAGS, then this process's own. */
+export function workerNodeArgs(execArgv: readonly string[]): string[] {
+  return [...WORKER_NODE_FLAGS, ...execArgv];
+}
+
 /** This process's command line with `--role worker` in place of any role it had. */
 export function workerArgs(argv: readonly string[]): string[] {
   const out: string[] = [];
@@ -70,7 +87,7 @@ export class WorkerProcesses implements Handoff {
   private spawnOne(): void {
     const child = spawn(
       process.execPath,
-      [...process.execArgv, process.argv[1]!, ...workerArgs(process.argv.slice(2))],
+      [...workerNodeArgs(process.execArgv), process.argv[1]!, ...workerArgs(process.argv.slice(2))],
       {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         env: process.env,

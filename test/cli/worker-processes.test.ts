@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { workerArgs, workerProcessCount } from '../../src/cli/worker-processes.js';
+import {
+  WORKER_NODE_FLAGS,
+  workerArgs,
+  workerNodeArgs,
+  workerProcessCount,
+} from '../../src/cli/worker-processes.js';
 import { loadConfig } from '../../src/config/config.js';
 
 test('a worker process gets the parent command line with --role worker in place of its role', () => {
@@ -14,6 +19,16 @@ test('a worker process gets the parent command line with --role worker in place 
   ]);
   assert.deepEqual(workerArgs(['serve', '--role=all']), ['serve', '--role', 'worker']);
   assert.deepEqual(workerArgs(['serve']), ['serve', '--role', 'worker']);
+});
+
+test("a worker process starts with the worker's V8 flags, which the parent's own can override", () => {
+  assert.deepEqual(WORKER_NODE_FLAGS, ['--heap-growing-percent=50']);
+  assert.deepEqual(workerNodeArgs([]), ['--heap-growing-percent=50']);
+  assert.deepEqual(workerNodeArgs(['--heap-growing-percent=20', '--enable-source-maps']), [
+    '--heap-growing-percent=50',
+    '--heap-growing-percent=20',
+    '--enable-source-maps',
+  ]);
 });
 
 test('worker processes: never on PGlite or for a role other than all; a number is taken as is', () => {

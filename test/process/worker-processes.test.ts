@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { onPostgres } from '../helpers/db.js';
 import { freePort } from '../helpers/ports.js';
@@ -48,6 +49,8 @@ test(
       assert.notEqual(pid, all.child.pid);
       assert.ok(alive(pid), 'the worker process is running');
       assert.match(all.output(), /"role":"worker"/, 'it runs the worker role');
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      assert.ok(cmdline.includes('--heap-growing-percent=50'), cmdline.join(' '));
     } finally {
       await kill(all, 'SIGKILL');
     }
