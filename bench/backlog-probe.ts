@@ -1,0 +1,106 @@
+/**
+ * The benchmark's backlog phase on its own: N events queued at once for one webhook at
+ * the bench's receiver, then the service started with every role and timed until the
+ * receiver has them all. Prints the rate every 10 s, and at the end the CPU each part
+ * used per event (from /proc: the service's processes, PostgreSQL's, the receiver),
+ * and the peak RSS of the service's largest process. Extra node flags go to the
+ * service and its worker processes; PROBE_DB=pglite runs it on the embedded database.
+ *
+ *   node --import tsx bench/backlog-probe.ts [events=300000] [-- node flags]
+ */
+import { readFileSync } from 'node:fs';
+import { addWebhook, probeArgs, probeSchema, startProbeService } from './probe.js';
+import { eachProcess, startProcess } from './processes.js';
+
+const { args, nodeFlags } = probeArgs();
+const N = Number(args[0] ?? 300_000);
+
+/** Each process's part of the work, from its name and command line. */
+function partOf(pid: number): string | undefined {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'postgres') return 'PostgreSQL';
+  const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  if (cmdline.includes('bench/receiver.ts')) return 'receiver';
+  if (!cmdline.includes('dist/cli/main.js serve')) return undefined;
+  return cmdline.includes('--role worker') ? 'worker processes' : 'service (main process)';
+}
+
+/** CPU used so far, in µs, by part (a process that ends takes its share with it). */
+function cpuByPart(): Map<string, number> {
+  const parts = new Map<string, number>();
+  eachProcess((pid) => {
+    const part = partOf(pid);
+    if (!part) return;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, in clock ticks of 10 ms
+    const us = (Number(fields[11]) + Number(fields[12])) * 10_000;
+    parts.set(part, (parts.get(part) ?? 0) + us);
+  });
+  return parts;
+}
+
+function peakServiceRss(peak: number): number {
+  eachProcess((pid) => {
+    if (!partOf(pid)?.startsWith('service') && partOf(pid) !== 'worker processes') return;
+    const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    if (kb) peak = Math.max(peak, Number(kb[1]) / 1024);
+  });
+  return peak;
+}
+
+const receiver = await startProcess(['--import', 'tsx', 'bench/receiver.ts', '0']);
+const origin = `http://127.0.0.1:${receiver.port}`;
+const probe = await probeSchema();
+try {
+  const hook = await addWebhook(probe, `${origin}/seq/`);
+  // as the bench seeds it: 100,000 events per statement, each statement's all due at once
+  for (let from = 1; from <= N; from += 100_000) {
+    await probe.db.query(
+      `with ins as (
+         insert into hook_events (webhook_id, uuid, event_type, request_payload, object_id, content_type_id)
+         select $1, gen_random_uuid(), 'package.created',
+                json_build_object('event', json_build_object('type', 'package.created', 'uuid', md5(g::text)),
+                                  'payload', json_build_object('seq', g, 'pad', repeat('p', 200))),
+                to_jsonb(g), 4
+         from generate_series($2::int, $3::int) g returning id, webhook_id)
+       insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts)
+       select id, webhook_id, now(), 18 from ins`,
+      [hook, from, Math.min(N, from + 99_999)],
+    );
+  }
+  const received = async () =>
+    ((await (await fetch(`${origin}/stats`)).json()) as { distinct: number }).distinct;
+  const service = await startProbeService(probe, { nodeFlags });
+  try {
+    const cpu0 = cpuByPart();
+    const t0 = performance.now();
+    let [lastAt, lastN, peak] = [t0, 0, 0];
+    for (let got = 0; got < N; got = await received()) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      peak = peakServiceRss(peak);
+      if (performance.now() - lastAt >= 10_000) {
+        const n = await received();
+        const rate = (n - lastN) / ((performance.now() - lastAt) / 1000);
+        const at = ((performance.now() - t0) / 1000).toFixed(0);
+        process.stdout.write(`  ${at} s: ${n} received (${rate.toFixed(0)}/s)\n`);
+        [lastAt, lastN] = [performance.now(), n];
+      }
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu1 = cpuByPart();
+    const perEvent = [...cpu1]
+      .map(([part, us]) => `${part} ${((us - (cpu0.get(part) ?? 0)) / N).toFixed(1)}`)
+      .join(', ');
+    process.stdout.write(
+      `${N} events drained in ${seconds.toFixed(1)} s (${(N / seconds).toFixed(0)}/s)\n` +
+        `CPU per event, µs: ${perEvent}\n` +
+        `peak RSS of the service's largest process: ${peak.toFixed(0)} MB\n`,
+    );
+  } finally {
+    await service.stop();
+  }
+} finally {
+  await probe.drop();
+  receiver.child.kill();
+}
