@@ -1,7 +1,7 @@
 /**
  * The benchmark's backlog phase on its own: N events queued at once for one webhook at
- * the bench's receiver, then the service started with every role and timed until the
- * receiver has them all. Prints the rate every 10 s, and at the end the CPU each part
+ * the bench's receiver, seeded as the bench seeds them, then the service started with
+ * every role and timed until the receiver has them all. Prints the rate every 10 s, and at the end the CPU each part
  * used per event (from /proc: the service's processes, PostgreSQL's, the receiver),
  * and the peak RSS of the service's largest process. Extra node flags go to the
  * service and its worker processes; PROBE_DB=pglite runs it on the embedded database.
@@ -9,8 +9,8 @@
  *   node --import tsx bench/backlog-probe.ts [events=300000] [-- node flags]
  */
 import { readFileSync } from 'node:fs';
-import { addWebhook, probeArgs, probeSchema, startProbeService } from './probe.js';
-import { eachProcess, startProcess } from './processes.js';
+import { addWebhook, probeArgs, probeSchema, seedEvents, startProbeService } from './probe.js';
+import { cpuMicros, eachProcess, startProcess } from './processes.js';
 
 const { args, nodeFlags } = probeArgs();
 const N = Number(args[0] ?? 300_000);
@@ -30,19 +30,16 @@ function cpuByPart(): Map<string, number> {
   const parts = new Map<string, number>();
   eachProcess((pid) => {
     const part = partOf(pid);
-    if (!part) return;
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime, in clock ticks of 10 ms
-    const us = (Number(fields[11]) + Number(fields[12])) * 10_000;
-    parts.set(part, (parts.get(part) ?? 0) + us);
+    if (part) parts.set(part, (parts.get(part) ?? 0) + cpuMicros(pid));
   });
   return parts;
 }
 
+/** The larger of `peak` and the RSS of the service's largest process now, in MB. */
 function peakServiceRss(peak: number): number {
   eachProcess((pid) => {
-    if (!partOf(pid)?.startsWith('service') && partOf(pid) !== 'worker processes') return;
+    const part = partOf(pid);
+    if (part !== 'service (main process)' && part !== 'worker processes') return;
     const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     if (kb) peak = Math.max(peak, Number(kb[1]) / 1024);
   });
@@ -54,21 +51,7 @@ const origin = `http://127.0.0.1:${receiver.port}`;
 const probe = await probeSchema();
 try {
   const hook = await addWebhook(probe, `${origin}/seq/`);
-  // as the bench seeds it: 100,000 events per statement, each statement's all due at once
-  for (let from = 1; from <= N; from += 100_000) {
-    await probe.db.query(
-      `with ins as (
-         insert into hook_events (webhook_id, uuid, event_type, request_payload, object_id, content_type_id)
-         select $1, gen_random_uuid(), 'package.created',
-                json_build_object('event', json_build_object('type', 'package.created', 'uuid', md5(g::text)),
-                                  'payload', json_build_object('seq', g, 'pad', repeat('p', 200))),
-                to_jsonb(g), 4
-         from generate_series($2::int, $3::int) g returning id, webhook_id)
-       insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts)
-       select id, webhook_id, now(), 18 from ins`,
-      [hook, from, Math.min(N, from + 99_999)],
-    );
-  }
+  await seedEvents(probe.db, hook, N, { queued: true, attempted: false });
   const received = async () =>
     ((await (await fetch(`${origin}/stats`)).json()) as { distinct: number }).distinct;
   const service = await startProbeService(probe, { nodeFlags });

@@ -158,3 +158,40 @@ export async function startProbeService(
   await stop();
   throw new Error('the service did not start');
 }
+
+/**
+ * `n` hook events for `webhookId`, 100,000 to a statement: queued (due at once, each
+ * statement's at the same time) and/or already attempted (nine in ten delivered), as
+ * the benchmark's backlog and stored-events phases seed them.
+ */
+export async function seedEvents(
+  db: Db,
+  webhookId: number,
+  n: number,
+  opts: { queued: boolean; attempted: boolean },
+) {
+  const chunk = 100_000;
+  for (let from = 1; from <= n; from += chunk) {
+    const to = Math.min(n, from + chunk - 1);
+    await db.query(
+      `with ins as (
+         insert into hook_events (webhook_id, uuid, event_type, request_payload, object_id, content_type_id,
+                                  delivered, retry_count, response_http_status, response_content, request_datetimes)
+         select $1, gen_random_uuid(), 'package.created',
+                jsonb_build_object('event', jsonb_build_object('type', 'package.created', 'uuid', md5(g::text)),
+                                   'payload', jsonb_build_object('seq', g, 'pad', repeat('p', 200))),
+                to_jsonb(g), 4,
+                case when $4 then g % 10 <> 0 else false end,
+                case when $4 then 1 else null end,
+                case when $4 then (case when g % 10 = 0 then 500 else 200 end) else null end,
+                case when $4 then 'ok' else null end,
+                case when $4 then array[now()] else '{}'::timestamptz[] end
+         from generate_series($2::int, $3::int) g
+         returning id, webhook_id
+       )
+       insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts)
+       select id, webhook_id, now(), 18 from ins where $5`,
+      [webhookId, from, to, opts.attempted, opts.queued],
+    );
+  }
+}

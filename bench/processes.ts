@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -37,4 +37,20 @@ export function eachProcess(visit: (pid: number) => void): void {
       /* gone meanwhile */
     }
   }
+}
+
+/** CPU time a process has used, in microseconds (Linux's /proc, in USER_HZ = 100 ticks/s). */
+export function cpuMicros(pid: number): number {
+  return statMicros(`/proc/${pid}/stat`);
+}
+
+/** CPU time one thread of a process has used, in microseconds. */
+export function threadCpuMicros(pid: number, tid: number): number {
+  return statMicros(`/proc/${pid}/task/${tid}/stat`);
+}
+
+function statMicros(path: string): number {
+  const stat = readFileSync(path, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000; // utime + stime
 }

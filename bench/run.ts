@@ -20,7 +20,8 @@ import { createPgDb } from '../src/store/pg.js';
 import { createPgliteDb } from '../src/store/pglite.js';
 import { createToken, ensureUser } from '../src/store/tokens.js';
 import { closedLoop, emitOrders, makePool, openLoop, percentile, type Target } from './load.js';
-import { eachProcess, startProcess } from './processes.js';
+import { seedEvents } from './probe.js';
+import { cpuMicros, eachProcess, startProcess, threadCpuMicros } from './processes.js';
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean' }, db: { type: 'string' } },
@@ -183,22 +184,6 @@ async function prepareDb(): Promise<BenchDb> {
 }
 
 // ---------------------------------------------------------------- ceilings
-/** CPU time a process has used, in microseconds (Linux's /proc, in USER_HZ = 100 ticks/s). */
-function cpuMicros(pid: number): number {
-  return statMicros(`/proc/${pid}/stat`);
-}
-
-/** CPU time one thread of a process has used, in microseconds. */
-function threadCpuMicros(pid: number, tid: number): number {
-  return statMicros(`/proc/${pid}/task/${tid}/stat`);
-}
-
-function statMicros(path: string): number {
-  const stat = readFileSync(path, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000; // utime + stime
-}
-
 /** CPU time used so far, in microseconds, by each process (or thread) of a set. */
 type CpuReading = Map<number, number>;
 
@@ -374,38 +359,6 @@ async function startService(
   }, 60);
   if (!ok) throw new Error('the service did not start');
   return child;
-}
-
-async function seedEvents(
-  db: Db,
-  webhookId: number,
-  n: number,
-  opts: { queued: boolean; attempted: boolean },
-) {
-  const chunk = 100_000;
-  for (let from = 1; from <= n; from += chunk) {
-    const to = Math.min(n, from + chunk - 1);
-    await db.query(
-      `with ins as (
-         insert into hook_events (webhook_id, uuid, event_type, request_payload, object_id, content_type_id,
-                                  delivered, retry_count, response_http_status, response_content, request_datetimes)
-         select $1, gen_random_uuid(), 'package.created',
-                jsonb_build_object('event', jsonb_build_object('type', 'package.created', 'uuid', md5(g::text)),
-                                   'payload', jsonb_build_object('seq', g, 'pad', repeat('p', 200))),
-                to_jsonb(g), 4,
-                case when $4 then g % 10 <> 0 else false end,
-                case when $4 then 1 else null end,
-                case when $4 then (case when g % 10 = 0 then 500 else 200 end) else null end,
-                case when $4 then 'ok' else null end,
-                case when $4 then array[now()] else '{}'::timestamptz[] end
-         from generate_series($2::int, $3::int) g
-         returning id, webhook_id
-       )
-       insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts)
-       select id, webhook_id, now(), 18 from ins where $5`,
-      [webhookId, from, to, opts.attempted, opts.queued],
-    );
-  }
 }
 
 const ratioRow = (
