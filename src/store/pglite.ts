@@ -1,13 +1,12 @@
 import fs from 'node:fs';
-import { PGlite, type postgresMod } from '@electric-sql/pglite';
+import { PGlite, parse, type postgresMod } from '@electric-sql/pglite';
 import { NodeFS } from '@electric-sql/pglite/nodefs';
 import { OID, keepText, parseInt8, type Db, type Queryable, type QueryResult } from './db.js';
+import { frontend, wire, type ParamText } from './pglite-wire.js';
 
-/** A value as a SQL literal of unknown type, so the prepared statement's parameter types it. */
-export function sqlLiteral(value: unknown): string {
-  if (value === null || value === undefined) return 'null';
-  return `'${valueText(value).replaceAll("'", "''")}'`;
-}
+/** A parameter as the text a Bind message carries, null for SQL NULL. */
+const paramText = (value: unknown): ParamText =>
+  value === null || value === undefined ? null : valueText(value);
 
 /** The text form PostgreSQL reads for a parameter, as the pg client writes it. */
 function valueText(value: unknown): string {
@@ -37,6 +36,7 @@ function arrayText(values: unknown[]): string {
  * size; every other statement keeps the planner's full choice.
  */
 const INDEX_PATHS_ONLY = 'set enable_bitmapscan = off; set enable_seqscan = off';
+const RESET_PATHS = 'reset enable_bitmapscan; reset enable_seqscan';
 
 /**
  * PostgreSQL's shared_buffers, down from PGlite's 128MB: the buffer cache lives in the
@@ -124,8 +124,10 @@ export async function createPgliteDb(dataDir?: string): Promise<Db> {
    * Named statements, as on PostgreSQL: PGlite's own query() parses and plans every
    * statement afresh (a claim spent 1.6 ms planning for 1.1 ms of work), and it has no
    * way to name one. So a named statement is PREPAREd once in this session (PGlite is
-   * one session) and run with EXECUTE, its values written as literals, which leaves
-   * PostgreSQL free to keep a generic plan, made under INDEX_PATHS_ONLY. A statement is
+   * one session) and run by a Bind message that names it, its values as text beside the
+   * SQL rather than inside it (pglite-wire.ts), which leaves PostgreSQL free to keep a
+   * generic plan, made under INDEX_PATHS_ONLY. The messages go through PGlite's own
+   * protocol call under the same two locks its query() takes. A statement is
    * prepared only outside a transaction: inside one, a failed PREPARE would abort it,
    * and waiting for a PREPARE queued behind the transaction would never end. Until it is
    * prepared it runs as before.
@@ -157,16 +159,24 @@ export async function createPgliteDb(dataDir?: string): Promise<Db> {
     ): Promise<QueryResult<R>> {
       if (name && !prepared.has(name) && !inTransaction) await prepare(name, sql);
       if (name && prepared.has(name)) {
-        const execute =
-          params && params.length > 0
-            ? `execute ${name}(${params.map(sqlLiteral).join(', ')})`
-            : `execute ${name}`;
-        // One call, so nothing else runs in this session between the settings and the
-        // EXECUTE; outside a transaction the script is one implicit transaction, so a
-        // failed EXECUTE takes the settings back with it.
-        const results = await target.exec(
-          `${INDEX_PATHS_ONLY}; ${execute}; reset enable_bitmapscan; reset enable_seqscan`,
+        // The settings, the statement and the reset in one call, so nothing else runs in
+        // this session between them. Outside a transaction each is its own implicit
+        // transaction; the reset runs after a failed statement too, as the server skips
+        // only to the Sync.
+        const messages = frontend(
+          wire.query(INDEX_PATHS_ONLY),
+          wire.bind(name, (params ?? []).map(paramText)),
+          wire.describePortal(),
+          wire.execute(),
+          wire.sync(),
+          wire.query(RESET_PATHS),
         );
+        const run = () =>
+          lite._runExclusiveQuery(() =>
+            lite.execProtocolStream(messages, { syncToFs: !inTransaction }),
+          );
+        const replies = await (inTransaction ? run() : lite._runExclusiveTransaction(run));
+        const results = parse.parseResults(replies, lite.parsers);
         const result = results[results.length - 3]!;
         return {
           rows: result.rows as R[],

@@ -81,3 +81,53 @@ test('inside a transaction a named statement runs, and keeps the transaction', a
     ],
   );
 });
+
+test('a named statement that fails gives its error and leaves the session as it was', async () => {
+  await db.query(`create table named_u (id int primary key)`);
+  const insert = `insert into named_u (id) values ($1)`;
+  await db.query(insert, [1], 'test_unique');
+  const planner = async () =>
+    (
+      await db.query<{ s: string; b: string }>(
+        `select current_setting('enable_seqscan') as s, current_setting('enable_bitmapscan') as b`,
+      )
+    ).rows[0];
+  const before = await planner();
+  await assert.rejects(db.query(insert, [1], 'test_unique'), {
+    code: '23505',
+    constraint: 'named_u_pkey',
+  });
+  assert.deepEqual(await planner(), before);
+  await assert.rejects(
+    db.transaction((tx) => tx.query(insert, [1], 'test_unique')),
+    { code: '23505' },
+  );
+  assert.deepEqual(await planner(), before);
+  await db.query(insert, [2], 'test_unique');
+  assert.deepEqual((await db.query<{ id: number }>('select id from named_u order by id')).rows, [
+    { id: 1 },
+    { id: 2 },
+  ]);
+});
+
+test('a named statement carries large values whole, and its NOTIFY reaches listeners', async () => {
+  const heard: string[] = [];
+  const stop = await db.listen('named_channel', (payload) => heard.push(payload));
+  try {
+    // 200,000 characters, many of them more than one byte in UTF-8
+    const big = 'ünïcödé ✓ '.repeat(20_000);
+    const sql = `select length($1::text)::int as n, md5($1::text) as hash,
+                        pg_notify('named_channel', $2::text) as notified`;
+    for (let run = 0; run < 2; run++) {
+      const named = (await db.query(sql, [big, `run ${run}`], 'test_big')).rows[0];
+      const plain = (await db.query(sql, [big, 'plain'])).rows[0];
+      assert.deepEqual(named, plain);
+      assert.equal((named as { n: number }).n, big.length);
+    }
+    for (let waited = 0; heard.length < 4 && waited < 2_000; waited += 20)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(heard.sort(), ['plain', 'plain', 'run 0', 'run 1']);
+  } finally {
+    await stop();
+  }
+});
