@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../store/db.js';
-import { EVENT_COLUMNS, LIMITED, toClaimed, type ClaimedEvent, type ClaimRow } from './claim.js';
+import { LIMITED, toClaimed, type ClaimedEvent, type ClaimRow } from './claim.js';
 import type { HandoffOffer } from './handoff.js';
 import { DUE_CHANNEL } from './wake.js';
 
@@ -67,14 +67,18 @@ const ENQUEUE_SQL = `with input as (
     ) notified
   )
   select h.* from woke left join (
-    select ${EVENT_COLUMNS}, e.max_attempts
+    -- the handed events as a claim reads them, less what the caller already has or can
+    -- share: no payload (the caller sent it, and the stored text is that text), and the
+    -- webhook's settings on the first event of each webhook only
+    select e.id, e.uuid, e.event_type, null::int as retry_count, e.max_attempts, e.webhook_id,
+           w.target_url, w.secret_key, w.is_active, w.callback, w.additional_headers, w.config,
+           w.retry_countdown_config, w.previous_secret_key,
+           oms_ts(w.previous_secret_expires_at) as previous_secret_expires_at
     from (
-      -- what was inserted, as a claim reads it: the payload is input's text unchanged, so
-      -- RETURNING need not copy every event's payload when few or none are handed
-      select i.id, i.uuid, i.webhook_id, input.event_type, input.request_payload,
-             null::int as retry_count, input.max_attempts
+      select i.id, i.uuid, i.webhook_id, input.event_type, input.max_attempts,
+             i.id = min(i.id) over (partition by i.webhook_id) as first
       from handed join inserted i on i.id = handed.id join input on input.uuid = i.uuid
-    ) e join webhooks w on w.id = e.webhook_id
+    ) e left join webhooks w on e.first and w.id = e.webhook_id
     order by e.id
   ) h on true`;
 
@@ -149,21 +153,25 @@ export async function enqueueCommitted(
   const docs = documents(events);
   if (docs.length === 0) return [];
   if (docs.length === 1) {
-    const { rows } = await db.query<ClaimRow>(
+    const { rows } = await db.query<Omit<ClaimRow, 'body'>>(
       ENQUEUE_SQL,
       params(docs[0]!, runAt, to),
       'oms_enqueue',
     );
-    // one settings object per webhook, shared by its events: a message to a worker
-    // process then carries each webhook's settings once (V8's serializer keeps references)
+    // one settings object per webhook, shared by its events: the statement sends it with
+    // the first, and a message to a worker process then carries it once (V8's serializer
+    // keeps references)
     const webhooks = new Map<number, ClaimedEvent['webhook']>();
+    const payloads = new Map(events.map((e) => [e.uuid.toLowerCase(), e.requestPayload]));
     return rows
       .filter((r) => r.id !== null)
       .map((r) => {
-        const event = toClaimed(r, 0);
-        const shared = webhooks.get(event.webhook.id);
+        const body = payloads.get(r.uuid);
+        if (body === undefined) throw new Error(`handed event ${r.uuid} was not in the publish`);
+        const event = toClaimed({ ...r, body }, 0);
+        const shared = webhooks.get(r.webhook_id);
         if (shared) event.webhook = shared;
-        else webhooks.set(event.webhook.id, event.webhook);
+        else webhooks.set(r.webhook_id, event.webhook);
         return event;
       });
   }

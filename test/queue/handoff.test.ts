@@ -81,6 +81,41 @@ test('a publish leases up to the offered room to the worker and returns the even
   }
 });
 
+test('events of several webhooks handed at once each carry their own webhook, one object per webhook', async () => {
+  const first = (await ctx.createWebhook({ target_url: ctx.receiver.url('/first') })).id as number;
+  const second = (
+    await ctx.createWebhook({
+      target_url: ctx.receiver.url('/second'),
+      additional_headers: { 'X-Which': 'second' },
+    })
+  ).id as number;
+  const events = [event(first, 1), event(second, 2), event(first, 3), event(second, 4)];
+  const handed = await enqueueCommitted(ctx.db, events, isoMicro(Date.now()), {
+    offer: { workerId: 'w-two', room: 10, full: [] },
+    leaseMs: 30_000,
+  });
+  assert.deepEqual(
+    handed.map((e) => [e.webhook.id, e.webhook.targetUrl, e.body]),
+    events.map((e) => [
+      e.webhookId,
+      ctx.receiver.url(e.webhookId === first ? '/first' : '/second'),
+      e.requestPayload,
+    ]),
+  );
+  const { rows } = await ctx.db.query<{ id: number; headers: Record<string, string> }>(
+    'select id, additional_headers as headers from webhooks where id = any($1::int[])',
+    [[first, second]],
+  );
+  assert.deepEqual(rows.find((r) => r.id === second)!.headers, { 'X-Which': 'second' });
+  for (const e of handed) {
+    assert.deepEqual(e.webhook.additionalHeaders, rows.find((r) => r.id === e.webhook.id)!.headers);
+    assert.equal(e.webhook.isActive, true);
+    assert.match(e.webhook.secretKey, /^whsec_/);
+  }
+  assert.equal(handed[0]!.webhook, handed[2]!.webhook, 'the first webhook, shared');
+  assert.equal(handed[1]!.webhook, handed[3]!.webhook, 'the second webhook, shared');
+});
+
 test('events of a limited, paused or full webhook are never handed; they wait for a claim', async () => {
   const limited = (await ctx.createWebhook({ config: { max_concurrency: 5 } })).id as number;
   const ordered = (await ctx.createWebhook({ config: { ordered: true } })).id as number;
