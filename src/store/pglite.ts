@@ -171,10 +171,17 @@ export async function createPgliteDb(dataDir?: string): Promise<Db> {
           wire.sync(),
           wire.query(RESET_PATHS),
         );
+        // as PGlite's query() does, rather than call into a module that has shut down;
+        // again once the locks are held, for a call that waited behind close()
+        const open = () => {
+          if (lite.closed) throw new Error('PGlite is closed');
+        };
+        open();
         const run = () =>
-          lite._runExclusiveQuery(() =>
-            lite.execProtocolStream(messages, { syncToFs: !inTransaction }),
-          );
+          lite._runExclusiveQuery(() => {
+            open();
+            return lite.execProtocolStream(messages, { syncToFs: !inTransaction });
+          });
         const replies = await (inTransaction ? run() : lite._runExclusiveTransaction(run));
         const results = parse.parseResults(replies, lite.parsers);
         const result = results[results.length - 3]!;

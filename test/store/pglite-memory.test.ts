@@ -92,3 +92,11 @@ interface Setting {
   setting: string;
   source: string;
 }
+
+test('once closed, named and plain statements alike reject with a plain reason', async () => {
+  const db = await createPgliteDb();
+  for (let run = 0; run < 2; run++) await db.query('select $1::int as n', [run], 'closed_named');
+  await db.close();
+  for (const name of [undefined, 'closed_named'])
+    await assert.rejects(db.query('select $1::int as n', [1], name), /PGlite is closed/);
+});
