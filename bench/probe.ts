@@ -20,6 +20,13 @@ import { createToken, ensureUser } from '../src/store/tokens.js';
 const PG_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 const ROOT = new URL('..', import.meta.url).pathname;
 
+// A probe piped into `head` loses its reader after the first line. The next write then
+// failed with EPIPE, which ended the probe before its cleanup: its receiver, its service
+// and its schema stayed behind. What cannot be printed is dropped instead.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+});
+
 /**
  * A probe's arguments: positionals before `--`, node flags for its service after it
  * (pg-perf takes the command to profile there).
