@@ -248,7 +248,9 @@ test('an event read before its webhook changed is not sent with the old settings
       leaseMs: 30_000,
     });
     assert.equal(handed[0]!.webhook.targetUrl, ctx.receiver.url('/before'));
-    // the change commits, and its NOTIFY reaches the worker before the hand-off does
+    // the change commits, and its NOTIFY reaches the worker before the hand-off does.
+    // On PostgreSQL the worker listens on a connection of its own, which can hear it
+    // after the test's listener does: wait for the worker's own record of the change.
     const heard: string[] = [];
     const unlisten = await ctx.db.listen(WEBHOOK_CHANGED_CHANNEL, (id) => heard.push(id));
     await ctx.db.query('update webhooks set target_url = $1 where id = $2', [
@@ -257,6 +259,8 @@ test('an event read before its webhook changed is not sent with the old settings
     ]);
     await until('the change is heard', () => heard.includes(String(hook)));
     await unlisten();
+    const changes = (worker as unknown as { lastChange: Map<number, unknown> }).lastChange;
+    await until('the worker has heard the change', () => changes.has(hook));
     worker.accept(handed, { readAt, until: readAt + 30_000 });
     await until(
       'the event is delivered',
