@@ -1,49 +1,40 @@
 /**
  * The benchmark's backlog phase on its own: N events queued at once for one webhook at
  * the bench's receiver, seeded as the bench seeds them, then the service started with
- * every role and timed until the receiver has them all. Prints the rate every 10 s, and at the end the CPU each part
- * used per event (from /proc: the service's processes, PostgreSQL's, the receiver),
- * and the peak RSS of the service's largest process. Extra node flags go to the
- * service and its worker processes; PROBE_DB=pglite runs it on the embedded database.
+ * every role and timed until the receiver has them all. Prints the rate every 10 s,
+ * and at the end the CPU each part used per event (from /proc: the service's
+ * processes, PostgreSQL's, the receiver) and the peak RSS of the service's largest
+ * process. Extra node flags go to the service and its worker processes; PROBE_DB=pglite
+ * runs it on the embedded database.
  *
  *   node --import tsx bench/backlog-probe.ts [events=300000] [-- node flags]
  */
-import { readFileSync } from 'node:fs';
 import { addWebhook, probeArgs, probeSchema, seedEvents, startProbeService } from './probe.js';
-import { cpuMicros, eachProcess, startProcess } from './processes.js';
+import {
+  RssPeak,
+  cpuMicros,
+  eachProcess,
+  isPostgres,
+  serviceProcesses,
+  startProcess,
+} from './processes.js';
 
 const { args, nodeFlags } = probeArgs();
 const N = Number(args[0] ?? 300_000);
 
-/** Each process's part of the work, from its name and command line. */
-function partOf(pid: number): string | undefined {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'postgres') return 'PostgreSQL';
-  const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-  if (cmdline.includes('bench/receiver.ts')) return 'receiver';
-  if (!cmdline.includes('dist/cli/main.js serve')) return undefined;
-  return cmdline.includes('--role worker') ? 'worker processes' : 'service (main process)';
-}
-
 /** CPU used so far, in µs, by part (a process that ends takes its share with it). */
-function cpuByPart(): Map<string, number> {
+function cpuByPart(servicePid: number, receiverPid: number): Map<string, number> {
+  const service = serviceProcesses(servicePid);
   const parts = new Map<string, number>();
+  const add = (part: string, pid: number) =>
+    parts.set(part, (parts.get(part) ?? 0) + cpuMicros(pid));
   eachProcess((pid) => {
-    const part = partOf(pid);
-    if (part) parts.set(part, (parts.get(part) ?? 0) + cpuMicros(pid));
+    if (isPostgres(pid)) add('PostgreSQL', pid);
   });
+  add('service (main process)', servicePid);
+  for (const pid of service.slice(1)) add('worker processes', pid);
+  add('receiver', receiverPid);
   return parts;
-}
-
-/** The larger of `peak` and the RSS of the service's largest process now, in MB. */
-function peakServiceRss(peak: number): number {
-  eachProcess((pid) => {
-    const part = partOf(pid);
-    if (part !== 'service (main process)' && part !== 'worker processes') return;
-    const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    if (kb) peak = Math.max(peak, Number(kb[1]) / 1024);
-  });
-  return peak;
 }
 
 const receiver = await startProcess(['--import', 'tsx', 'bench/receiver.ts', '0']);
@@ -56,12 +47,14 @@ try {
     ((await (await fetch(`${origin}/stats`)).json()) as { distinct: number }).distinct;
   const service = await startProbeService(probe, { nodeFlags });
   try {
-    const cpu0 = cpuByPart();
+    const cpuNow = () => cpuByPart(service.pid, receiver.child.pid!);
+    const cpu0 = cpuNow();
+    const peak = new RssPeak();
     const t0 = performance.now();
-    let [lastAt, lastN, peak] = [t0, 0, 0];
+    let [lastAt, lastN] = [t0, 0];
     for (let got = 0; got < N; got = await received()) {
       await new Promise((resolve) => setTimeout(resolve, 200));
-      peak = peakServiceRss(peak);
+      peak.sample(service.pid);
       if (performance.now() - lastAt >= 10_000) {
         const n = await received();
         const rate = (n - lastN) / ((performance.now() - lastAt) / 1000);
@@ -71,14 +64,14 @@ try {
       }
     }
     const seconds = (performance.now() - t0) / 1000;
-    const cpu1 = cpuByPart();
+    const cpu1 = cpuNow();
     const perEvent = [...cpu1]
       .map(([part, us]) => `${part} ${((us - (cpu0.get(part) ?? 0)) / N).toFixed(1)}`)
       .join(', ');
     process.stdout.write(
       `${N} events drained in ${seconds.toFixed(1)} s (${(N / seconds).toFixed(0)}/s)\n` +
         `CPU per event, µs: ${perEvent}\n` +
-        `peak RSS of the service's largest process: ${peak.toFixed(0)} MB\n`,
+        `peak RSS of the service's largest process: ${peak.largest.toFixed(0)} MB\n`,
     );
   } finally {
     await service.stop();

@@ -118,7 +118,7 @@ export async function addWebhook(
 export async function startProbeService(
   p: ProbeSchema,
   { role = 'all', nodeFlags = [] as string[] } = {},
-): Promise<{ api: string; stop(): Promise<void> }> {
+): Promise<{ api: string; pid: number; stop(): Promise<void> }> {
   let database: Record<string, string>;
   if (p.dataDir) {
     await p.db.close(); // the service takes the data directory's lock
@@ -156,7 +156,7 @@ export async function startProbeService(
     });
   for (let i = 0; i < 100; i++) {
     try {
-      if ((await fetch(`${api}/healthz`)).ok) return { api, stop };
+      if ((await fetch(`${api}/healthz`)).ok) return { api, pid: child.pid!, stop };
     } catch {
       /* not yet */
     }

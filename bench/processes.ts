@@ -54,3 +54,43 @@ function statMicros(path: string): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10_000; // utime + stime
 }
+
+/** A PostgreSQL server process (the postmaster, a backend, the WAL writer, ...). */
+export function isPostgres(pid: number): boolean {
+  return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
+}
+
+export function rssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The service's processes: the one we started and the worker processes it started. */
+export function serviceProcesses(pid: number): number[] {
+  const pids = [pid];
+  eachProcess((child) => {
+    // the parent pid is the second field after the parenthesised command name
+    const stat = readFileSync(`/proc/${child}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === pid) pids.push(child);
+  });
+  return pids;
+}
+
+/** Peak RSS of the largest service process, and of all of them together. */
+export class RssPeak {
+  largest = 0;
+  total = 0;
+  sample(pid: number): void {
+    const each = serviceProcesses(pid).map((p) => rssMb(p) || 0);
+    this.largest = Math.max(this.largest, ...each);
+    this.total = Math.max(
+      this.total,
+      each.reduce((a, b) => a + b, 0),
+    );
+  }
+}

@@ -21,7 +21,15 @@ import { createPgliteDb } from '../src/store/pglite.js';
 import { createToken, ensureUser } from '../src/store/tokens.js';
 import { closedLoop, emitOrders, makePool, openLoop, percentile, type Target } from './load.js';
 import { seedEvents } from './probe.js';
-import { cpuMicros, eachProcess, startProcess, threadCpuMicros } from './processes.js';
+import {
+  RssPeak,
+  cpuMicros,
+  eachProcess,
+  isPostgres,
+  serviceProcesses,
+  startProcess,
+  threadCpuMicros,
+} from './processes.js';
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean' }, db: { type: 'string' } },
@@ -113,41 +121,6 @@ async function waitUntil(check: () => Promise<boolean>, capSeconds: number): Pro
   return false;
 }
 
-function rssMb(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** The service's processes: the one we started and the worker processes it started. */
-function serviceProcesses(pid: number): number[] {
-  const pids = [pid];
-  eachProcess((child) => {
-    // the parent pid is the second field after the parenthesised command name
-    const stat = readFileSync(`/proc/${child}/stat`, 'utf8');
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (ppid === pid) pids.push(child);
-  });
-  return pids;
-}
-
-/** Peak RSS of the largest service process, and of all of them together. */
-class RssPeak {
-  largest = 0;
-  total = 0;
-  sample(pid: number): void {
-    const each = serviceProcesses(pid).map((p) => rssMb(p) || 0);
-    this.largest = Math.max(this.largest, ...each);
-    this.total = Math.max(
-      this.total,
-      each.reduce((a, b) => a + b, 0),
-    );
-  }
-}
-
 // ---------------------------------------------------------------- database per run
 interface BenchDb {
   open(): Promise<Db>;
@@ -196,8 +169,7 @@ const one = (key: number, micros: number): CpuReading => new Map([[key, micros]]
 function postgresCpu(): CpuReading {
   const each: CpuReading = new Map();
   eachProcess((pid) => {
-    if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres')
-      each.set(pid, cpuMicros(pid));
+    if (isPostgres(pid)) each.set(pid, cpuMicros(pid));
   });
   return each;
 }
