@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Db } from '../../src/store/db.js';
+import { until } from '../engine/support.js';
 import { testDb } from '../helpers/db.js';
 
 let db: Db;
@@ -124,8 +125,7 @@ test('a named statement carries large values whole, and its NOTIFY reaches liste
       assert.deepEqual(named, plain);
       assert.equal((named as { n: number }).n, big.length);
     }
-    for (let waited = 0; heard.length < 4 && waited < 2_000; waited += 20)
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    await until('four notifications', () => heard.length >= 4);
     assert.deepEqual(heard.sort(), ['plain', 'plain', 'run 0', 'run 1']);
   } finally {
     await stop();
