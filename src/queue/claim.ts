@@ -57,7 +57,12 @@ export const EVENT_COLUMNS = `e.id, e.uuid, e.event_type, e.request_payload::tex
   w.config, w.retry_countdown_config,
   w.previous_secret_key, oms_ts(w.previous_secret_expires_at) as previous_secret_expires_at`;
 
-export const toClaimed = (r: ClaimRow, defaultMaxAttempts: number): ClaimedEvent => ({
+/** A row as an event; `webhook`, when given, is its webhook's settings already read. */
+export const toClaimed = (
+  r: ClaimRow,
+  defaultMaxAttempts: number,
+  webhook: ClaimedEvent['webhook'] = webhookOf(r),
+): ClaimedEvent => ({
   id: r.id,
   uuid: r.uuid,
   eventType: r.event_type,
@@ -65,18 +70,20 @@ export const toClaimed = (r: ClaimRow, defaultMaxAttempts: number): ClaimedEvent
   retryCount: r.retry_count ?? 0,
   maxAttempts: r.max_attempts ?? defaultMaxAttempts,
   ...(r.run_at ? { runAt: r.run_at } : {}),
-  webhook: {
-    id: r.webhook_id,
-    targetUrl: r.target_url,
-    secretKey: r.secret_key,
-    isActive: r.is_active,
-    callback: r.callback,
-    additionalHeaders: r.additional_headers,
-    config: r.config,
-    retryCountdownConfig: r.retry_countdown_config,
-    previousSecretKey: r.previous_secret_key,
-    previousSecretExpiresAt: r.previous_secret_expires_at,
-  },
+  webhook,
+});
+
+const webhookOf = (r: ClaimRow): ClaimedEvent['webhook'] => ({
+  id: r.webhook_id,
+  targetUrl: r.target_url,
+  secretKey: r.secret_key,
+  isActive: r.is_active,
+  callback: r.callback,
+  additionalHeaders: r.additional_headers,
+  config: r.config,
+  retryCountdownConfig: r.retry_countdown_config,
+  previousSecretKey: r.previous_secret_key,
+  previousSecretExpiresAt: r.previous_secret_expires_at,
 });
 
 export interface ClaimOptions {

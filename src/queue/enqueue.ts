@@ -153,6 +153,7 @@ export async function enqueueCommitted(
   const docs = documents(events);
   if (docs.length === 0) return [];
   if (docs.length === 1) {
+    // rows as a claim's, less the body, with the settings null past a webhook's first
     const { rows } = await db.query<Omit<ClaimRow, 'body'>>(
       ENQUEUE_SQL,
       params(docs[0]!, runAt, to),
@@ -168,10 +169,8 @@ export async function enqueueCommitted(
       .map((r) => {
         const body = payloads.get(r.uuid);
         if (body === undefined) throw new Error(`handed event ${r.uuid} was not in the publish`);
-        const event = toClaimed({ ...r, body }, 0);
-        const shared = webhooks.get(r.webhook_id);
-        if (shared) event.webhook = shared;
-        else webhooks.set(r.webhook_id, event.webhook);
+        const event = toClaimed({ ...r, body }, 0, webhooks.get(r.webhook_id));
+        webhooks.set(r.webhook_id, event.webhook);
         return event;
       });
   }
