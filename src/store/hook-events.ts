@@ -88,6 +88,19 @@ export const ORDERING_FIELDS = {
   response_http_status: 'e.response_http_status',
 } as const;
 
+/**
+ * The ordering fields a row may leave null: they sort their nulls last either way. The
+ * others are `not null`, and get no NULLS clause. PostgreSQL does not use a column's NOT
+ * NULL to match an ORDER BY to an index, so `e.id desc nulls last` could not be read
+ * backwards off an index sorted by id: the first page of a webhook's undelivered events
+ * sorted all 100,000 of them (62 ms, spilling to disk) to return 100, where the index
+ * answers in under a millisecond.
+ */
+const NULLABLE_ORDERING: ReadonlySet<keyof typeof ORDERING_FIELDS> = new Set([
+  'retry_count',
+  'response_http_status',
+]);
+
 export type Ordering = { field: keyof typeof ORDERING_FIELDS; desc: boolean }[];
 
 /** Fits an `integer` column; a value outside it matches no row (instead of a SQL error). */
@@ -150,7 +163,11 @@ export async function listHookEvents(
   const where = whereClause(scope, filters, params);
   params.push(limit, offset);
   const order = [...ordering, { field: 'id' as const, desc: ordering[0]?.desc ?? true }]
-    .map((o) => `${ORDERING_FIELDS[o.field]} ${o.desc ? 'desc' : 'asc'} nulls last`)
+    .map(
+      (o) =>
+        `${ORDERING_FIELDS[o.field]} ${o.desc ? 'desc' : 'asc'}` +
+        (NULLABLE_ORDERING.has(o.field) ? ' nulls last' : ''),
+    )
     .join(', ');
   const { rows } = await db.query<HookEventRow>(
     `select ${COLUMNS} from hook_events e join webhooks w on w.id = e.webhook_id
