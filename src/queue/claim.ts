@@ -32,6 +32,11 @@ export interface ClaimedEvent {
   };
 }
 
+/**
+ * A claimed event as a statement returns it. Where the settings come with a webhook's
+ * first event only (see sharingWebhooks), `target_url` and the columns after it are
+ * null on the others.
+ */
 export interface ClaimRow {
   id: number;
   uuid: string;
@@ -41,7 +46,7 @@ export interface ClaimRow {
   max_attempts: number | null;
   run_at?: string | null;
   webhook_id: number;
-  target_url: string;
+  target_url: string | null;
   secret_key: string;
   is_active: boolean;
   callback: string | null;
@@ -52,16 +57,19 @@ export interface ClaimRow {
   previous_secret_expires_at: string | null;
 }
 
-export const EVENT_COLUMNS = `e.id, e.uuid, e.event_type, e.request_payload::text as body, e.retry_count,
-  w.id as webhook_id, w.target_url, w.secret_key, w.is_active, w.callback, w.additional_headers,
+/** A webhook's settings as a claim reads them, from `webhooks w`. */
+export const WEBHOOK_COLUMNS = `w.target_url, w.secret_key, w.is_active, w.callback, w.additional_headers,
   w.config, w.retry_countdown_config,
   w.previous_secret_key, oms_ts(w.previous_secret_expires_at) as previous_secret_expires_at`;
 
-/** A row as an event; `webhook`, when given, is its webhook's settings already read. */
-export const toClaimed = (
+const EVENT_COLUMNS = `e.id, e.uuid, e.event_type, e.request_payload::text as body, e.retry_count,
+  w.id as webhook_id, ${WEBHOOK_COLUMNS}`;
+
+/** A row as an event, with its webhook's settings as already read. */
+const toClaimed = (
   r: ClaimRow,
   defaultMaxAttempts: number,
-  webhook: ClaimedEvent['webhook'] = webhookOf(r),
+  webhook: ClaimedEvent['webhook'],
 ): ClaimedEvent => ({
   id: r.id,
   uuid: r.uuid,
@@ -73,9 +81,32 @@ export const toClaimed = (
   webhook,
 });
 
-const webhookOf = (r: ClaimRow): ClaimedEvent['webhook'] => ({
+/**
+ * Rows in id order, where each webhook's settings come with its first row only (null
+ * on the others), as events: the events of a webhook share one settings object, so
+ * they are read and parsed once per webhook (three jsonb columns among them), and a
+ * message to a worker process carries them once (V8's serializer keeps references). An
+ * event whose webhook's first row has no settings (the webhook is gone) is left out.
+ */
+export function sharingWebhooks(rows: ClaimRow[], defaultMaxAttempts: number): ClaimedEvent[] {
+  const webhooks = new Map<number, ClaimedEvent['webhook']>();
+  const events: ClaimedEvent[] = [];
+  for (const r of rows) {
+    if (r.id === null) continue;
+    let webhook = webhooks.get(r.webhook_id);
+    if (!webhook) {
+      if (r.target_url === null) continue;
+      webhook = webhookOf(r, r.target_url);
+      webhooks.set(r.webhook_id, webhook);
+    }
+    events.push(toClaimed(r, defaultMaxAttempts, webhook));
+  }
+  return events;
+}
+
+const webhookOf = (r: ClaimRow, targetUrl: string): ClaimedEvent['webhook'] => ({
   id: r.webhook_id,
-  targetUrl: r.target_url,
+  targetUrl,
   secretKey: r.secret_key,
   isActive: r.is_active,
   callback: r.callback,
@@ -176,9 +207,15 @@ const CLAIMED_EVENTS = `select ev.*, waiting.limited_due
        from (select exists (select 1 from webhooks w where ${LIMITED_WAITING}) as limited_due,
                     set_config('synchronous_commit', 'off', true) as commit_mode) waiting
        left join (
-         select ${EVENT_COLUMNS}, c.max_attempts, oms_ts(c.run_at) as run_at
-         from claimed c join hook_events e on e.id = c.hook_event_id
-           join webhooks w on w.id = e.webhook_id
+         -- the webhook's settings on its first event only (see sharingWebhooks)
+         select e.id, e.uuid, e.event_type, e.body, e.retry_count, e.webhook_id, ${WEBHOOK_COLUMNS},
+                e.max_attempts, oms_ts(e.run_at) as run_at
+         from (
+           select e.id, e.uuid, e.event_type, e.request_payload::text as body, e.retry_count,
+                  e.webhook_id, c.max_attempts, c.run_at,
+                  e.id = min(e.id) over (partition by e.webhook_id) as first
+           from claimed c join hook_events e on e.id = c.hook_event_id
+         ) e left join webhooks w on e.first and w.id = e.webhook_id
        ) ev on true
        order by ev.id`;
 
@@ -364,7 +401,7 @@ export async function claimBatch(
           );
         });
   return {
-    events: rows.filter((r) => r.id !== null).map((r) => toClaimed(r, 0)),
+    events: sharingWebhooks(rows, 0),
     limitedDue: rows[0]?.limited_due ?? true,
   };
 }
@@ -414,5 +451,5 @@ export async function claimForResend(
   );
   const row = rows[0];
   if (!row) return undefined;
-  return row.busy ? 'busy' : toClaimed(row, defaultMaxAttempts);
+  return row.busy ? 'busy' : sharingWebhooks([row], defaultMaxAttempts)[0];
 }

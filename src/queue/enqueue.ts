@@ -1,5 +1,11 @@
 import type { Db, Queryable } from '../store/db.js';
-import { LIMITED, toClaimed, type ClaimedEvent, type ClaimRow } from './claim.js';
+import {
+  LIMITED,
+  sharingWebhooks,
+  WEBHOOK_COLUMNS,
+  type ClaimedEvent,
+  type ClaimRow,
+} from './claim.js';
 import type { HandoffOffer } from './handoff.js';
 import { DUE_CHANNEL } from './wake.js';
 
@@ -71,9 +77,7 @@ const ENQUEUE_SQL = `with input as (
     -- share: no payload (the caller sent it, and the stored text is that text), and the
     -- webhook's settings on the first event of each webhook only
     select e.id, e.uuid, e.event_type, null::int as retry_count, e.max_attempts, e.webhook_id,
-           w.target_url, w.secret_key, w.is_active, w.callback, w.additional_headers, w.config,
-           w.retry_countdown_config, w.previous_secret_key,
-           oms_ts(w.previous_secret_expires_at) as previous_secret_expires_at
+           ${WEBHOOK_COLUMNS}
     from (
       select i.id, i.uuid, i.webhook_id, input.event_type, input.max_attempts,
              i.id = min(i.id) over (partition by i.webhook_id) as first
@@ -159,20 +163,15 @@ export async function enqueueCommitted(
       params(docs[0]!, runAt, to),
       'oms_enqueue',
     );
-    // one settings object per webhook, shared by its events: the statement sends it with
-    // the first, and a message to a worker process then carries it once (V8's serializer
-    // keeps references)
-    const webhooks = new Map<number, ClaimedEvent['webhook']>();
     const payloads = new Map(events.map((e) => [e.uuid.toLowerCase(), e.requestPayload]));
-    return rows
+    const handed = rows
       .filter((r) => r.id !== null)
       .map((r) => {
         const body = payloads.get(r.uuid);
         if (body === undefined) throw new Error(`handed event ${r.uuid} was not in the publish`);
-        const event = toClaimed({ ...r, body }, 0, webhooks.get(r.webhook_id));
-        webhooks.set(r.webhook_id, event.webhook);
-        return event;
+        return { ...r, body };
       });
+    return sharingWebhooks(handed, 0);
   }
   await db.transaction(async (tx) => {
     for (const doc of docs) await tx.query(ENQUEUE_SQL, params(doc, runAt), 'oms_enqueue');
