@@ -725,8 +725,12 @@ async function main() {
     const { rows: have } = await db.query<{ n: number }>(
       'select count(*)::int as n from hook_events',
     );
-    if (have[0]!.n < S.stored)
-      await seedEvents(db, healthy[0]!, S.stored - have[0]!.n, { queued: false, attempted: true });
+    // The pages filter on a webhook with events to count: at least a fifth of S.stored
+    // are its own, a tenth of those undelivered. Before, the full run added none once
+    // the backlog had stored its million, and both pages it read matched no event.
+    const readSet = Math.max(S.stored / 5, S.stored - have[0]!.n);
+    await seedEvents(db, healthy[0]!, readSet, { queued: false, attempted: true });
+    const stored = (have[0]!.n + readSet).toLocaleString('en');
     // A table in service is vacuumed by autovacuum (inserts alone trigger it); rows
     // bulk-loaded a moment ago are not yet, so their pages are not marked all-visible
     // and counts could not be answered from the indexes. Vacuum once, as autovacuum would.
@@ -734,34 +738,37 @@ async function main() {
     await db.query('analyze');
     if (dbKind === 'pglite') await db.close();
     service = await startService(bdb.serviceEnv, servicePort);
-    const readP95 = async (path: string) => {
+    /** The p95 of 40 reads of the page, and a note: its count, the median, the slowest. */
+    const readP95 = async (path: string): Promise<[number, string]> => {
       const times: number[] = [];
-      for (let i = 0; i < 40; i++) {
+      let count: unknown;
+      // five unmeasured first, as every phase warms up: the first read of a fresh
+      // process compiles its route and plans
+      for (let i = 0; i < 45; i++) {
         const t = performance.now();
         const res = await fetch(`${api}${path}`, { headers: auth });
-        await res.arrayBuffer();
-        times.push(performance.now() - t);
+        ({ count } = (await res.json()) as { count?: unknown });
+        if (i >= 5) times.push(performance.now() - t);
       }
-      return percentile(times, 95);
+      const ms = (q: number) => percentile(times, q).toFixed(1);
+      return [
+        percentile(times, 95),
+        `count ${String(count)} of ${stored} stored; p50 ${ms(50)} ms, max ${ms(100)} ms`,
+      ];
     };
-    rows.push(
-      limitRow(
+    for (const [name, path] of [
+      [
         'first page, oms_hook_events?webhook&delivered=false, p95',
-        await readP95(`/api/v1/oms/oms_hook_events/?webhook=${healthy[0]}&delivered=false`),
-        'ms',
-        100,
-        '<= 100 ms',
-      ),
-    );
-    rows.push(
-      limitRow(
+        `/api/v1/oms/oms_hook_events/?webhook=${healthy[0]}&delivered=false`,
+      ],
+      [
         'first page, undelivered_webhooks?event_type, p95',
-        await readP95('/api/v1/oms/settings/undelivered_webhooks/?event_type=package.created'),
-        'ms',
-        100,
-        '<= 100 ms',
-      ),
-    );
+        '/api/v1/oms/settings/undelivered_webhooks/?event_type=package.created',
+      ],
+    ] as const) {
+      const [p95, note] = await readP95(path);
+      rows.push(limitRow(name, p95, 'ms', 100, '<= 100 ms', note));
+    }
     await stop(service);
 
     if (dbKind === 'pglite') {
