@@ -92,9 +92,9 @@ export const ORDERING_FIELDS = {
  * The ordering fields a row may leave null: they sort their nulls last either way. The
  * others are `not null`, and get no NULLS clause. PostgreSQL does not use a column's NOT
  * NULL to match an ORDER BY to an index, so `e.id desc nulls last` could not be read
- * backwards off an index sorted by id: the first page of a webhook's undelivered events
- * sorted all 100,000 of them (62 ms, spilling to disk) to return 100, where the index
- * answers in under a millisecond.
+ * backwards off an index sorted by id: the first page of a webhook's 100,000
+ * undelivered events read, built and sorted all of them to return 20 (412-426 ms),
+ * where the index answers in about 2 ms.
  */
 const NULLABLE_ORDERING: ReadonlySet<keyof typeof ORDERING_FIELDS> = new Set([
   'retry_count',

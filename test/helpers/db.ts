@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { Db } from '../../src/store/db.js';
+import type { Db, Queryable } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
 import { createPgDb } from '../../src/store/pg.js';
 import { createPgliteDb } from '../../src/store/pglite.js';
@@ -37,3 +37,24 @@ export async function testDb(): Promise<{ db: Db; drop: () => Promise<void> }> {
     },
   };
 }
+
+/** A statement as it was sent: its text and parameters. */
+export interface Sent {
+  sql: string;
+  params: readonly unknown[];
+}
+
+/**
+ * A Db that runs every statement on `inner` and notes, in `seen`, the text and
+ * parameters of each: under its name when it is a named statement, else under
+ * `UNNAMED` (the last unnamed one sent).
+ */
+export function noting(inner: Db, seen: Map<string, Sent>): Db {
+  const query: Queryable['query'] = (sql, params, name) => {
+    seen.set(name ?? UNNAMED, { sql, params: params ?? [] });
+    return inner.query(sql, params, name);
+  };
+  return { ...inner, query } as Db;
+}
+
+export const UNNAMED = '';

@@ -9,7 +9,7 @@ import { WORKER_SERVER_OPTIONS } from '../../src/store/open.js';
 import { createPgDb } from '../../src/store/pg.js';
 import { createPgliteDb } from '../../src/store/pglite.js';
 import { ensureUser } from '../../src/store/tokens.js';
-import { onPostgres } from '../helpers/db.js';
+import { noting, onPostgres, type Sent } from '../helpers/db.js';
 import { insertWebhook } from '../helpers/rows.js';
 
 const url = process.env.DATABASE_URL ?? '';
@@ -54,17 +54,8 @@ after(async () => {
   await c.end();
 });
 
-/** A Db that notes the text and parameters of each named statement it runs. */
-function noting(inner: Db, seen: Map<string, { sql: string; params: readonly unknown[] }>): Db {
-  const query: Queryable['query'] = (sql, params, name) => {
-    if (name) seen.set(name, { sql, params: params ?? [] });
-    return inner.query(sql, params, name);
-  };
-  return { ...inner, query } as Db;
-}
-
 test('the common claim keeps one generic plan, which reads the queue by index', async () => {
-  const seen = new Map<string, { sql: string; params: readonly unknown[] }>();
+  const seen = new Map<string, Sent>();
   const claimed: number[] = [];
   for (let i = 0; i < 8; i++) {
     const batch = await claimBatch(noting(db, seen), {
@@ -113,7 +104,7 @@ const literal = (v: unknown) =>
   `'${(Array.isArray(v) ? `{${v.join(',')}}` : String(v)).replaceAll("'", "''")}'`;
 
 /** On PostgreSQL: the generic plan the statement gets on a worker's connection. */
-async function workerPlan(open: { sql: string; params: readonly unknown[] }): Promise<string> {
+async function workerPlan(open: Sent): Promise<string> {
   const c = new pg.Client({
     connectionString: url,
     options: `-c search_path=${schema} ${WORKER_SERVER_OPTIONS}`,

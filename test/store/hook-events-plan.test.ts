@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { Db, Queryable } from '../../src/store/db.js';
+import type { Db } from '../../src/store/db.js';
 import { listHookEvents, type Ordering } from '../../src/store/hook-events.js';
-import { testDb } from '../helpers/db.js';
+import { noting, testDb, UNNAMED, type Sent } from '../helpers/db.js';
 import { insertWebhook } from '../helpers/rows.js';
 
 let db: Db;
@@ -25,36 +25,35 @@ before(async () => {
 });
 after(() => drop());
 
-/** The statement `listHookEvents` sends, and its parameters, without running it. */
-async function listStatement(ordering: Ordering): Promise<{ sql: string; params: unknown[] }> {
-  let sent: { sql: string; params: unknown[] } | undefined;
-  const capture = {
-    query: async (sql: string, params: unknown[] = []) => {
-      sent = { sql, params };
-      return { rows: [], rowCount: 0 };
-    },
-  } as unknown as Queryable;
-  await listHookEvents(
-    capture,
+/** The statement `listHookEvents` sends for the page, run as the service runs it. */
+async function listStatement(ordering: Ordering): Promise<Sent> {
+  const seen = new Map<string, Sent>();
+  const page = await listHookEvents(
+    noting(db, seen),
     { userId: 0, isAdmin: true },
     { webhook, delivered: false },
     ordering,
     20,
     0,
   );
+  assert.equal(page.length, 20);
+  assert.ok(
+    page.every((e) => e.delivered === false),
+    'a page of undelivered events',
+  );
+  const sent = seen.get(UNNAMED);
   assert.ok(sent, 'listHookEvents sent no statement');
   return sent;
 }
 
 /** The plan's node types, with sorts made as costly to the planner as they can be. */
-async function planNodes(sql: string, params: unknown[]): Promise<string[]> {
+async function planNodes({ sql, params }: Sent): Promise<string[]> {
   return db.transaction(async (tx) => {
     await tx.query('set local enable_sort = off');
     await tx.query('set local enable_seqscan = off');
-    const { rows } = await tx.query<{ 'QUERY PLAN': unknown }>(
-      `explain (format json) ${sql}`,
-      params,
-    );
+    const { rows } = await tx.query<{ 'QUERY PLAN': unknown }>(`explain (format json) ${sql}`, [
+      ...params,
+    ]);
     const raw = rows[0]!['QUERY PLAN'];
     const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [{ Plan: PlanNode }];
     const types: string[] = [];
@@ -78,8 +77,7 @@ test("the first page of a webhook's undelivered events, by id, is read off an in
     [{ field: 'id', desc: true }],
     [{ field: 'id', desc: false }],
   ] as Ordering[]) {
-    const { sql, params } = await listStatement(ordering);
-    const nodes = await planNodes(sql, params);
+    const nodes = await planNodes(await listStatement(ordering));
     assert.ok(
       !nodes.includes('Sort'),
       `ordering ${JSON.stringify(ordering)}: ${nodes.join(' > ')}`,
