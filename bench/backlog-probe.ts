@@ -10,32 +10,10 @@
  *   node --import tsx bench/backlog-probe.ts [events=300000] [-- node flags]
  */
 import { addWebhook, probeArgs, probeSchema, seedEvents, startProbeService } from './probe.js';
-import {
-  RssPeak,
-  cpuMicros,
-  eachProcess,
-  isPostgres,
-  serviceProcesses,
-  startProcess,
-} from './processes.js';
+import { RssPeak, cpuByPart, perEvent, startProcess } from './processes.js';
 
 const { args, nodeFlags } = probeArgs();
 const N = Number(args[0] ?? 300_000);
-
-/** CPU used so far, in µs, by part (a process that ends takes its share with it). */
-function cpuByPart(servicePid: number, receiverPid: number): Map<string, number> {
-  const service = serviceProcesses(servicePid);
-  const parts = new Map<string, number>();
-  const add = (part: string, pid: number) =>
-    parts.set(part, (parts.get(part) ?? 0) + cpuMicros(pid));
-  eachProcess((pid) => {
-    if (isPostgres(pid)) add('PostgreSQL', pid);
-  });
-  add('service (main process)', servicePid);
-  for (const pid of service.slice(1)) add('worker processes', pid);
-  add('receiver', receiverPid);
-  return parts;
-}
 
 const receiver = await startProcess(['--import', 'tsx', 'bench/receiver.ts', '0']);
 const origin = `http://127.0.0.1:${receiver.port}`;
@@ -64,13 +42,9 @@ try {
       }
     }
     const seconds = (performance.now() - t0) / 1000;
-    const cpu1 = cpuNow();
-    const perEvent = [...cpu1]
-      .map(([part, us]) => `${part} ${((us - (cpu0.get(part) ?? 0)) / N).toFixed(1)}`)
-      .join(', ');
     process.stdout.write(
       `${N} events drained in ${seconds.toFixed(1)} s (${(N / seconds).toFixed(0)}/s)\n` +
-        `CPU per event, µs: ${perEvent}\n` +
+        `CPU per event, µs: ${perEvent(cpu0, cpuNow(), N)}\n` +
         `peak RSS of the service's largest process: ${peak.largest.toFixed(0)} MB\n`,
     );
   } finally {

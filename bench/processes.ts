@@ -55,6 +55,36 @@ function statMicros(path: string): number {
   return (Number(fields[11]) + Number(fields[12])) * 10_000; // utime + stime
 }
 
+/**
+ * CPU used so far, in µs, by part: every PostgreSQL process on the machine, the
+ * service's main process, its worker processes, and the receiver when there is one (a
+ * process that ends takes its share with it).
+ */
+export function cpuByPart(servicePid: number, receiverPid?: number): Map<string, number> {
+  const service = serviceProcesses(servicePid);
+  const parts = new Map<string, number>();
+  const add = (part: string, pid: number) =>
+    parts.set(part, (parts.get(part) ?? 0) + cpuMicros(pid));
+  eachProcess((pid) => {
+    if (isPostgres(pid)) add('PostgreSQL', pid);
+  });
+  add('service (main process)', servicePid);
+  for (const pid of service.slice(1)) add('worker processes', pid);
+  if (receiverPid !== undefined) add('receiver', receiverPid);
+  return parts;
+}
+
+/** The CPU each part used between two readings of cpuByPart, per event, as text. */
+export function perEvent(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  events: number,
+): string {
+  return [...after]
+    .map(([part, us]) => `${part} ${((us - (before.get(part) ?? 0)) / events).toFixed(1)}`)
+    .join(', ');
+}
+
 /** A PostgreSQL server process (the postmaster, a backend, the WAL writer, ...). */
 export function isPostgres(pid: number): boolean {
   return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';

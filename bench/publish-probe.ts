@@ -4,13 +4,15 @@
  * default) nothing is delivered and no worker competes; with role all the webhook points
  * at the bench's receiver and the events are delivered while they are published, as in
  * the benchmark's publish phase. Extra node flags (--cpu-prof) go to the service and
- * its worker processes; PROBE_PG_OPTIONS adds server settings (see probe.ts).
+ * its worker processes; PROBE_PG_OPTIONS adds server settings (see probe.ts). Ends
+ * with the CPU each part used per event published (the load generator, this process,
+ * left out), up to the last delivery with role all.
  *
  *   node --import tsx bench/publish-probe.ts [seconds] [role] [-- node flags]
  */
 import { closedLoop, makePool } from './load.js';
 import { addWebhook, probeArgs, probeSchema, startProbeService } from './probe.js';
-import { startProcess } from './processes.js';
+import { cpuByPart, perEvent, startProcess } from './processes.js';
 
 const { args, nodeFlags } = probeArgs();
 const seconds = Number(args[0] ?? 5);
@@ -27,6 +29,8 @@ try {
   });
   const service = await startProbeService(probe, { role, nodeFlags });
   const pool = makePool(service.api);
+  const cpuNow = () => cpuByPart(service.pid, receiver?.child.pid);
+  const cpu0 = cpuNow();
   const body = (i: number) =>
     JSON.stringify({ hook, instance: { pk: i, model: 'package', data: { pad: 'p'.repeat(900) } } });
   const r = await closedLoop(
@@ -59,6 +63,7 @@ try {
       `delivered ${got} of ${want}, ${((performance.now() - t) / 1000).toFixed(2)} s after the last publish\n`,
     );
   }
+  process.stdout.write(`CPU per event, µs: ${perEvent(cpu0, cpuNow(), r.requests - r.errors)}\n`);
   await service.stop();
 } finally {
   receiver?.child.kill('SIGTERM');
