@@ -53,7 +53,7 @@ for (let h = 0; h < hooks; h++)
     [u.id, `http://127.0.0.1:${port}/h${h}`],
   );
 await db.query(
-  `with ins as (insert into hook_events (webhook_id, uuid, event_type, request_payload) select 1 + (g % $2), gen_random_uuid(), 'package.created', jsonb_build_object('payload', jsonb_build_object('seq', g, 'pad', repeat('p', $3))) from generate_series(1, $1) g returning id, webhook_id) insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts) select id, webhook_id, now(), 18 from ins`,
+  `with ins as (insert into hook_events (webhook_id, uuid, event_type) select 1 + (g % $2), gen_random_uuid(), 'package.created' from generate_series(1, $1) g returning id, webhook_id), payloads as (insert into hook_event_payloads (hook_event_id, request_payload) select id, json_build_object('payload', json_build_object('seq', id, 'pad', repeat('p', $3))) from ins) insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts) select id, webhook_id, now(), 18 from ins`,
   [N, hooks, Number(process.env.PAD ?? 0)],
 );
 const stats = new Map<string, { n: number; ms: number }>();

@@ -182,19 +182,22 @@ export async function seedEvents(
     const to = Math.min(n, from + chunk - 1);
     await db.query(
       `with ins as (
-         insert into hook_events (webhook_id, uuid, event_type, request_payload, object_id, content_type_id,
+         insert into hook_events (webhook_id, uuid, event_type, object_id, content_type_id,
                                   delivered, retry_count, response_http_status, response_content, request_datetimes)
-         select $1, gen_random_uuid(), 'package.created',
-                jsonb_build_object('event', jsonb_build_object('type', 'package.created', 'uuid', md5(g::text)),
-                                   'payload', jsonb_build_object('seq', g, 'pad', repeat('p', 200))),
-                to_jsonb(g), 4,
+         select $1, gen_random_uuid(), 'package.created', to_jsonb(g), 4,
                 case when $4 then g % 10 <> 0 else false end,
                 case when $4 then 1 else null end,
                 case when $4 then (case when g % 10 = 0 then 500 else 200 end) else null end,
                 case when $4 then 'ok' else null end,
                 case when $4 then array[now()] else '{}'::timestamptz[] end
          from generate_series($2::int, $3::int) g
-         returning id, webhook_id
+         returning id, webhook_id, object_id
+       ), payloads as (
+         insert into hook_event_payloads (hook_event_id, request_payload)
+         select id, json_build_object(
+                  'event', json_build_object('type', 'package.created', 'uuid', md5(object_id::text)),
+                  'payload', json_build_object('seq', object_id, 'pad', repeat('p', 200)))
+         from ins
        )
        insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts)
        select id, webhook_id, now(), 18 from ins where $5`,

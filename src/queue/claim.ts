@@ -62,7 +62,7 @@ export const WEBHOOK_COLUMNS = `w.target_url, w.secret_key, w.is_active, w.callb
   w.config, w.retry_countdown_config,
   w.previous_secret_key, oms_ts(w.previous_secret_expires_at) as previous_secret_expires_at`;
 
-const EVENT_COLUMNS = `e.id, e.uuid, e.event_type, e.request_payload::text as body, e.retry_count,
+const EVENT_COLUMNS = `e.id, e.uuid, e.event_type, p.request_payload::text as body, e.retry_count,
   w.id as webhook_id, ${WEBHOOK_COLUMNS}`;
 
 /** A row as an event, with its webhook's settings as already read. */
@@ -211,10 +211,11 @@ const CLAIMED_EVENTS = `select ev.*, waiting.limited_due
          select e.id, e.uuid, e.event_type, e.body, e.retry_count, e.webhook_id, ${WEBHOOK_COLUMNS},
                 e.max_attempts, oms_ts(e.run_at) as run_at
          from (
-           select e.id, e.uuid, e.event_type, e.request_payload::text as body, e.retry_count,
+           select e.id, e.uuid, e.event_type, p.request_payload::text as body, e.retry_count,
                   e.webhook_id, c.max_attempts, c.run_at,
                   e.id = min(e.id) over (partition by e.webhook_id) as first
            from claimed c join hook_events e on e.id = c.hook_event_id
+           join hook_event_payloads p on p.hook_event_id = c.hook_event_id
          ) e left join webhooks w on e.first and w.id = e.webhook_id
        ) ev on true
        order by ev.id`;
@@ -445,6 +446,7 @@ export async function claimForResend(
      select ${EVENT_COLUMNS}, q.max_attempts,
        (q.hook_event_id is not null and not exists (select 1 from leased)) as busy
      from hook_events e join webhooks w on w.id = e.webhook_id
+     join hook_event_payloads p on p.hook_event_id = e.id
      left join hook_event_queue q on q.hook_event_id = e.id
      where e.id = $1`,
     [id, o.workerId, o.now, o.leaseMs],

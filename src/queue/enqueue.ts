@@ -25,11 +25,12 @@ export interface NewHookEvent {
 }
 
 /**
- * One statement writes a set of hook events, their queue rows due at `$2`, and the
- * NOTIFY that wakes the workers, so a group commit is a single round trip: outside a
- * transaction the statement is its own, committed before the query resolves (the pg
- * client resolves on ReadyForQuery, which the server sends after the commit), and the
- * NOTIFY goes out at that commit; inside one, both wait for the caller's COMMIT.
+ * One statement writes a set of hook events, their payloads (a table of their own, see
+ * migration 011), their queue rows due at `$2`, and the NOTIFY that wakes the workers,
+ * so a group commit is a single round trip: outside a transaction the statement is its
+ * own, committed before the query resolves (the pg client resolves on ReadyForQuery,
+ * which the server sends after the commit), and the NOTIFY goes out at that commit;
+ * inside one, all of it waits for the caller's COMMIT.
  *
  * The rows arrive as one JSON array: one JSON.stringify in Node and one JSON parse in
  * the server, where seven parallel arrays cost an escaping pass per element in the pg
@@ -44,32 +45,37 @@ export interface NewHookEvent {
  * one row of nulls, and every event waits for a claim as before.
  */
 const ENQUEUE_SQL = `with input as (
-    select * from json_to_recordset($1::json) as t(webhook_id int, uuid uuid, event_type text,
+    -- each event's id is drawn here, so that the statements below take it from the input
+    -- instead of matching what the insert returned back to it
+    select nextval('hook_events_id_seq'::regclass) as id, t.*
+    from json_to_recordset($1::json) as t(webhook_id int, uuid uuid, event_type text,
       request_payload json, object_id jsonb, content_type_id int, max_attempts int)
   ), inserted as (
-    insert into hook_events (webhook_id, uuid, event_type, request_payload, object_id,
-                             content_type_id, created_date, modified_date)
+    insert into hook_events (id, webhook_id, uuid, event_type, object_id, content_type_id,
+                             created_date, modified_date)
     -- a JSON null becomes SQL NULL in a jsonb column; object_id keeps it as JSON
-    select webhook_id, uuid, event_type, request_payload, coalesce(object_id, 'null'),
-           content_type_id, $2::timestamptz, $2::timestamptz
+    select id, webhook_id, uuid, event_type, coalesce(object_id, 'null'), content_type_id,
+           $2::timestamptz, $2::timestamptz
     from input
-    returning id, uuid, webhook_id
+  ), payloads as (
+    insert into hook_event_payloads (hook_event_id, request_payload)
+    select id, request_payload from input
   ), handed as (
-    select i.id from inserted i join webhooks w on w.id = i.webhook_id
+    select i.id from input i join webhooks w on w.id = i.webhook_id
     where w.is_active and not ${LIMITED} and w.id <> all($6::int[])
     order by i.id
     limit $4
   ), queued as (
     insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts, locked_by,
                                   locked_until)
-    select i.id, i.webhook_id, $2::timestamptz, input.max_attempts,
+    select i.id, i.webhook_id, $2::timestamptz, i.max_attempts,
            case when h.id is not null then $3::text end,
            case when h.id is not null then $2::timestamptz + $5 * interval '1 millisecond' end
-    from inserted i join input on input.uuid = i.uuid left join handed h on h.id = i.id
+    from input i left join handed h on h.id = i.id
   ), woke as (
     select count(*) as n from (
       select pg_notify('${DUE_CHANNEL}', '')
-      where (select count(*) from inserted) > (select count(*) from handed)
+      where (select count(*) from input) > (select count(*) from handed)
     ) notified
   )
   select h.* from woke left join (
@@ -79,9 +85,9 @@ const ENQUEUE_SQL = `with input as (
     select e.id, e.uuid, e.event_type, null::int as retry_count, e.max_attempts, e.webhook_id,
            ${WEBHOOK_COLUMNS}
     from (
-      select i.id, i.uuid, i.webhook_id, input.event_type, input.max_attempts,
+      select i.id, i.uuid, i.webhook_id, i.event_type, i.max_attempts,
              i.id = min(i.id) over (partition by i.webhook_id) as first
-      from handed join inserted i on i.id = handed.id join input on input.uuid = i.uuid
+      from handed join input i on i.id = handed.id
     ) e left join webhooks w on e.first and w.id = e.webhook_id
     order by e.id
   ) h on true`;

@@ -40,8 +40,16 @@ interface HookEventRow extends WebhookRow {
   content_type_id: number | null;
 }
 
+/**
+ * An event as the API shows it. The payload, in a table of its own (migration 011), is
+ * a subquery rather than a join: PostgreSQL evaluates it after the sort and the limit,
+ * for the page's rows only, where a join would look up the payload of every row sorted.
+ */
 const COLUMNS = `e.id, oms_ts(e.created_date) as created_date, oms_ts(e.modified_date) as modified_date,
-  e.uuid, e.request_payload, e.response_content, e.response_http_status, e.delivered,
+  e.uuid,
+  (select p.request_payload from hook_event_payloads p where p.hook_event_id = e.id)
+    as request_payload,
+  e.response_content, e.response_http_status, e.delivered,
   array(select oms_ts(t) from unnest(e.request_datetimes) with ordinality as u(t, o) order by o)
     as request_datetimes,
   e.retry_count, e.object_id, e.content_type_id, ${WEBHOOK_COLUMNS}`;

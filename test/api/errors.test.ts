@@ -298,8 +298,9 @@ describe('form-encoded bodies', () => {
       object_id: unknown;
       content_type_id: number;
     }>(
-      `select webhook_id, request_payload->'payload' as payload, object_id, content_type_id
-       from hook_events order by id desc limit 1`,
+      `select e.webhook_id, p.request_payload->'payload' as payload, e.object_id, e.content_type_id
+       from hook_events e join hook_event_payloads p on p.hook_event_id = e.id
+       order by e.id desc limit 1`,
     );
     const row = rows[0]!;
     assert.equal(row.webhook_id, hookId);

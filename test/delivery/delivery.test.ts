@@ -25,11 +25,12 @@ interface EventRow {
 async function eventsOf(db: Db, webhookId: number): Promise<EventRow[]> {
   const { rows } = await db.query<EventRow>(
     `select e.id, e.uuid::text as uuid, e.delivered, e.retry_count, e.response_http_status,
-            e.response_content, e.request_payload,
+            e.response_content, p.request_payload,
             array(select oms_ts(t) from unnest(e.request_datetimes) with ordinality as u(t, o)
                   order by o) as times,
             exists(select 1 from hook_event_queue q where q.hook_event_id = e.id) as queued
-     from hook_events e where e.webhook_id = $1 order by e.id`,
+     from hook_events e join hook_event_payloads p on p.hook_event_id = e.id
+     where e.webhook_id = $1 order by e.id`,
     [webhookId],
   );
   return rows;

@@ -35,8 +35,9 @@ interface Row {
 
 async function allEvents(db: Db): Promise<Row[]> {
   const { rows } = await db.query<Row>(
-    `select uuid::text as uuid, webhook_id, event_type, request_payload, object_id, content_type_id
-     from hook_events order by id`,
+    `select e.uuid::text as uuid, e.webhook_id, e.event_type, p.request_payload, e.object_id,
+            e.content_type_id
+     from hook_events e join hook_event_payloads p on p.hook_event_id = e.id order by e.id`,
   );
   return rows;
 }

@@ -50,8 +50,8 @@ test('a queue full of dead rows is vacuumed where no autovacuum will, and left a
   await db.transaction(async (tx) => {
     await tx.query(
       `with ins as (
-         insert into hook_events (webhook_id, uuid, event_type, request_payload)
-         select $1, gen_random_uuid(), 'package.created', '{}' from generate_series(1, $2) returning id)
+         insert into hook_events (webhook_id, uuid, event_type)
+         select $1, gen_random_uuid(), 'package.created' from generate_series(1, $2) returning id)
        insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts)
        select id, $1, now(), 5 from ins`,
       [hook, churned + 10],

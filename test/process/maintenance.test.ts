@@ -131,9 +131,9 @@ test(
     // Attempt times newest first, as the worker records them.
     const event = (tx: Queryable, webhook: number, delivered: boolean, ...agesInHours: number[]) =>
       tx.query(
-        `insert into hook_events (webhook_id, uuid, event_type, request_payload, delivered,
-                                  retry_count, request_datetimes, created_date)
-         select $1, gen_random_uuid(), 'package.created', '{}', $2, cardinality(t), t, t[cardinality(t)]
+        `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count,
+                                  request_datetimes, created_date)
+         select $1, gen_random_uuid(), 'package.created', $2, cardinality(t), t, t[cardinality(t)]
          from (select array(select now() - u.h * interval '1 hour'
                             from unnest($3::int[]) with ordinality as u(h, o) order by u.o) as t) x`,
         [webhook, delivered, agesInHours],

@@ -90,7 +90,7 @@ test('events of several webhooks claimed at once each carry their own webhook, o
       assert.deepEqual(mine[0]!.webhook.config, rows[0]!.config);
       assert.match(mine[0]!.webhook.secretKey, /^whsec_/);
       const { rows: bodies } = await ctx.db.query<{ id: number; body: string }>(
-        'select id, request_payload::text as body from hook_events where id = any($1::bigint[])',
+        'select hook_event_id as id, request_payload::text as body from hook_event_payloads where hook_event_id = any($1::bigint[])',
         [mine.map((e) => e.id)],
       );
       assert.deepEqual(

@@ -64,7 +64,7 @@ test('a publish leases up to the offered room to the worker and returns the even
     ],
   );
   const { rows: stored } = await ctx.db.query<{ id: number; body: string }>(
-    'select id, request_payload::text as body from hook_events where id = any($1::bigint[])',
+    'select hook_event_id as id, request_payload::text as body from hook_event_payloads where hook_event_id = any($1::bigint[])',
     [ids],
   );
   const bodyOf = new Map(stored.map((r) => [r.id, r.body]));
@@ -199,8 +199,9 @@ test('published events reach a worker beside the API without a claim, and arrive
     const arrived = ctx.receiver.requests.filter((r) => r.path === '/handed');
     assert.equal(arrived.length, 20);
     const { rows } = await ctx.db.query<{ uuid: string; body: string; worker: string }>(
-      `select e.uuid::text as uuid, e.request_payload::text as body, a.worker
+      `select e.uuid::text as uuid, p.request_payload::text as body, a.worker
        from hook_events e join delivery_attempts a on a.hook_event_id = e.id
+       join hook_event_payloads p on p.hook_event_id = e.id
        where e.webhook_id = $1`,
       [hook],
     );

@@ -9,8 +9,9 @@ import { onPostgres, testDb } from '../helpers/db.js';
 import { insertWebhook, newHookEvent } from '../helpers/rows.js';
 
 /**
- * An event's queue row and attempt log have no foreign key to it (migration 009): a
- * trigger deletes them with the event, and a bulk resend locks the events it reads.
+ * An event's payload, queue row and attempt log have no foreign key to it (migrations
+ * 009 and 011): a trigger deletes them with the event, and a bulk resend locks the
+ * events it reads.
  * These tests hold that nothing is left behind either way.
  */
 let db: Db;
@@ -54,10 +55,19 @@ async function attemptedEvents(hook: number, n: number): Promise<number[]> {
   return rows.map((r) => r.id);
 }
 
-/** How many of the events `ids` are left, and how many queue rows and attempts of theirs. */
-async function left(ids: number[]): Promise<{ events: number; queued: number; attempts: number }> {
-  const { rows } = await db.query<{ events: number; queued: number; attempts: number }>(
+interface Left {
+  events: number;
+  payloads: number;
+  queued: number;
+  attempts: number;
+}
+
+/** How many of the events `ids` are left, and how many payloads, queue rows and attempts. */
+async function left(ids: number[]): Promise<Left> {
+  const { rows } = await db.query<Left>(
     `select (select count(*)::int from hook_events where id = any($1::bigint[])) as events,
+            (select count(*)::int from hook_event_payloads where hook_event_id = any($1::bigint[]))
+              as payloads,
             (select count(*)::int from hook_event_queue where hook_event_id = any($1::bigint[])) as queued,
             (select count(*)::int from delivery_attempts where hook_event_id = any($1::bigint[])) as attempts`,
     [ids],
@@ -65,21 +75,21 @@ async function left(ids: number[]): Promise<{ events: number; queued: number; at
   return rows[0]!;
 }
 
-test('deleted events take their queue rows and attempt log with them, and nothing else', async () => {
+test('deleted events take their payloads, queue rows and attempt log with them, and nothing else', async () => {
   const a = await webhook();
   const b = await webhook();
   const ofA = await attemptedEvents(a, 3);
   const ofB = await attemptedEvents(b, 2);
-  assert.deepEqual(await left(ofA), { events: 3, queued: 3, attempts: 3 });
+  assert.deepEqual(await left(ofA), { events: 3, payloads: 3, queued: 3, attempts: 3 });
 
   await db.query('delete from hook_events where id = any($1::bigint[])', [ofA.slice(0, 2)]);
-  assert.deepEqual(await left(ofA.slice(0, 2)), { events: 0, queued: 0, attempts: 0 });
-  assert.deepEqual(await left(ofA.slice(2)), { events: 1, queued: 1, attempts: 1 });
+  assert.deepEqual(await left(ofA.slice(0, 2)), { events: 0, payloads: 0, queued: 0, attempts: 0 });
+  assert.deepEqual(await left(ofA.slice(2)), { events: 1, payloads: 1, queued: 1, attempts: 1 });
 
   // a deleted webhook's events go through its own foreign key, and their rows with them
   await db.query('delete from webhooks where id = $1', [a]);
-  assert.deepEqual(await left(ofA), { events: 0, queued: 0, attempts: 0 });
-  assert.deepEqual(await left(ofB), { events: 2, queued: 2, attempts: 2 });
+  assert.deepEqual(await left(ofA), { events: 0, payloads: 0, queued: 0, attempts: 0 });
+  assert.deepEqual(await left(ofB), { events: 2, payloads: 2, queued: 2, attempts: 2 });
 });
 
 test(
@@ -122,6 +132,6 @@ test(
       await deletion;
     }
     assert.ok(waiting, 'the delete should wait for the resend to commit');
-    assert.deepEqual(await left([id!]), { events: 0, queued: 0, attempts: 0 });
+    assert.deepEqual(await left([id!]), { events: 0, payloads: 0, queued: 0, attempts: 0 });
   },
 );

@@ -16,9 +16,12 @@ before(async () => {
   );
   webhook = await insertWebhook(db, rows[0]!.id);
   await db.query(
-    `insert into hook_events (webhook_id, uuid, event_type, request_payload, delivered, retry_count)
-     select $1, gen_random_uuid(), 'package.created', '{}', g % 10 <> 0, 1
-     from generate_series(1, 2000) g`,
+    `with ins as (
+       insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count)
+       select $1, gen_random_uuid(), 'package.created', g % 10 <> 0, 1 + g % 3
+       from generate_series(1, 2000) g returning id)
+     insert into hook_event_payloads (hook_event_id, request_payload)
+     select id, json_build_object('seq', id) from ins`,
     [webhook],
   );
   await db.query('analyze hook_events');
@@ -88,3 +91,45 @@ test("the first page of a webhook's undelivered events, by id, is read off an in
     );
   }
 });
+
+test('a sorted page looks up the payloads of its own rows only, after the sort', async () => {
+  const ordering: Ordering = [{ field: 'retry_count', desc: false }];
+  const { sql, params } = await listStatement(ordering);
+  const { rows } = await db.query<{ 'QUERY PLAN': unknown }>(
+    `explain (analyze, format json) ${sql}`,
+    [...params],
+  );
+  const raw = rows[0]!['QUERY PLAN'];
+  const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [{ Plan: AnalyzedNode }];
+  const nodes: AnalyzedNode[] = [];
+  const walk = (node: AnalyzedNode) => {
+    nodes.push(node);
+    for (const child of node.Plans ?? []) walk(child);
+  };
+  walk(plan[0].Plan);
+  assert.ok(
+    nodes.some((n) => n['Node Type'] === 'Sort'),
+    'this ordering needs a sort, the case the test is about',
+  );
+  const lookups = nodes.filter((n) => n['Relation Name'] === 'hook_event_payloads');
+  assert.equal(lookups.length, 1);
+  // 200 events match; a lookup below the sort would run for each of them
+  assert.equal(lookups[0]!['Actual Loops'], 20);
+
+  const page = await listHookEvents(
+    db,
+    { userId: 0, isAdmin: true },
+    { webhook, delivered: false },
+    ordering,
+    20,
+    0,
+  );
+  for (const e of page) assert.deepEqual(e.request_payload, { seq: e.id });
+});
+
+interface AnalyzedNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Actual Loops': number;
+  Plans?: AnalyzedNode[];
+}
