@@ -9,6 +9,7 @@ import { migrate } from '../../src/store/migrate.js';
 import { createPgDb } from '../../src/store/pg.js';
 import { createToken, ensureUser } from '../../src/store/tokens.js';
 import { insertWebhook, type WebhookInput } from '../../src/store/webhooks.js';
+import { freePort } from '../helpers/ports.js';
 import { TallyReceiver } from './tally-receiver.js';
 
 /**
@@ -158,12 +159,18 @@ export function spawnServe(
   };
 }
 
-/** Starts a process and waits until it is serving (API) or running (the other roles). */
+/**
+ * Starts a process and waits until it is serving (API) or running (the other roles). A
+ * role that listens gets a free port unless `env` names one: the default, 8000, may be
+ * taken by a service the developer runs beside the tests.
+ */
 export async function startServe(
   role: 'all' | 'api' | 'worker' | 'maintenance',
   env: Record<string, string>,
 ): Promise<Proc> {
-  const proc = spawnServe(role, env);
+  const listens = role === 'all' || role === 'api';
+  const port = env.PORT ?? (listens ? String(await freePort()) : undefined);
+  const proc = spawnServe(role, port === undefined ? env : { ...env, PORT: port });
   await proc.waitFor(/oms-hooks is (listening|running)/);
   return proc;
 }
