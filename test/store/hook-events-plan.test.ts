@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { Db } from '../../src/store/db.js';
-import { listHookEvents, type Ordering } from '../../src/store/hook-events.js';
+import type { Db, Queryable } from '../../src/store/db.js';
+import { listHookEvents, type HookEventJson, type Ordering } from '../../src/store/hook-events.js';
 import { noting, testDb, UNNAMED, type Sent } from '../helpers/db.js';
 import { insertWebhook } from '../helpers/rows.js';
 
@@ -28,8 +28,8 @@ before(async () => {
 });
 after(() => drop());
 
-/** The statement `listHookEvents` sends for the page, run as the service runs it. */
-async function listStatement(ordering: Ordering): Promise<Sent> {
+/** The page `listHookEvents` returns and the statement it sent, run as the service runs it. */
+async function listStatement(ordering: Ordering): Promise<{ sent: Sent; page: HookEventJson[] }> {
   const seen = new Map<string, Sent>();
   const page = await listHookEvents(
     noting(db, seen),
@@ -46,32 +46,41 @@ async function listStatement(ordering: Ordering): Promise<Sent> {
   );
   const sent = seen.get(UNNAMED);
   assert.ok(sent, 'listHookEvents sent no statement');
-  return sent;
-}
-
-/** The plan's node types, with sorts made as costly to the planner as they can be. */
-async function planNodes({ sql, params }: Sent): Promise<string[]> {
-  return db.transaction(async (tx) => {
-    await tx.query('set local enable_sort = off');
-    await tx.query('set local enable_seqscan = off');
-    const { rows } = await tx.query<{ 'QUERY PLAN': unknown }>(`explain (format json) ${sql}`, [
-      ...params,
-    ]);
-    const raw = rows[0]!['QUERY PLAN'];
-    const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [{ Plan: PlanNode }];
-    const types: string[] = [];
-    const walk = (node: PlanNode) => {
-      types.push(node['Node Type']);
-      for (const child of node.Plans ?? []) walk(child);
-    };
-    walk(plan[0].Plan);
-    return types;
-  });
+  return { sent, page };
 }
 
 interface PlanNode {
   'Node Type': string;
+  'Relation Name'?: string;
+  /** With `analyze` only. */
+  'Actual Loops'?: number;
   Plans?: PlanNode[];
+}
+
+/** Every node of the statement's plan, depth first; with `analyze`, the statement runs. */
+async function planOf(on: Queryable, { sql, params }: Sent, analyze = false): Promise<PlanNode[]> {
+  const { rows } = await on.query<{ 'QUERY PLAN': unknown }>(
+    `explain (${analyze ? 'analyze, ' : ''}format json) ${sql}`,
+    [...params],
+  );
+  const raw = rows[0]!['QUERY PLAN'];
+  const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [{ Plan: PlanNode }];
+  const nodes: PlanNode[] = [];
+  const walk = (node: PlanNode) => {
+    nodes.push(node);
+    for (const child of node.Plans ?? []) walk(child);
+  };
+  walk(plan[0].Plan);
+  return nodes;
+}
+
+/** The plan's node types, with sorts made as costly to the planner as they can be. */
+async function planNodes(sent: Sent): Promise<string[]> {
+  return db.transaction(async (tx) => {
+    await tx.query('set local enable_sort = off');
+    await tx.query('set local enable_seqscan = off');
+    return (await planOf(tx, sent)).map((n) => n['Node Type']);
+  });
 }
 
 test("the first page of a webhook's undelivered events, by id, is read off an index", async () => {
@@ -80,7 +89,7 @@ test("the first page of a webhook's undelivered events, by id, is read off an in
     [{ field: 'id', desc: true }],
     [{ field: 'id', desc: false }],
   ] as Ordering[]) {
-    const nodes = await planNodes(await listStatement(ordering));
+    const nodes = await planNodes((await listStatement(ordering)).sent);
     assert.ok(
       !nodes.includes('Sort'),
       `ordering ${JSON.stringify(ordering)}: ${nodes.join(' > ')}`,
@@ -93,20 +102,8 @@ test("the first page of a webhook's undelivered events, by id, is read off an in
 });
 
 test('a sorted page looks up the payloads of its own rows only, after the sort', async () => {
-  const ordering: Ordering = [{ field: 'retry_count', desc: false }];
-  const { sql, params } = await listStatement(ordering);
-  const { rows } = await db.query<{ 'QUERY PLAN': unknown }>(
-    `explain (analyze, format json) ${sql}`,
-    [...params],
-  );
-  const raw = rows[0]!['QUERY PLAN'];
-  const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [{ Plan: AnalyzedNode }];
-  const nodes: AnalyzedNode[] = [];
-  const walk = (node: AnalyzedNode) => {
-    nodes.push(node);
-    for (const child of node.Plans ?? []) walk(child);
-  };
-  walk(plan[0].Plan);
+  const { sent, page } = await listStatement([{ field: 'retry_count', desc: false }]);
+  const nodes = await planOf(db, sent, true);
   assert.ok(
     nodes.some((n) => n['Node Type'] === 'Sort'),
     'this ordering needs a sort, the case the test is about',
@@ -115,21 +112,5 @@ test('a sorted page looks up the payloads of its own rows only, after the sort',
   assert.equal(lookups.length, 1);
   // 200 events match; a lookup below the sort would run for each of them
   assert.equal(lookups[0]!['Actual Loops'], 20);
-
-  const page = await listHookEvents(
-    db,
-    { userId: 0, isAdmin: true },
-    { webhook, delivered: false },
-    ordering,
-    20,
-    0,
-  );
   for (const e of page) assert.deepEqual(e.request_payload, { seq: e.id });
 });
-
-interface AnalyzedNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Actual Loops': number;
-  Plans?: AnalyzedNode[];
-}
