@@ -19,6 +19,7 @@ import { migrate } from '../src/store/migrate.js';
 import type { Queryable } from '../src/store/db.js';
 import { WORKER_SERVER_OPTIONS } from '../src/store/open.js';
 import { createPgDb } from '../src/store/pg.js';
+import { UUID7_SQL } from './probe.js';
 import { ensureUser } from '../src/store/tokens.js';
 
 const N = Number(process.argv[2] ?? 5000);
@@ -53,7 +54,7 @@ for (let h = 0; h < hooks; h++)
     [u.id, `http://127.0.0.1:${port}/h${h}`],
   );
 await db.query(
-  `with ins as (insert into hook_events (webhook_id, uuid, event_type) select 1 + (g % $2), gen_random_uuid(), 'package.created' from generate_series(1, $1) g returning id, webhook_id), payloads as (insert into hook_event_payloads (hook_event_id, request_payload) select id, json_build_object('payload', json_build_object('seq', id, 'pad', repeat('p', $3))) from ins) insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts) select id, webhook_id, now(), 18 from ins`,
+  `with ins as (insert into hook_events (webhook_id, uuid, event_type) select 1 + (g % $2), ${UUID7_SQL}, 'package.created' from generate_series(1, $1) g returning id, webhook_id), payloads as (insert into hook_event_payloads (hook_event_id, request_payload) select id, json_build_object('payload', json_build_object('seq', id, 'pad', repeat('p', $3))) from ins) insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts) select id, webhook_id, now(), 18 from ins`,
   [N, hooks, Number(process.env.PAD ?? 0)],
 );
 const stats = new Map<string, { n: number; ms: number }>();

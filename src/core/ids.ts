@@ -1,8 +1,21 @@
 import { randomUUID } from 'node:crypto';
 
-/** Event uuids travel dashed in the API and as bare hex inside request_payload. */
-export function newEventUuid(): string {
-  return randomUUID();
+/**
+ * A new event's uuid, version 7 (RFC 9562): the first 48 bits are `epochMs`, the Unix
+ * time in milliseconds, and 74 of the rest are random (those of a version 4 uuid from
+ * Node's entropy cache). Events published one after another get uuids in about the same
+ * order, so the unique index on hook_events.uuid grows at its right edge like the id's,
+ * where random uuids land on any of its pages: each insert, and each update that is not
+ * HOT, then dirties a page of its own, which the next checkpoint writes whole into the
+ * WAL. Draining a backlog of 1,000,000 events seeded with such uuids cost PostgreSQL
+ * 34.7-34.8 µs of CPU per event against 39.7-45.1 with random ones, and wrote 2-3% less
+ * WAL (bench/backlog-probe.ts, two alternated pairs). Event uuids travel dashed in the
+ * API and as bare hex inside request_payload.
+ */
+export function newEventUuid(epochMs: number = Date.now()): string {
+  const random = randomUUID(); // xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx, V the variant
+  const ms = Math.floor(epochMs).toString(16).padStart(12, '0');
+  return `${ms.slice(0, 8)}-${ms.slice(8, 12)}-7${random.slice(15)}`;
 }
 
 export function uuidHex(uuid: string): string {

@@ -3,13 +3,27 @@ import { test } from 'node:test';
 import { isoMicro, ManualClock } from '../../src/core/clock.js';
 import { newEventUuid, normaliseUuid, uuidHex } from '../../src/core/ids.js';
 
-const DASHED = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const DASHED = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-test('new event uuids are dashed lower-case v4 uuids, all different', () => {
+test('new event uuids are dashed lower-case v7 uuids, all different', () => {
   const a = newEventUuid();
   const b = newEventUuid();
   assert.match(a, DASHED);
   assert.notEqual(a, b);
+});
+
+test('a new event uuid starts with the time it is given, so later events sort after', () => {
+  const at = Date.UTC(2024, 1, 19, 8, 12, 18, 591) + 0.206;
+  const uuids = Array.from({ length: 1000 }, () => newEventUuid(at));
+  // 0x018dc06c491f is 2024-02-19T08:12:18.591Z in milliseconds
+  for (const u of uuids) assert.match(u, /^018dc06c-491f-7/);
+  assert.equal(new Set(uuids).size, 1000);
+  const next = newEventUuid(at + 1);
+  assert.ok(next.startsWith('018dc06c-4920-7'), next);
+  assert.ok(uuids.every((u) => u < next));
+  // the zero-padded hex of the epoch, for any time a uuid can hold
+  assert.match(newEventUuid(0), /^00000000-0000-7/);
+  assert.match(newEventUuid(2 ** 48 - 1), /^ffffffff-ffff-7/);
 });
 
 test('uuidHex strips dashes and lower-cases', () => {

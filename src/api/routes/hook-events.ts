@@ -322,7 +322,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Prom
     instance: InstanceInput,
     resolved: { contentTypeId: number; payloadJson: string },
   ): NewHookEvent => {
-    const uuid = newEventUuid();
+    const uuid = newEventUuid(clock.now());
     return {
       webhookId: webhook.id,
       uuid,
