@@ -1,11 +1,12 @@
 /**
  * Worker-only drain profile: N events queued straight into a fresh PostgreSQL schema
  * for W webhooks, one in-process worker delivering them to a receiver in its own
- * process, and the time spent in each SQL statement. For finding where delivery time
- * goes (BATCH and CONC set the worker's batch size and slots, the service's defaults
- * otherwise; MEM=1 prints the peak RSS; PAD=n pads each payload with n characters;
- * PLAIN=1 leaves out the planner settings the service's worker connections have,
- * WORKER_SERVER_OPTIONS; WORKERS=n shares the slots between n workers):
+ * process, the time spent in each SQL statement, and this process's CPU per event (the
+ * worker's alone). For finding where delivery time goes (BATCH and CONC set the
+ * worker's batch size and slots, the service's defaults otherwise; MEM=1 prints the
+ * peak RSS; PAD=n pads each payload with n characters; PLAIN=1 leaves out the planner
+ * settings the service's worker connections have, WORKER_SERVER_OPTIONS; WORKERS=n
+ * shares the slots between n workers):
  *   node --import tsx bench/drain.ts [events=5000] [webhooks=1]
  */
 import { randomBytes } from 'node:crypto';
@@ -98,6 +99,7 @@ const workers = Array.from(
     }),
 );
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 for (const worker of workers) await worker.start();
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 let peak = 0;
@@ -107,6 +109,7 @@ while ((await received()) < N) {
   if (m.rss > peak) peak = m.rss;
 }
 const s = (performance.now() - t0) / 1000;
+const cpu = process.cpuUsage(cpu0);
 if (process.env.MEM) {
   // peak RSS during the drain; with --expose-gc, also what is live once garbage is collected
   console.log(`peak rss ${mb(peak)}`);
@@ -117,6 +120,10 @@ if (process.env.MEM) {
   }
 }
 console.log(`${N} events to ${hooks} webhook(s) in ${s.toFixed(2)} s = ${(N / s).toFixed(0)}/s`);
+// this process is the worker's alone: the receiver and PostgreSQL run in others
+console.log(
+  `worker CPU per event: ${((cpu.user + cpu.system) / N).toFixed(1)} µs (user ${(cpu.user / N).toFixed(1)}, system ${(cpu.system / N).toFixed(1)})`,
+);
 for (const worker of workers) await worker.stop();
 for (const [k, v] of [...stats].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8))
   console.log(v.n, v.ms.toFixed(0) + 'ms', (v.ms / v.n).toFixed(2) + 'ms/q', k);
