@@ -40,6 +40,19 @@ export class ManualClock implements Clock {
 export function isoMicro(epochMs: number): string {
   const wholeMs = Math.floor(epochMs);
   const micros = Math.min(999, Math.max(0, Math.round((epochMs - wholeMs) * 1000)));
-  const base = new Date(wholeMs).toISOString(); // ...T08:12:18.591Z
-  return `${base.slice(0, -1)}${String(micros).padStart(3, '0')}Z`;
+  const second = Math.floor(wholeMs / 1000);
+  if (second !== formatted.second) {
+    formatted.second = second;
+    formatted.prefix = new Date(second * 1000).toISOString().slice(0, -4); // ...T08:12:18.
+  }
+  const fraction = (wholeMs - second * 1000) * 1000 + micros;
+  return `${formatted.prefix}${String(fraction).padStart(6, '0')}Z`;
 }
+
+/**
+ * The second isoMicro formatted last, up to its decimal point. A worker formats a time
+ * for each attempt it records, most of them within the same second as the one before,
+ * and Date's toISOString took about ten times as long as the rest (500 against 50 ns a
+ * call, in a loop of a million).
+ */
+const formatted = { second: Number.NaN, prefix: '' };

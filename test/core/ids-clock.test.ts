@@ -65,6 +65,30 @@ test('isoMicro keeps microseconds', () => {
   );
 });
 
+test('isoMicro formats each time by its own second, whichever it formatted before', () => {
+  const plain = (t: number) => {
+    const whole = Math.floor(t);
+    const micros = Math.min(999, Math.max(0, Math.round((t - whole) * 1000)));
+    return `${new Date(whole).toISOString().slice(0, -1)}${String(micros).padStart(3, '0')}Z`;
+  };
+  const second = Date.parse('2024-02-19T08:12:18Z');
+  // within one second, across its edges, back to an earlier one, before 1970, a day apart
+  const times = [
+    second + 0.5,
+    second + 999.9994,
+    second + 1000,
+    second - 0.0004,
+    second + 1.25,
+    -1.5,
+    -1000,
+    0,
+    second + 86_400_000.002,
+    second + 3.003,
+  ];
+  for (const t of times) assert.equal(isoMicro(t), plain(t), String(t));
+  for (let t = second - 2500; t < second + 2500; t += 0.7919) assert.equal(isoMicro(t), plain(t));
+});
+
 test('ManualClock moves only when told', () => {
   const clock = new ManualClock(1_000);
   assert.equal(clock.now(), 1_000);
