@@ -2,13 +2,28 @@
  * The thread that runs the embedded database (see pglite-thread.ts): it opens PGlite with
  * the usual adapter and answers the requests of the main thread one message at a time.
  */
+import { setFlagsFromString } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Queryable } from './db.js';
 import { createPgliteDb } from './pglite.js';
 import type { HostReply, HostRequest } from './pglite-thread.js';
 
 const port = parentPort!;
-const db = await createPgliteDb((workerData as { dataDir?: string }).dataDir);
+const { dataDir } = workerData as { dataDir?: string };
+/**
+ * The service's database (one on disk) is compiled by V8's optimizing compiler alone.
+ * By default V8 first compiles all of PGlite's WebAssembly with its baseline compiler,
+ * then again the functions that run often, and keeps both: a service on a new data
+ * directory held 249-263 MB a second after it answered against 301-338 MB
+ * (bench/run.ts's measure, two starts each), and in two processes enqueueing side by
+ * side the database used 1-3% less CPU per event (three pairs). The price is the
+ * compile at every start: the service answered 1.3-2.0 s later (3.0-3.8 s against
+ * 1.7-1.8 s on an existing data directory). A database in memory (tests, tools) is
+ * opened often and lives briefly, and keeps V8's default. The flag is process-wide, and
+ * this thread is where the process compiles its one large WebAssembly module.
+ */
+if (dataDir !== undefined) setFlagsFromString('--no-liftoff');
+const db = await createPgliteDb(dataDir);
 
 /** Open transactions by id: each waits for the main thread's commit or rollback. */
 interface Open {
