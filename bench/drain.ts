@@ -20,8 +20,8 @@ import { migrate } from '../src/store/migrate.js';
 import type { Queryable } from '../src/store/db.js';
 import { WORKER_SERVER_OPTIONS } from '../src/store/open.js';
 import { createPgDb } from '../src/store/pg.js';
-import { UUID7_SQL } from './probe.js';
 import { ensureUser } from '../src/store/tokens.js';
+import { UUID7_SQL } from './probe.js';
 
 const N = Number(process.argv[2] ?? 5000);
 const URL_ = 'postgres://postgres@127.0.0.1:5432/test';

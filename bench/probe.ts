@@ -167,11 +167,6 @@ export async function startProbeService(
 }
 
 /**
- * `n` hook events for `webhookId`, 100,000 to a statement: queued (due at once, each
- * statement's at the same time) and/or already attempted (nine in ten delivered), as
- * the benchmark's backlog and stored-events phases seed them.
- */
-/**
  * A version 7 uuid in SQL, as the service gives each event it publishes (newEventUuid):
  * the milliseconds of the row's clock_timestamp(), then random hex, the version and the
  * variant. Seeded events with random (version 4) uuids would scatter the uuid index's
@@ -181,6 +176,11 @@ export const UUID7_SQL = `(lpad(to_hex(floor(extract(epoch from clock_timestamp(
   || '7' || substr(md5(random()::text), 1, 3) || substr('89ab', 1 + floor(random() * 4)::int, 1)
   || substr(md5(random()::text), 1, 15))::uuid`;
 
+/**
+ * `n` hook events for `webhookId`, 100,000 to a statement: queued (due at once, each
+ * statement's at the same time) and/or already attempted (nine in ten delivered), as
+ * the benchmark's backlog and stored-events phases seed them.
+ */
 export async function seedEvents(
   db: Db,
   webhookId: number,
