@@ -56,3 +56,13 @@ export const newHookEvent = (
   contentTypeId: 4,
   maxAttempts: 3,
 });
+
+/** The stored payload of each of the events `ids`, as the text a delivery sends, by id. */
+export async function storedBodies(db: Db, ids: number[]): Promise<Map<number, string>> {
+  const { rows } = await db.query<{ id: number; body: string }>(
+    `select hook_event_id as id, request_payload::text as body
+     from hook_event_payloads where hook_event_id = any($1::bigint[])`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [Number(r.id), r.body]));
+}

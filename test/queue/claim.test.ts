@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import { isoMicro } from '../../src/core/clock.js';
 import { claimBatch } from '../../src/queue/claim.js';
 import { createContext, type Context } from '../helpers/context.js';
+import { storedBodies } from '../helpers/rows.js';
 
 let ctx: Context;
 before(async () => {
@@ -89,13 +90,13 @@ test('events of several webhooks claimed at once each carry their own webhook, o
       assert.deepEqual(mine[0]!.webhook.additionalHeaders, rows[0]!.headers);
       assert.deepEqual(mine[0]!.webhook.config, rows[0]!.config);
       assert.match(mine[0]!.webhook.secretKey, /^whsec_/);
-      const { rows: bodies } = await ctx.db.query<{ id: number; body: string }>(
-        'select hook_event_id as id, request_payload::text as body from hook_event_payloads where hook_event_id = any($1::bigint[])',
-        [mine.map((e) => e.id)],
+      const bodies = await storedBodies(
+        ctx.db,
+        mine.map((e) => e.id),
       );
       assert.deepEqual(
         mine.map((e) => e.body),
-        mine.map((e) => bodies.find((b) => Number(b.id) === e.id)!.body),
+        mine.map((e) => bodies.get(e.id)),
         'each event carries its own stored body',
       );
     }

@@ -8,7 +8,7 @@ import { HandoffCredit, type HandoffReport } from '../../src/queue/handoff.js';
 import { DUE_CHANNEL, WEBHOOK_CHANGED_CHANNEL } from '../../src/queue/wake.js';
 import { count, realWorker, until } from '../engine/support.js';
 import { createContext, type Context } from '../helpers/context.js';
-import { newHookEvent } from '../helpers/rows.js';
+import { newHookEvent, storedBodies } from '../helpers/rows.js';
 
 let ctx: Context;
 before(async () => {
@@ -63,11 +63,7 @@ test('a publish leases up to the offered room to the worker and returns the even
       { by: '', until: null },
     ],
   );
-  const { rows: stored } = await ctx.db.query<{ id: number; body: string }>(
-    'select hook_event_id as id, request_payload::text as body from hook_event_payloads where hook_event_id = any($1::bigint[])',
-    [ids],
-  );
-  const bodyOf = new Map(stored.map((r) => [r.id, r.body]));
+  const bodyOf = await storedBodies(ctx.db, ids);
   for (const [i, e] of handed.entries()) {
     assert.equal(e.body, bodyOf.get(e.id), 'the body is the stored text, byte for byte');
     // as published: "number" before "a", where jsonb would have put the shorter key first
