@@ -201,11 +201,12 @@ export async function seedEvents(
                 case when $4 then 'ok' else null end,
                 case when $4 then array[now()] else '{}'::timestamptz[] end
          from generate_series($2::int, $3::int) g
-         returning id, webhook_id, object_id
+         returning id, webhook_id, object_id, uuid
        ), payloads as (
          insert into hook_event_payloads (hook_event_id, request_payload)
          select id, json_build_object(
-                  'event', json_build_object('type', 'package.created', 'uuid', md5(object_id::text)),
+                  -- the event's own uuid in hex, as the service writes it into the payload
+                  'event', json_build_object('type', 'package.created', 'uuid', replace(uuid::text, '-', '')),
                   'payload', json_build_object('seq', object_id, 'pad', repeat('p', 200)))
          from ins
        )

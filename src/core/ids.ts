@@ -7,10 +7,10 @@ import { randomUUID } from 'node:crypto';
  * order, so the unique index on hook_events.uuid grows at its right edge like the id's,
  * where random uuids land on any of its pages: each insert, and each update that is not
  * HOT, then dirties a page of its own, and the first change to a page after each
- * checkpoint writes the whole page into the WAL. Draining a backlog of 1,000,000 events seeded with such uuids cost PostgreSQL
- * 34.7-34.8 µs of CPU per event against 39.7-45.1 with random ones, and wrote 2-3% less
- * WAL (bench/backlog-probe.ts, two alternated pairs). Event uuids travel dashed in the
- * API and as bare hex inside request_payload.
+ * checkpoint writes the whole page into the WAL. Draining a backlog of 1,000,000 events
+ * seeded with such uuids cost PostgreSQL 34.7-34.8 µs of CPU per event against 39.7-45.1
+ * with random ones, and wrote 2-3% less WAL (bench/backlog-probe.ts, two alternated
+ * pairs). Event uuids travel dashed in the API and as bare hex inside request_payload.
  */
 export function newEventUuid(epochMs: number = Date.now()): string {
   const random = randomUUID(); // xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx, V the variant
