@@ -1,5 +1,6 @@
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, request } from 'undici';
 import { toError } from '../core/errors.js';
+import { Http1Agent, type ResponseHeaders } from './http1.js';
 import type { OutgoingRequest } from './request.js';
 import { TargetGuard, type Resolver } from './ssrf.js';
 import { authHeader, TokenCache } from './target-auth.js';
@@ -47,10 +48,13 @@ export interface FetchResult {
  *
  * Every connection goes through the SSRF guard: names resolve through its `lookup`
  * (the socket connects to the very address it checked), literal addresses are checked
- * before the request. TLS certificates are verified (undici's default); no option here
- * or in the config turns that off.
+ * before the request. TLS certificates are verified by both clients; no option here or
+ * in the config turns that off.
  */
 export class Sender {
+  /** Attempts' POSTs (see http1.ts for why not undici). */
+  private readonly http1: Http1Agent;
+  /** The rare GETs: token endpoints and content types' source URLs. */
   private readonly agent: Agent;
   readonly guard: TargetGuard;
   private readonly tokens: TokenCache;
@@ -60,6 +64,11 @@ export class Sender {
       allowPrivateTargets: options.allowPrivateTargets ?? false,
       allowedTargetCidrs: options.allowedTargetCidrs ?? [],
       ...(options.lookup ? { lookup: options.lookup } : {}),
+    });
+    this.http1 = new Http1Agent({
+      connectionsPerOrigin: options.connectionsPerOrigin ?? 64,
+      keepAliveMs: 10_000,
+      lookup: this.guard.lookup,
     });
     this.agent = new Agent({
       keepAliveTimeout: 10_000,
@@ -129,22 +138,24 @@ export class Sender {
       const [name, value] = authHeader(req.tokenAuth.auth, await usedToken);
       headers = { ...headers, [name]: value };
     }
-    const response = await dispatchCapped(
-      this.agent,
-      {
-        origin: url.origin,
-        path: `${url.pathname}${url.search}`,
-        method: 'POST',
-        headers,
-        body: req.body,
-      },
-      this.options.responseCapBytes,
-      deadline - performance.now(),
-    );
-    return { ...response, usedToken };
+    const cap = this.options.responseCapBytes;
+    const response = await this.http1.post({
+      url,
+      headers,
+      body: req.body,
+      cap,
+      timeoutMs: deadline - performance.now(),
+    });
+    return {
+      status: response.status,
+      headers: response.headers,
+      content: decodeCapped(response.body, cap),
+      usedToken,
+    };
   }
 
   async close(): Promise<void> {
+    await this.http1.close();
     await this.agent.close();
   }
 }
@@ -162,8 +173,6 @@ export function parseRetryAfter(
   return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 
-type ResponseHeaders = Record<string, string | string[] | undefined>;
-
 interface Posted {
   status: number;
   headers: ResponseHeaders;
@@ -171,82 +180,10 @@ interface Posted {
   usedToken?: Promise<string> | undefined;
 }
 
-/** An error that reads like the timeout of an AbortSignal (describeFailure knows it). */
-const timeoutError = () =>
-  Object.assign(new Error('The request timed out'), { name: 'TimeoutError' });
-
-/**
- * One request on the pool's low-level dispatch interface: the status, the headers and
- * the body up to `cap` bytes as text; the connection is
- * dropped once the cap is reached. `timeoutMs` covers the whole exchange, waiting for a
- * connection included. This costs far less per request than `request()`, which builds a
- * body stream, an async iterator and an AbortSignal for every attempt.
- */
-function dispatchCapped(
-  agent: Agent,
-  options: Dispatcher.DispatchOptions,
-  cap: number,
-  timeoutMs: number,
-): Promise<Omit<Posted, 'usedToken'>> {
-  return new Promise((resolve, reject) => {
-    let controller: Dispatcher.DispatchController | undefined;
-    let status = 0;
-    let headers: ResponseHeaders = {};
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const settle = (error: Error | undefined) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (error) reject(error);
-      else resolve({ status, headers, content: decodeCapped(chunks, size, cap) });
-    };
-    const timer = setTimeout(
-      () => {
-        const error = timeoutError();
-        controller?.abort(error);
-        settle(error);
-      },
-      Math.max(0, timeoutMs),
-    );
-    agent.dispatch(options, {
-      onRequestStart(c) {
-        controller = c;
-        if (settled) c.abort(timeoutError());
-      },
-      onResponseStart(_c, statusCode, responseHeaders) {
-        status = statusCode;
-        headers = responseHeaders;
-      },
-      onResponseData(c, chunk) {
-        if (settled) return;
-        const room = cap - size;
-        if (chunk.length < room) {
-          chunks.push(chunk);
-          size += chunk.length;
-          return;
-        }
-        chunks.push(chunk.subarray(0, room));
-        size += room;
-        // enough read: the rest of a huge or endless body is not waited for
-        settle(undefined);
-        c.abort(new Error('response cap reached'));
-      },
-      onResponseEnd() {
-        settle(undefined);
-      },
-      onResponseError(_c, error) {
-        settle(error);
-      },
-    });
-  });
-}
-
 /** The body read so far as text a PostgreSQL column can hold, at most `cap` bytes. */
-function decodeCapped(chunks: Buffer[], size: number, cap: number): string {
+function decodeCapped(body: Buffer, cap: number): string {
   // PostgreSQL text cannot hold NUL; a binary body is kept as readable as it gets.
-  const text = Buffer.concat(chunks, size).toString('utf8').replaceAll('\u0000', '\uFFFD');
+  const text = body.toString('utf8').replaceAll('\u0000', '\uFFFD');
   return utf8Prefix(text, cap);
 }
 
@@ -283,7 +220,11 @@ function describeFailure(caught: unknown, timeoutMs: number): string {
   }
   if (code === 'ECONNREFUSED') return 'Connection refused';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'Host name could not be resolved';
-  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'Connection reset by the target';
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET')
+    return 'Connection reset by the target';
+  // http1.ts words these for the record: which header, or what was wrong with the answer
+  if (code === 'ERR_INVALID_HEADER') return error.message;
+  if (code === 'ERR_BAD_RESPONSE') return `Invalid HTTP response: ${error.message}`;
   if (code?.startsWith('ERR_TLS') || code?.includes('CERT')) return `TLS error: ${code}`;
   return `Request failed: ${code ?? error.message}`;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Sender } from '../../src/delivery/sender.js';
 import { Receiver } from '../helpers/receiver.js';
@@ -194,4 +194,32 @@ test('an unresolvable host gives no status and a readable reason', async () => {
   const result = await post('http://no-such-host.invalid/hook');
   assert.equal(result.status, null);
   assert.match(result.content, /resolv|host/i);
+});
+
+test('an answer that is not HTTP, and a header that cannot be sent, read as what they are', async () => {
+  const raw = createNetServer((socket) => {
+    socket.once('data', () => socket.end('SSH-2.0-OpenSSH_9.2\r\n\r\n'));
+  });
+  await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(raw.address() as AddressInfo).port}/`;
+  try {
+    const notHttp = await post(url);
+    assert.equal(notHttp.status, null);
+    assert.equal(
+      notHttp.content,
+      'Invalid HTTP response: The response does not start with an HTTP/1.x status line',
+    );
+  } finally {
+    await new Promise<void>((resolve) => raw.close(() => resolve()));
+  }
+  const before = receiver.requests.length;
+  const injected = await sender.send({
+    url: receiver.url('/send/injected'),
+    body: '{}',
+    headers: { 'x-note': 'a\r\nx-forged: yes' },
+    timeoutMs: 2_000,
+  });
+  assert.equal(injected.status, null);
+  assert.equal(injected.content, 'Invalid value in header x-note');
+  assert.equal(receiver.requests.length, before, 'nothing was sent');
 });
