@@ -443,6 +443,7 @@ class OriginPool {
   private readonly waiting: Exchange[] = [];
   /** Closes connections idle for too long; runs only while some are idle. */
   private sweeper: NodeJS.Timeout | undefined;
+  private picking = false;
 
   constructor(
     private readonly url: URL,
@@ -450,6 +451,8 @@ class OriginPool {
     readonly keepAliveMs: number,
     private readonly lookup: LookupFunction | undefined,
     private readonly ca: string | Buffer | undefined,
+    /** Called when its last connection is gone and nothing waits: the agent forgets it. */
+    private readonly onEmpty: (pool: OriginPool) => void,
   ) {}
 
   get size(): number {
@@ -460,7 +463,9 @@ class OriginPool {
     // the most recently used first: the least likely to be near its idle limit
     let connection = this.idle.pop();
     while (connection?.stale(performance.now())) {
+      this.picking = true; // the pool is not empty: this request is about to use it
       connection.destroy();
+      this.picking = false;
       connection = this.idle.pop();
     }
     if (connection) connection.start(exchange);
@@ -491,6 +496,10 @@ class OriginPool {
     if (at >= 0) this.idle.splice(at, 1);
     const next = this.waiting.shift();
     if (next) this.connect().start(next);
+    else if (this.all.size === 0 && !this.picking) {
+      this.stopSweeping();
+      this.onEmpty(this);
+    }
   }
 
   close(): void {
@@ -552,6 +561,10 @@ export class Http1Agent {
         this.options.keepAliveMs,
         this.options.lookup,
         this.options.ca,
+        // a service that has sent to many origins keeps pools only for those still open
+        (empty) => {
+          if (this.origins.get(url.origin) === empty) this.origins.delete(url.origin);
+        },
       );
       this.origins.set(url.origin, pool);
     }
@@ -571,6 +584,11 @@ export class Http1Agent {
   /** Open connections (idle and busy) to an origin such as `http://127.0.0.1:8080`. */
   connections(origin: string): number {
     return this.origins.get(origin)?.size ?? 0;
+  }
+
+  /** Origins with a connection open or a request waiting for one. */
+  get originCount(): number {
+    return this.origins.size;
   }
 
   /** Closes every connection; requests in flight fail. */

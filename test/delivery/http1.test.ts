@@ -645,6 +645,7 @@ test('an idle connection is closed after keepAliveMs', LIMIT, async (t) => {
   await sleep(500);
   assert.ok(server.isClosed(0), 'the client closed the idle connection');
   assert.equal(agent.connections(server.origin), 0);
+  assert.equal(agent.originCount, 0, 'an origin with no connection left is forgotten');
   assert.equal((await agent.post(hook(server.url('/two')))).body.toString(), 'hi');
   assert.equal(server.connections, 2);
 });
