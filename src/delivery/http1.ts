@@ -171,6 +171,11 @@ class Connection {
   idleMs: number;
   /** Bytes not yet parsed: part of a head, of a chunk-size line or of a trailer. */
   private pending: Buffer | undefined;
+  /** More of a head that has not ended yet, after `pending`. */
+  private parts: Buffer[] = [];
+  private partBytes = 0;
+  /** The last three bytes of the head so far, where its blank line may begin. */
+  private tail: Buffer = Buffer.alloc(0);
   private inHead = true;
   private status = 0;
   private headers: ResponseHeaders = {};
@@ -202,6 +207,8 @@ class Connection {
     exchange.connection = this;
     this.inHead = true;
     this.pending = undefined;
+    this.parts = [];
+    this.partBytes = 0;
     this.headers = {};
     this.body = [];
     this.kept = 0;
@@ -249,8 +256,19 @@ class Connection {
       this.destroy();
       return;
     }
-    let buf = this.pending ? Buffer.concat([this.pending, data]) : data;
+    if (this.pending && this.inHead && !this.headEnds(this.pending, data)) {
+      // A head still coming in pieces: kept apart until its end arrives, so a target
+      // that sends it a byte at a time costs one copy, not one per byte.
+      this.parts.push(data);
+      this.partBytes += data.length;
+      if (this.pending.length + this.partBytes > MAX_HEAD_BYTES)
+        this.bad('The response headers are too large');
+      return;
+    }
+    let buf = this.pending ? Buffer.concat([this.pending, ...this.parts, data]) : data;
     this.pending = undefined;
+    this.parts = [];
+    this.partBytes = 0;
     while (this.exchange && buf.length > 0) {
       if (this.inHead) {
         const end = buf.indexOf(CRLF_CRLF);
@@ -277,6 +295,16 @@ class Connection {
     // bytes after the response were never asked for: such a server is not one to reuse
     if (this.reuse && buf.length === 0 && !this.closed) this.pool.release(this);
     else this.destroy();
+  }
+
+  /** Whether the head's blank line ends in `data`, or across its seam with what came before. */
+  private headEnds(first: Buffer, data: Buffer): boolean {
+    if (data.indexOf(CRLF_CRLF) >= 0) return true;
+    const before = this.parts.length > 0 ? this.tail : first.subarray(-3);
+    const seam = Buffer.concat([before, data.subarray(0, 3)]);
+    if (seam.indexOf(CRLF_CRLF) >= 0) return true;
+    this.tail = Buffer.concat([before, data.subarray(-3)]).subarray(-3);
+    return false;
   }
 
   /** Parses a response head; an error message when it is not one. */
