@@ -68,6 +68,7 @@ const BAD_VALUE = /[\r\n\0]/;
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: |$)/;
 const CRLF_CRLF = Buffer.from('\r\n\r\n');
 const CRLF = Buffer.from('\r\n');
+const NOTHING = Buffer.alloc(0);
 /**
  * Headers that say where a request goes, how it is framed or what happens to its
  * connection: the client writes the ones it needs itself, and drops a caller's. Two
@@ -104,7 +105,7 @@ function requestHead(url: URL, headers: Record<string, string>, length: number):
     if (!TOKEN.test(name)) return failure('ERR_INVALID_HEADER', `Invalid header name: ${name}`);
     if (BAD_VALUE.test(value))
       return failure('ERR_INVALID_HEADER', `Invalid value in header ${name}`);
-    if (!CLIENT_OWN.has(name)) head += `${name}: ${value}\r\n`;
+    if (!CLIENT_OWN.has(name.toLowerCase())) head += `${name}: ${value}\r\n`;
   }
   return `${head}\r\n`;
 }
@@ -170,12 +171,10 @@ class Connection {
   idleSince = 0;
   idleMs: number;
   /** Bytes not yet parsed: part of a head, of a chunk-size line or of a trailer. */
-  private pending: Buffer | undefined;
-  /** More of a head that has not ended yet, after `pending`. */
   private parts: Buffer[] = [];
   private partBytes = 0;
-  /** The last three bytes of the head so far, where its blank line may begin. */
-  private tail: Buffer = Buffer.alloc(0);
+  /** The last three bytes held, where a head's blank line may begin. */
+  private tail = NOTHING;
   private inHead = true;
   private status = 0;
   private headers: ResponseHeaders = {};
@@ -206,9 +205,7 @@ class Connection {
     this.exchange = exchange;
     exchange.connection = this;
     this.inHead = true;
-    this.pending = undefined;
-    this.parts = [];
-    this.partBytes = 0;
+    this.dropHeld();
     this.headers = {};
     this.body = [];
     this.kept = 0;
@@ -256,25 +253,24 @@ class Connection {
       this.destroy();
       return;
     }
-    if (this.pending && this.inHead && !this.headEnds(this.pending, data)) {
-      // A head still coming in pieces: kept apart until its end arrives, so a target
+    let buf = data;
+    if (this.parts.length > 0) {
+      // A head still coming in pieces stays apart until its end arrives, so a target
       // that sends it a byte at a time costs one copy, not one per byte.
-      this.parts.push(data);
-      this.partBytes += data.length;
-      if (this.pending.length + this.partBytes > MAX_HEAD_BYTES)
-        this.bad('The response headers are too large');
-      return;
+      if (this.inHead && !this.headEnds(data)) {
+        this.hold(data);
+        if (this.partBytes > MAX_HEAD_BYTES) this.bad('The response headers are too large');
+        return;
+      }
+      buf = Buffer.concat([...this.parts, data]);
+      this.dropHeld();
     }
-    let buf = this.pending ? Buffer.concat([this.pending, ...this.parts, data]) : data;
-    this.pending = undefined;
-    this.parts = [];
-    this.partBytes = 0;
     while (this.exchange && buf.length > 0) {
       if (this.inHead) {
         const end = buf.indexOf(CRLF_CRLF);
         if (end < 0) {
           if (buf.length > MAX_HEAD_BYTES) return this.bad('The response headers are too large');
-          this.pending = buf;
+          this.hold(buf);
           return;
         }
         if (end > MAX_HEAD_BYTES) return this.bad('The response headers are too large');
@@ -297,14 +293,24 @@ class Connection {
     else this.destroy();
   }
 
+  /** Keeps bytes not parsed yet (part of a head or of a chunk line) for the next read. */
+  private hold(bytes: Buffer): void {
+    this.parts.push(bytes);
+    this.partBytes += bytes.length;
+    this.tail = Buffer.concat([this.tail, bytes.subarray(-3)]).subarray(-3);
+  }
+
+  /** Forgets what was held: it has been parsed, or a new exchange begins. */
+  private dropHeld(): void {
+    this.parts = [];
+    this.partBytes = 0;
+    this.tail = NOTHING;
+  }
+
   /** Whether the head's blank line ends in `data`, or across its seam with what came before. */
-  private headEnds(first: Buffer, data: Buffer): boolean {
+  private headEnds(data: Buffer): boolean {
     if (data.indexOf(CRLF_CRLF) >= 0) return true;
-    const before = this.parts.length > 0 ? this.tail : first.subarray(-3);
-    const seam = Buffer.concat([before, data.subarray(0, 3)]);
-    if (seam.indexOf(CRLF_CRLF) >= 0) return true;
-    this.tail = Buffer.concat([before, data.subarray(-3)]).subarray(-3);
-    return false;
+    return Buffer.concat([this.tail, data.subarray(0, 3)]).indexOf(CRLF_CRLF) >= 0;
   }
 
   /** Parses a response head; an error message when it is not one. */
@@ -423,7 +429,7 @@ class Connection {
           this.bad('A chunk line of the response is too long');
           return buf.subarray(buf.length);
         }
-        this.pending = buf;
+        this.hold(buf);
         return buf.subarray(buf.length);
       }
       const line = buf.toString('latin1', 0, eol);
@@ -471,7 +477,6 @@ class OriginPool {
   private readonly waiting: Exchange[] = [];
   /** Closes connections idle for too long; runs only while some are idle. */
   private sweeper: NodeJS.Timeout | undefined;
-  private picking = false;
 
   constructor(
     private readonly url: URL,
@@ -489,16 +494,18 @@ class OriginPool {
 
   send(exchange: Exchange): void {
     // the most recently used first: the least likely to be near its idle limit
+    const now = performance.now();
+    const stale: Connection[] = [];
     let connection = this.idle.pop();
-    while (connection?.stale(performance.now())) {
-      this.picking = true; // the pool is not empty: this request is about to use it
-      connection.destroy();
-      this.picking = false;
+    while (connection?.stale(now)) {
+      stale.push(connection);
       connection = this.idle.pop();
     }
     if (connection) connection.start(exchange);
     else if (this.all.size < this.max) this.connect().start(exchange);
     else this.waiting.push(exchange);
+    // closed once the request has its place, so that the pool is never seen empty here
+    for (const old of stale) old.destroy();
   }
 
   /** A request timed out or was given up on while it waited: it leaves the queue. */
@@ -524,7 +531,7 @@ class OriginPool {
     if (at >= 0) this.idle.splice(at, 1);
     const next = this.waiting.shift();
     if (next) this.connect().start(next);
-    else if (this.all.size === 0 && !this.picking) {
+    else if (this.all.size === 0) {
       this.stopSweeping();
       this.onEmpty(this);
     }
