@@ -112,13 +112,13 @@ const ENQUEUE_SQL = `with input as (
 const MAX_STATEMENT_CHARS = 32 * 1024 * 1024;
 
 /** One statement's events for ENQUEUE_SQL: their fields, and their payloads. */
-interface Document {
+export interface Document {
   rows: string;
   payloads: string;
 }
 
-/** The events as Documents, each within MAX_STATEMENT_CHARS (bar one huge row). */
-function documents(events: NewHookEvent[]): Document[] {
+/** The events as Documents, each within `maxChars` (bar one huge row), in their order. */
+export function documents(events: NewHookEvent[], maxChars = MAX_STATEMENT_CHARS): Document[] {
   const docs: Document[] = [];
   let rows: string[] = [];
   let payloads: string[] = [];
@@ -137,7 +137,7 @@ function documents(events: NewHookEvent[]): Document[] {
       `"max_attempts":${e.maxAttempts}}`;
     // the payload goes in as the text it already is, not parsed and written again
     const size = row.length + e.requestPayload.length + 2;
-    if (rows.length > 0 && chars + size > MAX_STATEMENT_CHARS) flush();
+    if (rows.length > 0 && chars + size > maxChars) flush();
     rows.push(row);
     payloads.push(e.requestPayload);
     chars += size;
