@@ -24,7 +24,8 @@ export const LOOKUP_TTL_MS = 1_000;
  * at once. Writes made elsewhere show after at most `ttlMs`: `oms-hooks token revoke`
  * or another API process revoking a token, a worker deactivating a webhook after a 410,
  * maintenance auto-disabling one. A webhook deleted elsewhere meanwhile fails the insert
- * on its foreign key, which publish answers as if it had never been found.
+ * on its reference check (a foreign key's violation, migration 012), which publish
+ * answers as if it had never been found.
  *
  * Only hits are cached. A key that matched nothing is looked up again next time, so a
  * token created in another process works at once, and guessing keys cannot fill the

@@ -86,7 +86,7 @@ test('deleted events take their payloads, queue rows and attempt log with them, 
   assert.deepEqual(await left(ofA.slice(0, 2)), { events: 0, payloads: 0, queued: 0, attempts: 0 });
   assert.deepEqual(await left(ofA.slice(2)), { events: 1, payloads: 1, queued: 1, attempts: 1 });
 
-  // a deleted webhook's events go through its own foreign key, and their rows with them
+  // a deleted webhook takes its events (migration 012), and they their rows
   await db.query('delete from webhooks where id = $1', [a]);
   assert.deepEqual(await left(ofA), { events: 0, payloads: 0, queued: 0, attempts: 0 });
   assert.deepEqual(await left(ofB), { events: 2, payloads: 2, queued: 2, attempts: 2 });

@@ -206,7 +206,10 @@ function formInstance(request: FastifyRequest): void {
   }
 }
 
-/** PostgreSQL's foreign_key_violation on `constraint`, as both adapters report it. */
+/**
+ * PostgreSQL's foreign_key_violation on `constraint`, as both adapters report it. The
+ * checks of migration 012 raise it under the names of the keys they replaced.
+ */
 const violates = (error: unknown, constraint: string): boolean => {
   const { code, constraint: name } = (error ?? {}) as { code?: unknown; constraint?: unknown };
   return code === '23503' && name === constraint;
@@ -340,8 +343,8 @@ export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Prom
 
   /**
    * Writes the events; answers once they are committed. A webhook or content type read
-   * from the lookups may have been deleted since (here or in another process): its
-   * foreign key then fails the insert, answered as the 400 a missed lookup gives, and
+   * from the lookups may have been deleted since (here or in another process): the
+   * insert's reference check (migration 012) then fails it, answered as the 400 a missed lookup gives, and
    * the stale copy is forgotten. Other requests gathered in the same group commit are
    * written without this one.
    */

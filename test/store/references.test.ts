@@ -1,0 +1,244 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { enqueueCommitted, enqueueHookEvents } from '../../src/queue/enqueue.js';
+import type { Db, Queryable } from '../../src/store/db.js';
+import { ensureUser } from '../../src/store/tokens.js';
+import { onPostgres, testDb } from '../helpers/db.js';
+import { insertWebhook, newHookEvent } from '../helpers/rows.js';
+
+/**
+ * An event's webhook and content type are checked once per statement by a trigger, not
+ * by foreign keys (migration 012). These tests hold that it refuses, cascades and locks
+ * as the keys did.
+ */
+let db: Db;
+let drop: () => Promise<void>;
+let userId: number;
+before(async () => {
+  ({ db, drop } = await testDb());
+  userId = (await ensureUser(db, 'references', true)).id;
+});
+after(() => drop());
+
+const NOW = '2026-01-15T10:00:00.000000Z';
+
+/** A content type of our own, unused by any other test's events. */
+async function contentType(model: string): Promise<number> {
+  const { rows } = await db.query<{ id: number }>(
+    'insert into content_types (model) values ($1) returning id',
+    [model],
+  );
+  return rows[0]!.id;
+}
+
+async function count(sql: string, params: unknown[]): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from ${sql}`, params);
+  return rows[0]!.n;
+}
+
+const eventsOf = (hook: number) => count('hook_events where webhook_id = $1', [hook]);
+
+/** How many events, payloads and queue rows there are in all. */
+const rowsNow = async () => [
+  await count('hook_events', []),
+  await count('hook_event_payloads', []),
+  await count('hook_event_queue', []),
+];
+
+/** Rejects with PostgreSQL's foreign_key_violation under `constraint`. */
+async function refused(work: Promise<unknown>, constraint: string, key: RegExp): Promise<void> {
+  await assert.rejects(work, (error: { code?: string; constraint?: string; detail?: string }) => {
+    assert.equal(error.code, '23503');
+    assert.equal(error.constraint, constraint);
+    assert.match(error.detail ?? '', key);
+    return true;
+  });
+}
+
+test('events of a webhook that does not exist are refused, all of the statement with them', async () => {
+  const hook = await insertWebhook(db, userId);
+  const good = newHookEvent(hook, 1);
+  const bad = newHookEvent(987_654, 2);
+  const before = await rowsNow();
+  await refused(
+    enqueueCommitted(db, [good, bad], NOW),
+    'hook_events_webhook_id_fkey',
+    /\(webhook_id\)=\(987654\)/,
+  );
+  assert.deepEqual(await rowsNow(), before);
+  await enqueueCommitted(db, [good], NOW);
+  assert.equal(await eventsOf(hook), 1);
+});
+
+test('events of a content type that does not exist are refused; events without one are not', async () => {
+  const hook = await insertWebhook(db, userId);
+  await refused(
+    enqueueCommitted(db, [{ ...newHookEvent(hook, 1), contentTypeId: 876_543 }], NOW),
+    'hook_events_content_type_id_fkey',
+    /\(content_type_id\)=\(876543\)/,
+  );
+  assert.equal(await eventsOf(hook), 0);
+  await enqueueCommitted(db, [{ ...newHookEvent(hook, 2), contentTypeId: null }], NOW);
+  assert.equal(await eventsOf(hook), 1);
+});
+
+test('a content type that events name cannot be deleted; an unused one can', async () => {
+  const hook = await insertWebhook(db, userId);
+  const used = await contentType('references.used');
+  const unused = await contentType('references.unused');
+  await enqueueCommitted(db, [{ ...newHookEvent(hook, 1), contentTypeId: used }], NOW);
+  await refused(
+    db.query('delete from content_types where id = any($1::int[])', [[unused, used]]),
+    'hook_events_content_type_id_fkey',
+    new RegExp(`\\(id\\)=\\(${used}\\) is still referenced`),
+  );
+  assert.equal(await count('content_types where id = any($1::int[])', [[used, unused]]), 2);
+  await db.query('delete from content_types where id = $1', [unused]);
+  assert.equal(await count('content_types where id = $1', [unused]), 0);
+});
+
+test('a deleted webhook takes its events, and only its own', async () => {
+  const a = await insertWebhook(db, userId);
+  const b = await insertWebhook(db, userId);
+  await enqueueCommitted(db, [newHookEvent(a, 1), newHookEvent(a, 2), newHookEvent(b, 3)], NOW);
+  await db.query('delete from webhooks where id = $1', [a]);
+  assert.equal(await eventsOf(a), 0);
+  assert.equal(await eventsOf(b), 1);
+});
+
+test('an event keeps its webhook and content type, and a webhook its id', async () => {
+  const a = await insertWebhook(db, userId);
+  const b = await insertWebhook(db, userId);
+  await enqueueCommitted(db, [newHookEvent(a, 1)], NOW);
+  await assert.rejects(
+    db.query('update hook_events set webhook_id = $2 where webhook_id = $1', [a, b]),
+    /hook_events\.webhook_id or content_type_id cannot change/,
+  );
+  await assert.rejects(
+    db.query('update hook_events set content_type_id = null where webhook_id = $1', [a]),
+    /cannot change/,
+  );
+  await assert.rejects(
+    db.query('update webhooks set id = $2 where id = $1', [a, b + 1000]),
+    /webhooks\.id cannot change/,
+  );
+  // the columns set to what they hold already, and every other column, are left alone
+  await db.query(
+    'update hook_events set webhook_id = webhook_id, retry_count = 1 where webhook_id = $1',
+    [a],
+  );
+  assert.equal(await count('hook_events where webhook_id = $1 and retry_count = 1', [a]), 1);
+});
+
+/** Waits until a statement starting with `prefix` waits for a lock; false after 2 s. */
+async function waitsForLock(prefix: string): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    const { rows } = await db.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity
+       where wait_event_type = 'Lock' and query like $1 || '%'`,
+      [prefix],
+    );
+    if (rows[0]!.n > 0) return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return false;
+}
+
+/** A transaction that has run `work` and waits, uncommitted, until `commit()`. */
+function held(work: (tx: Queryable) => Promise<unknown>) {
+  let commit!: () => void;
+  const release = new Promise<void>((resolve) => (commit = resolve));
+  let ready!: () => void;
+  const done = new Promise<void>((resolve) => (ready = resolve));
+  const finished = db.transaction(async (tx) => {
+    await work(tx);
+    ready();
+    await release;
+  });
+  return { ran: Promise.race([done, finished]), commit, finished };
+}
+
+const postgresOnly = {
+  skip: onPostgres ? false : 'needs PostgreSQL: PGlite runs one statement at a time',
+};
+
+test(
+  'a webhook deleted while its events are written waits for them, then takes them',
+  postgresOnly,
+  async () => {
+    const hook = await insertWebhook(db, userId);
+    const publish = held((tx) =>
+      enqueueHookEvents(tx, [newHookEvent(hook, 1), newHookEvent(hook, 2)], NOW),
+    );
+    await publish.ran;
+    const deletion = db.query('delete from webhooks where id = $1', [hook]);
+    let waiting = false;
+    try {
+      waiting = await waitsForLock('delete from webhooks');
+    } finally {
+      publish.commit();
+      await publish.finished;
+      await deletion;
+    }
+    assert.ok(waiting, 'the delete should wait for the events to commit');
+    assert.equal(await eventsOf(hook), 0);
+    assert.equal(await count('webhooks where id = $1', [hook]), 0);
+  },
+);
+
+test(
+  'events written while their webhook is deleted wait, then are refused',
+  postgresOnly,
+  async () => {
+    const hook = await insertWebhook(db, userId);
+    const deletion = held((tx) => tx.query('delete from webhooks where id = $1', [hook]));
+    await deletion.ran;
+    const publish = enqueueCommitted(db, [newHookEvent(hook, 1)], NOW);
+    const outcome = publish.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    let waiting = false;
+    try {
+      waiting = await waitsForLock('with input as');
+    } finally {
+      deletion.commit();
+      await deletion.finished;
+    }
+    assert.ok(waiting, 'the publish should wait for the delete to commit');
+    const error = (await outcome) as { code?: string; constraint?: string } | undefined;
+    assert.equal(error?.code, '23503');
+    assert.equal(error?.constraint, 'hook_events_webhook_id_fkey');
+    assert.equal(await eventsOf(hook), 0);
+  },
+);
+
+test(
+  'a content type deleted while events naming it are written waits, then is refused',
+  postgresOnly,
+  async () => {
+    const hook = await insertWebhook(db, userId);
+    const model = await contentType('references.racing');
+    const publish = held((tx) =>
+      enqueueHookEvents(tx, [{ ...newHookEvent(hook, 1), contentTypeId: model }], NOW),
+    );
+    await publish.ran;
+    const deletion = db.query('delete from content_types where id = $1', [model]).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    let waiting = false;
+    try {
+      waiting = await waitsForLock('delete from content_types');
+    } finally {
+      publish.commit();
+      await publish.finished;
+    }
+    assert.ok(waiting, 'the delete should wait for the events to commit');
+    const error = (await deletion) as { code?: string; constraint?: string } | undefined;
+    assert.equal(error?.code, '23503');
+    assert.equal(error?.constraint, 'hook_events_content_type_id_fkey');
+    assert.equal(await count('content_types where id = $1', [model]), 1);
+    assert.equal(await eventsOf(hook), 1);
+  },
+);
