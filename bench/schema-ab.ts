@@ -116,6 +116,13 @@ try {
       }
     }
   }
+  for (const s of sides) {
+    // the probe's pool makes a second connection only for statements side by side, and
+    // these run one at a time; a CPU reading of the wrong backend would count nothing
+    if (s.backend === undefined) continue;
+    const { rows } = await s.probe.db.query<{ pid: number }>('select pg_backend_pid() as pid');
+    if (rows[0]!.pid !== s.backend) throw new Error('the statements ran on another backend');
+  }
   const [a, b] = sides.map((s) => (s.spent / total).toFixed(1));
   process.stdout.write(
     `${statement}, ${size} events a statement, ${pglite ? 'PGlite wall time' : 'PostgreSQL backend CPU'} per event: A ${a} µs, B ${b} µs\n`,

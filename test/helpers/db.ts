@@ -58,3 +58,47 @@ export function noting(inner: Db, seen: Map<string, Sent>): Db {
 }
 
 export const UNNAMED = '';
+
+/**
+ * Runs `first` in a transaction left open, then `second` beside it, and commits `first`
+ * once `second` waits for a lock (a statement that starts with `waitsAs`), or after 2 s.
+ * Says whether it waited, and what `second` threw (undefined when it succeeded).
+ * PostgreSQL only: PGlite runs one statement at a time.
+ */
+export async function behindOpenTransaction(
+  db: Db,
+  first: (tx: Queryable) => Promise<unknown>,
+  second: () => Promise<unknown>,
+  waitsAs: string,
+): Promise<{ waited: boolean; error: unknown }> {
+  let commit!: () => void;
+  const release = new Promise<void>((resolve) => (commit = resolve));
+  let ran!: () => void;
+  const started = new Promise<void>((resolve) => (ran = resolve));
+  const held = db.transaction(async (tx) => {
+    await first(tx);
+    ran();
+    await release;
+  });
+  await Promise.race([started, held]);
+  const outcome = second().then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  let waited = false;
+  try {
+    for (let i = 0; i < 100 && !waited; i++) {
+      const { rows } = await db.query<{ n: number }>(
+        `select count(*)::int as n from pg_stat_activity
+         where wait_event_type = 'Lock' and query like $1 || '%'`,
+        [waitsAs],
+      );
+      waited = rows[0]!.n > 0;
+      if (!waited) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  } finally {
+    commit();
+    await held;
+  }
+  return { waited, error: await outcome };
+}

@@ -5,7 +5,7 @@ import { recordAttempts, type AttemptOutcome } from '../../src/queue/record.js';
 import { requeueUndelivered } from '../../src/queue/requeue.js';
 import type { Db } from '../../src/store/db.js';
 import { ensureUser } from '../../src/store/tokens.js';
-import { onPostgres, testDb } from '../helpers/db.js';
+import { behindOpenTransaction, onPostgres, testDb } from '../helpers/db.js';
 import { insertWebhook, newHookEvent } from '../helpers/rows.js';
 
 /**
@@ -101,37 +101,20 @@ test(
     // its attempts spent: out of the queue, not delivered, as a bulk resend finds it
     await db.query('delete from hook_event_queue where hook_event_id = $1', [id]);
 
-    let resume!: () => void;
-    const held = new Promise<void>((resolve) => (resume = resolve));
-    let requeuedNow!: (n: number) => void;
-    const requeuedOnce = new Promise<number>((resolve) => (requeuedNow = resolve));
-    const resend = db.transaction(async (tx) => {
-      requeuedNow(
-        await requeueUndelivered(tx, { userId, isAdmin: true }, { webhook: hook }, NOW, 3),
-      );
-      await held; // not committed yet
-    });
-    assert.equal(await requeuedOnce, 1);
-
-    const deletion = db.query('delete from hook_events where id = $1', [id]);
     // the delete waits for the resend's lock on the event (without it, it would finish
     // now and the resend's queue row, committed after, would point at nothing)
-    let waiting = false;
-    try {
-      for (let i = 0; i < 100 && !waiting; i++) {
-        const { rows } = await db.query<{ n: number }>(
-          `select count(*)::int as n from pg_stat_activity
-           where wait_event_type = 'Lock' and query like 'delete from hook_events%'`,
-        );
-        waiting = rows[0]!.n > 0;
-        if (!waiting) await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    } finally {
-      resume();
-      await resend;
-      await deletion;
-    }
-    assert.ok(waiting, 'the delete should wait for the resend to commit');
+    const { waited, error } = await behindOpenTransaction(
+      db,
+      async (tx) =>
+        assert.equal(
+          await requeueUndelivered(tx, { userId, isAdmin: true }, { webhook: hook }, NOW, 3),
+          1,
+        ),
+      () => db.query('delete from hook_events where id = $1', [id]),
+      'delete from hook_events',
+    );
+    assert.equal(error, undefined);
+    assert.ok(waited, 'the delete should wait for the resend to commit');
     assert.deepEqual(await left([id!]), { events: 0, payloads: 0, queued: 0, attempts: 0 });
   },
 );

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { enqueueCommitted, enqueueHookEvents } from '../../src/queue/enqueue.js';
-import type { Db, Queryable } from '../../src/store/db.js';
+import type { Db } from '../../src/store/db.js';
 import { ensureUser } from '../../src/store/tokens.js';
-import { onPostgres, testDb } from '../helpers/db.js';
+import { behindOpenTransaction, onPostgres, testDb } from '../helpers/db.js';
 import { insertWebhook, newHookEvent } from '../helpers/rows.js';
 
 /**
@@ -130,57 +130,30 @@ test('an event keeps its webhook and content type, and a webhook its id', async 
   assert.equal(await count('hook_events where webhook_id = $1 and retry_count = 1', [a]), 1);
 });
 
-/** Waits until a statement starting with `prefix` waits for a lock; false after 2 s. */
-async function waitsForLock(prefix: string): Promise<boolean> {
-  for (let i = 0; i < 100; i++) {
-    const { rows } = await db.query<{ n: number }>(
-      `select count(*)::int as n from pg_stat_activity
-       where wait_event_type = 'Lock' and query like $1 || '%'`,
-      [prefix],
-    );
-    if (rows[0]!.n > 0) return true;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return false;
-}
-
-/** A transaction that has run `work` and waits, uncommitted, until `commit()`. */
-function held(work: (tx: Queryable) => Promise<unknown>) {
-  let commit!: () => void;
-  const release = new Promise<void>((resolve) => (commit = resolve));
-  let ready!: () => void;
-  const done = new Promise<void>((resolve) => (ready = resolve));
-  const finished = db.transaction(async (tx) => {
-    await work(tx);
-    ready();
-    await release;
-  });
-  return { ran: Promise.race([done, finished]), commit, finished };
-}
-
 const postgresOnly = {
   skip: onPostgres ? false : 'needs PostgreSQL: PGlite runs one statement at a time',
 };
+
+/** PostgreSQL's foreign_key_violation under `constraint`, as a race ended. */
+function refusedAs(error: unknown, constraint: string): void {
+  const { code, constraint: name } = (error ?? {}) as { code?: string; constraint?: string };
+  assert.equal(code, '23503');
+  assert.equal(name, constraint);
+}
 
 test(
   'a webhook deleted while its events are written waits for them, then takes them',
   postgresOnly,
   async () => {
     const hook = await insertWebhook(db, userId);
-    const publish = held((tx) =>
-      enqueueHookEvents(tx, [newHookEvent(hook, 1), newHookEvent(hook, 2)], NOW),
+    const { waited, error } = await behindOpenTransaction(
+      db,
+      (tx) => enqueueHookEvents(tx, [newHookEvent(hook, 1), newHookEvent(hook, 2)], NOW),
+      () => db.query('delete from webhooks where id = $1', [hook]),
+      'delete from webhooks',
     );
-    await publish.ran;
-    const deletion = db.query('delete from webhooks where id = $1', [hook]);
-    let waiting = false;
-    try {
-      waiting = await waitsForLock('delete from webhooks');
-    } finally {
-      publish.commit();
-      await publish.finished;
-      await deletion;
-    }
-    assert.ok(waiting, 'the delete should wait for the events to commit');
+    assert.ok(waited, 'the delete should wait for the events to commit');
+    assert.equal(error, undefined);
     assert.equal(await eventsOf(hook), 0);
     assert.equal(await count('webhooks where id = $1', [hook]), 0);
   },
@@ -191,24 +164,14 @@ test(
   postgresOnly,
   async () => {
     const hook = await insertWebhook(db, userId);
-    const deletion = held((tx) => tx.query('delete from webhooks where id = $1', [hook]));
-    await deletion.ran;
-    const publish = enqueueCommitted(db, [newHookEvent(hook, 1)], NOW);
-    const outcome = publish.then(
-      () => undefined,
-      (error: unknown) => error,
+    const { waited, error } = await behindOpenTransaction(
+      db,
+      (tx) => tx.query('delete from webhooks where id = $1', [hook]),
+      () => enqueueCommitted(db, [newHookEvent(hook, 1)], NOW),
+      'with input as',
     );
-    let waiting = false;
-    try {
-      waiting = await waitsForLock('with input as');
-    } finally {
-      deletion.commit();
-      await deletion.finished;
-    }
-    assert.ok(waiting, 'the publish should wait for the delete to commit');
-    const error = (await outcome) as { code?: string; constraint?: string } | undefined;
-    assert.equal(error?.code, '23503');
-    assert.equal(error?.constraint, 'hook_events_webhook_id_fkey');
+    assert.ok(waited, 'the publish should wait for the delete to commit');
+    refusedAs(error, 'hook_events_webhook_id_fkey');
     assert.equal(await eventsOf(hook), 0);
   },
 );
@@ -219,25 +182,14 @@ test(
   async () => {
     const hook = await insertWebhook(db, userId);
     const model = await contentType('references.racing');
-    const publish = held((tx) =>
-      enqueueHookEvents(tx, [{ ...newHookEvent(hook, 1), contentTypeId: model }], NOW),
+    const { waited, error } = await behindOpenTransaction(
+      db,
+      (tx) => enqueueHookEvents(tx, [{ ...newHookEvent(hook, 1), contentTypeId: model }], NOW),
+      () => db.query('delete from content_types where id = $1', [model]),
+      'delete from content_types',
     );
-    await publish.ran;
-    const deletion = db.query('delete from content_types where id = $1', [model]).then(
-      () => undefined,
-      (error: unknown) => error,
-    );
-    let waiting = false;
-    try {
-      waiting = await waitsForLock('delete from content_types');
-    } finally {
-      publish.commit();
-      await publish.finished;
-    }
-    assert.ok(waiting, 'the delete should wait for the events to commit');
-    const error = (await deletion) as { code?: string; constraint?: string } | undefined;
-    assert.equal(error?.code, '23503');
-    assert.equal(error?.constraint, 'hook_events_content_type_id_fkey');
+    assert.ok(waited, 'the delete should wait for the events to commit');
+    refusedAs(error, 'hook_events_content_type_id_fkey');
     assert.equal(await count('content_types where id = $1', [model]), 1);
     assert.equal(await eventsOf(hook), 1);
   },

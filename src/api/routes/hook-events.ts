@@ -344,9 +344,9 @@ export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Prom
   /**
    * Writes the events; answers once they are committed. A webhook or content type read
    * from the lookups may have been deleted since (here or in another process): the
-   * insert's reference check (migration 012) then fails it, answered as the 400 a missed lookup gives, and
-   * the stale copy is forgotten. Other requests gathered in the same group commit are
-   * written without this one.
+   * insert's reference check (migration 012) then fails it, answered as the 400 a
+   * missed lookup gives, and the stale copy is forgotten. Other requests gathered in the
+   * same group commit are written without this one.
    */
   async function enqueue(events: NewHookEvent[], instance: InstanceInput, hook?: number) {
     try {
