@@ -47,15 +47,22 @@ interface Side {
 
 async function side(sql: string[]): Promise<Side> {
   const probe = await probeSchema();
-  const hook = await addWebhook(probe, 'http://127.0.0.1:9/', { retrySeconds: 60 });
-  const { rows } = await probe.db.query<{ id: number }>(
-    `select id from content_types where model = 'package'`,
-  );
-  for (const statement of sql) await probe.db.query(statement);
-  const backend = pglite
-    ? undefined
-    : (await probe.db.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
-  return { probe, hook, contentType: rows[0]!.id, backend, spent: 0 };
+  try {
+    const hook = await addWebhook(probe, 'http://127.0.0.1:9/', { retrySeconds: 60 });
+    const { rows } = await probe.db.query<{ id: number }>(
+      `select id from content_types where model = 'package'`,
+    );
+    for (const statement of sql) await probe.db.query(statement);
+    const backend = pglite
+      ? undefined
+      : (await probe.db.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+    return { probe, hook, contentType: rows[0]!.id, backend, spent: 0 };
+  } catch (error) {
+    // a B.sql that fails (a typo, two statements on one line) left its schema or data
+    // directory behind
+    await probe.drop();
+    throw error;
+  }
 }
 
 const events = (s: Side): NewHookEvent[] =>
