@@ -82,11 +82,15 @@ const events = (s: Side): NewHookEvent[] =>
     };
   });
 
+/** µs so far: the side's backend CPU on PostgreSQL, this process's clock on PGlite. */
+const reading = (s: Side): number =>
+  s.backend === undefined ? performance.now() * 1000 : cpuMicros(s.backend);
+
 /** Runs `work` on a side and adds what it cost there. */
 async function measured(s: Side, work: () => Promise<unknown>): Promise<void> {
-  const before = s.backend === undefined ? performance.now() * 1000 : cpuMicros(s.backend);
+  const before = reading(s);
   await work();
-  s.spent += (s.backend === undefined ? performance.now() * 1000 : cpuMicros(s.backend)) - before;
+  s.spent += reading(s) - before;
 }
 
 async function recordOn(s: Side): Promise<void> {
@@ -115,8 +119,10 @@ const sides: Side[] = [];
 try {
   sides.push(await side([]));
   sides.push(await side(splitStatements(readFileSync(file, 'utf8'))));
-  for (let done = 0; done < total; done += size) {
-    for (const s of (done / size) % 2 === 0 ? sides : [...sides].reverse()) {
+  // whole statements: `total` rounded up to a multiple of `size`
+  const rounds = Math.ceil(total / size);
+  for (let round = 0; round < rounds; round++) {
+    for (const s of round % 2 === 0 ? sides : [...sides].reverse()) {
       if (statement === 'enqueue') {
         const batch = events(s);
         await measured(s, () => enqueueCommitted(s.probe.db, batch, isoMicro(Date.now())));
@@ -132,7 +138,7 @@ try {
     const { rows } = await s.probe.db.query<{ pid: number }>('select pg_backend_pid() as pid');
     if (rows[0]!.pid !== s.backend) throw new Error('the statements ran on another backend');
   }
-  const [a, b] = sides.map((s) => (s.spent / total).toFixed(1));
+  const [a, b] = sides.map((s) => (s.spent / (rounds * size)).toFixed(1));
   process.stdout.write(
     `${statement}, ${size} events a statement, ${pglite ? 'PGlite wall time' : 'PostgreSQL backend CPU'} per event: A ${a} µs, B ${b} µs\n`,
   );
