@@ -106,12 +106,28 @@ export const databaseUnavailable = (cause: unknown): AppError =>
     cause,
   });
 
+const BUFFER_FULL = 'publish_buffer_full';
+
+/**
+ * A publish refused because the events accepted before it still wait for the database:
+ * nothing of it was written, and the same request may be sent again in a second.
+ */
+export const publishBufferFull = (cause: unknown): AppError =>
+  new AppError(
+    503,
+    BUFFER_FULL,
+    'Too many published events are waiting to be written; try again in a second.',
+    { cause, headers: { 'retry-after': '1' } },
+  );
+
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((thrown: FastifyError | AppError | Error, request, reply) => {
     const caught = isDatabaseUnavailable(thrown) ? databaseUnavailable(thrown) : thrown;
     if (caught instanceof AppError) {
-      if (caught.status >= 500) request.log.error({ err: caught.cause ?? caught }, caught.message);
-      return reply.code(caught.status).send(caught.body);
+      // refusals under load come by the thousand a second: the route logs them in sums
+      if (caught.status >= 500 && caught.code !== BUFFER_FULL)
+        request.log.error({ err: caught.cause ?? caught }, caught.message);
+      return reply.code(caught.status).headers(caught.headers).send(caught.body);
     }
     const error = caught as FastifyError & { validation?: AjvIssue[]; validationContext?: string };
     if (error.validation) {

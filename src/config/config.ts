@@ -50,6 +50,11 @@ export interface Config {
   readonly rateLimitPerSecond: number;
   /** Largest request_payload publish and emit accept (413 above). */
   readonly maxPayloadBytes: number;
+  /**
+   * Payload bytes that publishes accepted and not yet committed may hold; beyond it a
+   * publish gets 503 with Retry-After instead of waiting. 0 turns the limit off.
+   */
+  readonly publishBufferBytes: number;
 }
 
 export const DEFAULTS: Config = Object.freeze({
@@ -79,6 +84,7 @@ export const DEFAULTS: Config = Object.freeze({
   allowedTargetCidrs: Object.freeze([]) as readonly string[],
   rateLimitPerSecond: 200,
   maxPayloadBytes: 256 * 1024,
+  publishBufferBytes: 32 * 1024 * 1024,
 });
 
 type Kind = 'int' | 'string' | 'bool' | 'role' | 'url' | 'cidrs' | 'processes';
@@ -255,6 +261,13 @@ export const SETTINGS: readonly Setting[] = [
     flag: 'max-payload-bytes',
     kind: 'int',
     help: 'largest event payload accepted at publish',
+  },
+  {
+    key: 'publishBufferBytes',
+    env: 'PUBLISH_BUFFER_BYTES',
+    flag: 'publish-buffer-bytes',
+    kind: 'int',
+    help: 'payload bytes awaiting their write before publish answers 503 (0 = off)',
   },
 ];
 

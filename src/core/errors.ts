@@ -9,12 +9,14 @@ export class AppError extends Error {
   readonly status: number;
   readonly code: string;
   readonly body: ErrorBody;
+  /** Response headers that go with it (Retry-After, say). */
+  readonly headers: Readonly<Record<string, string>>;
 
   constructor(
     status: number,
     code: string,
     body: ErrorBody | string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; headers?: Record<string, string> },
   ) {
     const normalised = typeof body === 'string' ? { detail: body } : body;
     super(typeof body === 'string' ? body : code, options);
@@ -22,6 +24,7 @@ export class AppError extends Error {
     this.status = status;
     this.code = code;
     this.body = normalised;
+    this.headers = options?.headers ?? {};
   }
 
   static validation(fields: Record<string, unknown>): AppError {

@@ -6,9 +6,32 @@ import type { Handoff } from './handoff.js';
 
 interface Waiting {
   events: NewHookEvent[];
+  /** Its payloads' size, held until it is answered. */
+  bytes: number;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
+
+/**
+ * Refused at once, nothing written: the publishes accepted and not yet committed already
+ * hold `limit` bytes of payload (see GroupCommitOptions.heldBytesLimit).
+ */
+export class PublishBufferFull extends Error {
+  override name = 'PublishBufferFull';
+  constructor(
+    readonly heldBytes: number,
+    readonly limit: number,
+  ) {
+    super(`${heldBytes} bytes of payload are waiting to be written (limit ${limit})`);
+  }
+}
+
+/** What an event holds in memory until its write ends, near enough: its payload's text. */
+const sizeOf = (events: NewHookEvent[]): number => {
+  let bytes = 0;
+  for (const e of events) bytes += e.requestPayload.length;
+  return bytes;
+};
 
 /**
  * An error one event can cause by its content alone, so that the others gathered with it
@@ -32,6 +55,12 @@ export interface GroupCommitOptions {
    * (see PGLITE_GROUP_COMMIT).
    */
   minBeside: number;
+  /**
+   * Payload bytes that requests waiting for their write, or in one, may hold at most;
+   * beyond it a request is refused with PublishBufferFull instead of waiting (one alone
+   * is always taken). Unset or 0: no limit.
+   */
+  heldBytesLimit?: number;
 }
 
 /**
@@ -86,6 +115,8 @@ export class GroupCommit {
   /** The events of the write started last. */
   private lastSize = 0;
   private scheduled = false;
+  /** Payload bytes of the requests not yet answered, waiting or being written. */
+  private heldBytes = 0;
 
   constructor(
     private readonly db: Db,
@@ -95,10 +126,21 @@ export class GroupCommit {
     private readonly handoff?: { to: Handoff; leaseMs: number },
   ) {}
 
+  /**
+   * Resolves once the events are committed. Rejects with PublishBufferFull, at once and
+   * with nothing written, when the requests not yet answered hold the limit already:
+   * the database is behind (slow, stalled, or failing over) and waiting would only grow
+   * the process's memory and every caller's wait.
+   */
   enqueue(events: NewHookEvent[]): Promise<void> {
     if (events.length === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ events, resolve, reject });
+    const bytes = sizeOf(events);
+    const limit = this.options.heldBytesLimit ?? 0;
+    if (limit > 0 && this.heldBytes > 0 && this.heldBytes + bytes > limit)
+      return Promise.reject(new PublishBufferFull(this.heldBytes, limit));
+    this.heldBytes += bytes;
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ events, bytes, resolve, reject });
       this.waitingEvents += events.length;
       this.schedule();
     });
@@ -152,16 +194,22 @@ export class GroupCommit {
   private async writeApart(batch: Waiting[]): Promise<void> {
     try {
       await this.write(batch.flatMap((w) => w.events));
-      for (const w of batch) w.resolve();
+      for (const w of batch) this.answer(w).resolve();
     } catch (error) {
       if (batch.length === 1 || !causedByOneEvent(error)) {
-        for (const w of batch) w.reject(error);
+        for (const w of batch) this.answer(w).reject(error);
         return;
       }
       const half = Math.ceil(batch.length / 2);
       await this.writeApart(batch.slice(0, half));
       await this.writeApart(batch.slice(half));
     }
+  }
+
+  /** Lets go of what a request held, as it is answered. */
+  private answer(w: Waiting): Waiting {
+    this.heldBytes -= w.bytes;
+    return w;
   }
 
   /** One statement; what it leased to the hand-off's worker goes to it after the commit. */

@@ -42,7 +42,11 @@ export interface Context {
   close(): Promise<void>;
 }
 
-export async function createContext(overrides: Record<string, string> = {}): Promise<Context> {
+export async function createContext(
+  overrides: Record<string, string> = {},
+  /** What the API sees of the database (a wrapper that holds some statements, say). */
+  apiDb: (db: Db) => Db = (db) => db,
+): Promise<Context> {
   const { db, drop } = await testDb();
   const clock = new ManualClock(Date.parse('2026-01-15T10:00:00.000Z'));
   const config = loadConfig({
@@ -56,7 +60,7 @@ export async function createContext(overrides: Record<string, string> = {}): Pro
     allowPrivateTargets: config.allowPrivateTargets,
     allowedTargetCidrs: config.allowedTargetCidrs,
   });
-  const app = buildApp({ db, clock, config, sender });
+  const app = buildApp({ db: apiDb(db), clock, config, sender });
   await app.ready();
   const worker = new Worker({
     db,

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ManualClock } from '../../src/core/clock.js';
-import { GROUP_COMMIT_DEFAULTS, GroupCommit } from '../../src/queue/group-commit.js';
+import {
+  GROUP_COMMIT_DEFAULTS,
+  GroupCommit,
+  PublishBufferFull,
+} from '../../src/queue/group-commit.js';
 import { HandoffCredit, type HandoffReport } from '../../src/queue/handoff.js';
 import type { Db } from '../../src/store/db.js';
 import { createContext, type Context } from '../helpers/context.js';
@@ -101,7 +105,7 @@ test('two writes in flight both hand their events to the worker beside them, wit
  * A GroupCommit whose first write is held in the database until `release`, with the
  * writes counted as they start.
  */
-function heldFirstWrite(minBeside: number) {
+function heldFirstWrite(minBeside: number, heldBytesLimit = 0) {
   let release!: () => void;
   const held = new Promise<void>((resolve) => (release = resolve));
   const state = { writes: 0, release: () => release() };
@@ -115,6 +119,7 @@ function heldFirstWrite(minBeside: number) {
   const commits = new GroupCommit(db, new ManualClock(), {
     ...GROUP_COMMIT_DEFAULTS,
     minBeside,
+    heldBytesLimit,
   });
   return { commits, state };
 }
@@ -180,4 +185,47 @@ test('beside a small write in flight, the next one starts at once', async () => 
   state.release();
   await Promise.all([first, second]);
   assert.deepEqual(await eventsPerTransaction(hook), [1, 1]);
+});
+
+/** The uuids of a webhook's stored events. */
+async function storedUuids(webhookId: number): Promise<Set<string>> {
+  const { rows } = await ctx.db.query<{ uuid: string }>(
+    'select uuid::text as uuid from hook_events where webhook_id = $1',
+    [webhookId],
+  );
+  return new Set(rows.map((r) => r.uuid));
+}
+
+test('past the byte limit a request is refused at once; one alone is taken whatever its size', async () => {
+  const hook = (await ctx.createWebhook()).id as number;
+  const [e1, e2, e3] = events(hook, 0, 3);
+  // a limit below one event's payload: only an empty buffer takes anything
+  const { commits, state } = heldFirstWrite(1, 10);
+  const first = commits.enqueue([e1!]);
+  await turns();
+  assert.equal(state.writes, 1);
+  await assert.rejects(commits.enqueue([e2!]), (error: unknown) => {
+    assert.ok(error instanceof PublishBufferFull);
+    assert.equal(error.heldBytes, e1!.requestPayload.length);
+    assert.equal(error.limit, 10);
+    return true;
+  });
+  assert.equal(state.writes, 1, 'the refused request started a write');
+  state.release();
+  await first;
+  await commits.enqueue([e3!]);
+  assert.deepEqual(await storedUuids(hook), new Set([e1!.uuid, e3!.uuid]));
+});
+
+test('a request that fails lets go of its bytes too', async () => {
+  const hook = (await ctx.createWebhook()).id as number;
+  const commits = new GroupCommit(ctx.db, new ManualClock(), {
+    ...GROUP_COMMIT_DEFAULTS,
+    heldBytesLimit: 10,
+  });
+  // no such webhook: a foreign-key violation, not a refusal
+  await assert.rejects(commits.enqueue([event(987_654, 1)]), { code: '23503' });
+  const good = event(hook, 2);
+  await commits.enqueue([good]);
+  assert.deepEqual(await storedUuids(hook), new Set([good.uuid]));
 });

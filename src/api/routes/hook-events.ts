@@ -10,6 +10,7 @@ import {
   GROUP_COMMIT_DEFAULTS,
   GroupCommit,
   PGLITE_GROUP_COMMIT,
+  PublishBufferFull,
 } from '../../queue/group-commit.js';
 import {
   countHookEvents,
@@ -23,6 +24,7 @@ import {
 import { listActiveWebhooks, type WebhookJson } from '../../store/webhooks.js';
 import type { ApiDeps } from '../app.js';
 import { adminOnly, scopeOf } from '../auth.js';
+import { publishBufferFull } from '../errors.js';
 import { pageBody, pageOf, PageQuery, pageRequest } from '../pagination.js';
 import { Detail, Empty, errorResponses, HookEvent, IdParams } from '../schemas.js';
 
@@ -225,15 +227,50 @@ const unknownModel = (model: string) =>
     },
   });
 
+/**
+ * Publishes refused because the buffer is full, logged as a warning when the first one
+ * comes and then as a count per second while they go on, not one line each.
+ */
+function refusalLog(app: FastifyInstance) {
+  let count = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = () => {
+    if (count === 0) {
+      timer = undefined;
+      return;
+    }
+    app.log.warn({ refused: count }, 'publishes refused in the last second: the buffer is full');
+    count = 0;
+    timer = setTimeout(tick, 1_000).unref();
+  };
+  return {
+    note(full: PublishBufferFull) {
+      if (timer) {
+        count++;
+        return;
+      }
+      app.log.warn(
+        { heldBytes: full.heldBytes, limit: full.limit },
+        'publish refused with 503: events accepted before it still wait for the database',
+      );
+      timer = setTimeout(tick, 1_000).unref();
+    },
+  };
+}
+
 export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const { db, config, clock, lookups } = deps;
   // Concurrent publishes share one statement; each is answered after its commit.
   const commits = new GroupCommit(
     db,
     clock,
-    db.kind === 'pglite' ? PGLITE_GROUP_COMMIT : GROUP_COMMIT_DEFAULTS,
+    {
+      ...(db.kind === 'pglite' ? PGLITE_GROUP_COMMIT : GROUP_COMMIT_DEFAULTS),
+      heldBytesLimit: config.publishBufferBytes,
+    },
     deps.handoff && { to: deps.handoff, leaseMs: config.leaseMs },
   );
+  const refusals = refusalLog(app);
   const r = app.withTypeProvider<import('@fastify/type-provider-typebox').TypeBoxTypeProvider>();
   const Page = pageOf(HookEvent);
 
@@ -352,6 +389,10 @@ export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Prom
     try {
       await commits.enqueue(events);
     } catch (error) {
+      if (error instanceof PublishBufferFull) {
+        refusals.note(error);
+        throw publishBufferFull(error);
+      }
       if (hook !== undefined && violates(error, 'hook_events_webhook_id_fkey')) {
         lookups.webhookChanged(hook);
         throw noSuchHook(hook);
@@ -370,7 +411,14 @@ export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Prom
       tags: ['hook events'],
       summary: 'Publish an event to one webhook (admin)',
       body: PublishBody,
-      response: { 202: Empty, ...errorResponses, 413: Detail, 415: Detail, 502: Detail },
+      response: {
+        202: Empty,
+        ...errorResponses,
+        413: Detail,
+        415: Detail,
+        502: Detail,
+        503: Detail,
+      },
     },
     handler: async (request, reply) => {
       const { hook, instance, event_type: requested } = request.body;
@@ -418,6 +466,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Prom
         ...errorResponses,
         413: Detail,
         502: Detail,
+        503: Detail,
       },
     },
     handler: async (request, reply) => {
