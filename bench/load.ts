@@ -67,7 +67,12 @@ export async function closedLoop(
   };
 }
 
-/** Sends at `rate` per second for `seconds`, whatever the answers do; latency per request. */
+/**
+ * Sends at `rate` per second for `seconds`, whatever the answers do; latency per request,
+ * counted from when the request was due, not from when it went out: a generator that
+ * falls behind its schedule (its event loop busy with answers) would otherwise leave
+ * that delay out of every request it made late.
+ */
 export async function openLoop(
   pool: Pool,
   t: Target,
@@ -83,7 +88,7 @@ export async function openLoop(
     const due = started + (i * 1000) / rate;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const t0 = performance.now();
+    const t0 = due;
     inflight.push(
       once(pool, t, i).then(
         (ok) => {

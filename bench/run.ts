@@ -533,16 +533,16 @@ async function main() {
 
     log('publish, open loop at 5,000/s');
     const open = await openLoop(pool, publishTarget(1_000_000), S.openSeconds, 5_000);
-    rows.push(
-      limitRow(
-        'publish p99 at 5,000/s open loop',
-        percentile(open.latenciesMs, 99),
-        'ms',
-        10,
-        '<= 10 ms',
-        `p50 ${percentile(open.latenciesMs, 50).toFixed(1)} ms, ${open.errors} errors, achieved ${open.perSecond.toFixed(0)}/s`,
-      ),
+    const openRow = limitRow(
+      'publish p99 at 5,000/s open loop',
+      percentile(open.latenciesMs, 99),
+      'ms',
+      10,
+      '<= 10 ms',
+      `p50 ${percentile(open.latenciesMs, 50).toFixed(1)} ms, ${open.errors} errors, achieved ${open.perSecond.toFixed(0)}/s`,
     );
+    // a fast refusal (a 503, say) is no answer: the target holds only if every one was 202
+    rows.push({ ...openRow, ok: openRow.ok && open.errors === 0 });
     await waitUntil(
       async () => (await stats()).distinct >= accepted + open.requests - open.errors,
       S.phaseCapSeconds,
