@@ -19,6 +19,8 @@ export class TallyReceiver {
   readonly perId = new Map<string, number>();
   readonly overlaps: string[] = [];
   readonly arrivals: Arrival[] = [];
+  /** Requests whose connection the sender closed before they were answered. */
+  abandoned = 0;
   private readonly inFlight = new Set<string>();
   /** Milliseconds to wait before answering, and the status to answer with, by path. */
   answer: (path: string) => { delayMs: number; status: number } = () => ({
@@ -52,7 +54,10 @@ export class TallyReceiver {
         else send();
       });
       // A sender that gave up (timeout, killed process) ends the attempt too.
-      res.on('close', () => r.inFlight.delete(id));
+      res.on('close', () => {
+        if (!res.writableFinished) r.abandoned++;
+        r.inFlight.delete(id);
+      });
     });
     const r = new TallyReceiver(server);
     holder.r = r;
