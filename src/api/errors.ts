@@ -101,9 +101,11 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   );
 }
 
+/** Retry-After says when: a restart or a failover takes seconds, not minutes. */
 export const databaseUnavailable = (cause: unknown): AppError =>
   new AppError(503, 'database_unavailable', 'The database is unavailable; try again shortly.', {
     cause,
+    headers: { 'retry-after': '2' },
   });
 
 const BUFFER_FULL = 'publish_buffer_full';

@@ -73,9 +73,11 @@ test(
       await server.stop();
       const down = await api(port, token, 'GET', '/api/v1/oms/webhooks/');
       assert.equal(down.status, 503);
+      assert.equal(down.headers.get('retry-after'), '2');
       assert.equal(typeof (down.body as { detail: unknown }).detail, 'string');
       const refused = await publish(EVENTS);
       assert.equal(refused.status, 503, 'an event is not accepted while it cannot be stored');
+      assert.equal(refused.headers.get('retry-after'), '2');
       const receivedWhileDown = receiver.distinct;
       await server.start();
 
