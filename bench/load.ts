@@ -78,7 +78,7 @@ export async function openLoop(
   t: Target,
   seconds: number,
   rate: number,
-): Promise<LoadResult> {
+): Promise<LoadResult & { dueAt(i: number): number }> {
   const total = Math.round(seconds * rate);
   const started = performance.now();
   const latenciesMs: number[] = [];
@@ -110,6 +110,8 @@ export async function openLoop(
     seconds: elapsed,
     perSecond: (total - errors) / elapsed,
     latenciesMs,
+    /** When request i was due, in ms since the epoch (as a receiver's Date.now()). */
+    dueAt: (i) => performance.timeOrigin + started + (i * 1000) / rate,
   };
 }
 
