@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Db } from '../../src/store/db.js';
+import { checkpointIfDue, createPgliteDb } from '../../src/store/pglite.js';
 import { watchingHostFlushes, withDataDir, withPglite } from '../helpers/pglite-dir.js';
 
 /**
@@ -40,3 +41,44 @@ test('in memory (the tests database) nothing is flushed: there is no disk to rea
       assert.equal(flushes.mock.callCount(), 0);
     }),
   ));
+
+/** WAL written since the last checkpoint, in bytes. */
+async function sinceCheckpoint(db: Db): Promise<number> {
+  const { rows } = await db.query<{ behind: number }>(
+    `select (pg_current_wal_insert_lsn() - redo_lsn)::float8 as behind
+     from pg_control_checkpoint()`,
+  );
+  return rows[0]!.behind;
+}
+
+test('on a data directory the WAL is checkpointed once enough is written, as a server would', () =>
+  withDataDir(async (dir) => {
+    // the service's own policy is left off here, so that only the calls below checkpoint
+    const db = await createPgliteDb(dir, false);
+    try {
+      const policy = { walBytes: 8 * 1024 * 1024, maxAgeMs: 3_600_000, minWalBytes: 0, everyMs: 1 };
+      await db.exec('create table wal_t (id int, pad text)');
+      assert.equal(await checkpointIfDue(db, policy), false, 'nothing written yet');
+      // about 12 MB of WAL: past the policy's 8 MB
+      await db.query(
+        `insert into wal_t select g, repeat('w', 1000) from generate_series(1, 10000) g`,
+      );
+      const before = await sinceCheckpoint(db);
+      assert.ok(before >= 8 * 1024 * 1024, `${before} bytes since the checkpoint`);
+      assert.equal(await checkpointIfDue(db, policy), true);
+      const after = await sinceCheckpoint(db);
+      assert.ok(after < 1024 * 1024, `${after} bytes since the checkpoint`);
+      assert.equal(await checkpointIfDue(db, policy), false, 'a second call right after');
+      // a checkpoint long enough ago calls for the next, given WAL written since
+      const aged = { ...policy, walBytes: Number.MAX_SAFE_INTEGER, maxAgeMs: 0, minWalBytes: 1 };
+      await db.query('insert into wal_t values (0, $1)', ['x']);
+      assert.equal(await checkpointIfDue(db, aged), true);
+    } finally {
+      await db.close();
+    }
+    // what the checkpoints wrote is what a restart reads
+    await withPglite(dir, async (again) => {
+      const { rows } = await again.query<{ n: number }>('select count(*)::int as n from wal_t');
+      assert.equal(rows[0]!.n, 10_001);
+    });
+  }));
