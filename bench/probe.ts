@@ -113,7 +113,9 @@ export async function addWebhook(
 /**
  * `serve` on the probe's schema with the given role and node flags (`--cpu-prof`, ...).
  * PROBE_PG_OPTIONS adds server settings to its connections
- * (`-c log_min_duration_statement=0` logs every statement with its time).
+ * (`-c log_min_duration_statement=0` logs every statement with its time), and
+ * PROBE_LOG_LEVEL sets the service's log level (warn unless given; info logs every
+ * request, and what maintenance did).
  */
 export async function startProbeService(
   p: ProbeSchema,
@@ -141,7 +143,7 @@ export async function startProbeService(
       env: {
         ...process.env,
         ...database,
-        LOG_LEVEL: 'warn',
+        LOG_LEVEL: process.env.PROBE_LOG_LEVEL ?? 'warn',
         ALLOW_PRIVATE_TARGETS: '1',
         RATE_LIMIT_PER_SECOND: '0',
       },
