@@ -147,8 +147,7 @@ export async function checkpointIfDue(
      from pg_control_checkpoint()`,
   );
   const { behind, age } = rows[0]!;
-  const due =
-    behind >= policy.walBytes || (age >= policy.maxAgeMs && behind >= policy.minWalBytes);
+  const due = behind >= policy.walBytes || (age >= policy.maxAgeMs && behind >= policy.minWalBytes);
   if (due) await db.query('checkpoint');
   return due;
 }
