@@ -1,4 +1,10 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type {
+  FastifyBaseLogger,
+  FastifyError,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+} from 'fastify';
 import { AppError, toError } from '../core/errors.js';
 
 /**
@@ -108,8 +114,6 @@ export const databaseUnavailable = (cause: unknown): AppError =>
     headers: { 'retry-after': '2' },
   });
 
-const BUFFER_FULL = 'publish_buffer_full';
-
 /**
  * A publish refused because the events accepted before it still wait for the database:
  * nothing of it was written, and the same request may be sent again in a second.
@@ -117,17 +121,46 @@ const BUFFER_FULL = 'publish_buffer_full';
 export const publishBufferFull = (cause: unknown): AppError =>
   new AppError(
     503,
-    BUFFER_FULL,
+    'publish_buffer_full',
     'Too many published events are waiting to be written; try again in a second.',
     { cause, headers: { 'retry-after': '1' } },
   );
 
+/**
+ * A 503 says the service as a whole cannot serve now (the database is away, the publish
+ * buffer is full), so it comes to every request at once, by the thousand a second. The
+ * first of each code in a second is logged whole, with its cause; the others are counted
+ * and logged as one line when that second ends.
+ */
+function unavailableLog(log: FastifyBaseLogger) {
+  /** Codes logged in the current second, and how many more came after the first. */
+  const more = new Map<string, number>();
+  let timer: NodeJS.Timeout | undefined;
+  const endSecond = () => {
+    for (const [code, count] of more)
+      if (count > 0) log.error({ code, more: count }, `${count} more ${code} in the same second`);
+    more.clear();
+    timer = undefined;
+  };
+  return (error: AppError, requestLog: FastifyBaseLogger) => {
+    const count = more.get(error.code);
+    if (count !== undefined) {
+      more.set(error.code, count + 1);
+      return;
+    }
+    more.set(error.code, 0);
+    requestLog.error({ err: error.cause ?? error }, error.message);
+    timer ??= setTimeout(endSecond, 1_000).unref();
+  };
+}
+
 export function installErrorHandling(app: FastifyInstance): void {
+  const unavailable = unavailableLog(app.log);
   app.setErrorHandler((thrown: FastifyError | AppError | Error, request, reply) => {
     const caught = isDatabaseUnavailable(thrown) ? databaseUnavailable(thrown) : thrown;
     if (caught instanceof AppError) {
-      // refusals under load come by the thousand a second: the route logs them in sums
-      if (caught.status >= 500 && caught.code !== BUFFER_FULL)
+      if (caught.status === 503) unavailable(caught, request.log);
+      else if (caught.status >= 500)
         request.log.error({ err: caught.cause ?? caught }, caught.message);
       return reply.code(caught.status).headers(caught.headers).send(caught.body);
     }

@@ -245,12 +245,16 @@ export async function createPgliteDb(
   const direct = wrap(lite, false);
 
   // in memory there is no WAL on disk to bound, nor a restart to shorten
-  let checkpointing: Promise<unknown> = Promise.resolve();
+  let checkpointing: Promise<unknown> | undefined;
   const checkpointTimer =
     dataDir !== undefined && checkpoints
       ? setInterval(() => {
-          // a failed checkpoint leaves the WAL as it was; the next tick asks again
-          checkpointing = checkpointIfDue(direct, checkpoints).catch(() => false);
+          // one at a time: a tick while a checkpoint still runs waits for the next
+          if (checkpointing) return;
+          checkpointing = checkpointIfDue(direct, checkpoints)
+            // a failed checkpoint leaves the WAL as it was; the next tick asks again
+            .catch(() => false)
+            .finally(() => (checkpointing = undefined));
         }, checkpoints.everyMs).unref()
       : undefined;
 

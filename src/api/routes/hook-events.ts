@@ -227,37 +227,6 @@ const unknownModel = (model: string) =>
     },
   });
 
-/**
- * Publishes refused because the buffer is full, logged as a warning when the first one
- * comes and then as a count per second while they go on, not one line each.
- */
-function refusalLog(app: FastifyInstance) {
-  let count = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const tick = () => {
-    if (count === 0) {
-      timer = undefined;
-      return;
-    }
-    app.log.warn({ refused: count }, 'publishes refused in the last second: the buffer is full');
-    count = 0;
-    timer = setTimeout(tick, 1_000).unref();
-  };
-  return {
-    note(full: PublishBufferFull) {
-      if (timer) {
-        count++;
-        return;
-      }
-      app.log.warn(
-        { heldBytes: full.heldBytes, limit: full.limit },
-        'publish refused with 503: events accepted before it still wait for the database',
-      );
-      timer = setTimeout(tick, 1_000).unref();
-    },
-  };
-}
-
 export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const { db, config, clock, lookups } = deps;
   // Concurrent publishes share one statement; each is answered after its commit.
@@ -270,7 +239,6 @@ export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Prom
     },
     deps.handoff && { to: deps.handoff, leaseMs: config.leaseMs },
   );
-  const refusals = refusalLog(app);
   const r = app.withTypeProvider<import('@fastify/type-provider-typebox').TypeBoxTypeProvider>();
   const Page = pageOf(HookEvent);
 
@@ -389,10 +357,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Prom
     try {
       await commits.enqueue(events);
     } catch (error) {
-      if (error instanceof PublishBufferFull) {
-        refusals.note(error);
-        throw publishBufferFull(error);
-      }
+      if (error instanceof PublishBufferFull) throw publishBufferFull(error);
       if (hook !== undefined && violates(error, 'hook_events_webhook_id_fkey')) {
         lookups.webhookChanged(hook);
         throw noSuchHook(hook);
