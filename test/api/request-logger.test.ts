@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { createLogger } from '../../src/config/logger.js';
+import { logLines } from '../helpers/log-lines.js';
 import { lazyChildLogger } from '../../src/api/request-logger.js';
 
 /**
@@ -12,14 +12,7 @@ import { lazyChildLogger } from '../../src/api/request-logger.js';
  */
 
 function appWith(level: string, factory?: typeof lazyChildLogger) {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n'))
-        if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
+  const { lines, sink } = logLines();
   const logger = createLogger(level, sink).child({ component: 'api' });
   let children = 0;
   // counts the request loggers made (bound to a request id), wherever Fastify makes them

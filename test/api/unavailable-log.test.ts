@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import {
@@ -8,20 +7,14 @@ import {
   publishBufferFull,
 } from '../../src/api/errors.js';
 import { createLogger } from '../../src/config/logger.js';
+import { logLines } from '../helpers/log-lines.js';
 
 /**
  * A 503 comes to every request at once (the database away, the publish buffer full): the
  * error handler logs the first of each code in a second whole, and the rest as a count.
  */
 test('a flood of 503s is logged once per code, then counted, not one line each', async () => {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n'))
-        if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
+  const { lines, sink } = logLines();
   const app = Fastify({ loggerInstance: createLogger('info', sink) as FastifyBaseLogger });
   installErrorHandling(app);
   app.get('/full', async () => {
