@@ -3,7 +3,8 @@
  * one webhook at the bench's receiver, the service started with every role, an
  * optional closed loop of publishes first (to grow the tables and the dead rows as the
  * benchmark's earlier phases do), then publishes at a fixed rate. Prints p50, p99 and
- * max of the publish requests alone and of publish to arrival, and the slowest seconds.
+ * max of the publish requests alone and of publish to arrival, the slowest seconds, and
+ * the CPU each part used per event at that rate (the load generator left out).
  * Extra node flags go to the service and its worker processes; PROBE_PG_OPTIONS adds
  * server settings (see probe.ts).
  *
@@ -11,7 +12,7 @@
  */
 import { closedLoop, makePool, openLoop, percentile, type Target } from './load.js';
 import { addWebhook, probeArgs, probeSchema, startProbeService } from './probe.js';
-import { startProcess } from './processes.js';
+import { cpuByPart, perEvent, startProcess } from './processes.js';
 
 const { args, nodeFlags } = probeArgs();
 const seconds = Number(args[0] ?? 15);
@@ -32,6 +33,14 @@ try {
     while ((await stats()) < want && performance.now() - t < 120_000)
       await new Promise((resolve) => setTimeout(resolve, 50));
   };
+  // commits in the whole database and WAL flushes (PostgreSQL), the probe's few included
+  const walCounts = async () =>
+    (
+      await probe.admin?.query<{ commits: string; syncs: string }>(
+        `select (select sum(xact_commit) from pg_stat_database) as commits,
+                (select wal_sync from pg_stat_wal) as syncs`,
+      )
+    )?.rows.map((r) => ({ commits: Number(r.commits), syncs: Number(r.syncs) }))[0];
   const target = (base: number): Target => ({
     origin: '',
     path: '/api/v1/oms/oms_hook_events/publish-event/',
@@ -50,9 +59,14 @@ try {
     await fetch(`${origin}/reset`, { method: 'POST' });
   }
   const base = 10_000_000;
+  const cpuNow = () => cpuByPart(service.pid, receiver.child.pid);
+  const cpu0 = cpuNow();
+  const wal0 = await walCounts();
   const steady = await openLoop(pool, target(base), seconds, rate);
   const started = steady.dueAt(0);
   await until(steady.requests - steady.errors);
+  const cpu = perEvent(cpu0, cpuNow(), steady.requests - steady.errors);
+  const wal1 = await walCounts();
   const arrivals = (await (await fetch(`${origin}/arrivals`)).json()) as Record<string, number>;
   const lat: number[] = [];
   const worstBySecond = new Map<number, number>();
@@ -71,6 +85,10 @@ try {
     `${steady.requests} at ${rate}/s, ${steady.errors} errors\n` +
       `publish requests: ${fmt(steady.latenciesMs)}\n` +
       `publish to arrival: ${fmt(lat)} (${lat.length} measured)\n` +
+      `CPU per event, µs: ${cpu}\n` +
+      (wal0 && wal1
+        ? `per event: ${((wal1.commits - wal0.commits) / steady.requests).toFixed(2)} commits, ${((wal1.syncs - wal0.syncs) / steady.requests).toFixed(2)} WAL flushes\n`
+        : '') +
       `worst arrival by second: ${[...worstBySecond.entries()]
         .sort((a, b) => a[0] - b[0])
         .map(([s, ms]) => `${s}:${ms.toFixed(0)}`)
