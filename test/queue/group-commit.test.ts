@@ -5,6 +5,7 @@ import {
   GROUP_COMMIT_DEFAULTS,
   GroupCommit,
   PublishBufferFull,
+  type GroupCommitOptions,
 } from '../../src/queue/group-commit.js';
 import { HandoffCredit, type HandoffReport } from '../../src/queue/handoff.js';
 import type { Db } from '../../src/store/db.js';
@@ -78,7 +79,8 @@ test('two writes in flight both hand their events to the worker beside them, wit
       return ctx.db.query(sql, params, name);
     },
   };
-  const commits = new GroupCommit(db, new ManualClock(), GROUP_COMMIT_DEFAULTS, {
+  const twoInFlight = { ...GROUP_COMMIT_DEFAULTS, maxFlushes: 2 };
+  const commits = new GroupCommit(db, new ManualClock(), twoInFlight, {
     to: credit,
     leaseMs: 60_000,
   });
@@ -102,10 +104,10 @@ test('two writes in flight both hand their events to the worker beside them, wit
 });
 
 /**
- * A GroupCommit whose first write is held in the database until `release`, with the
- * writes counted as they start.
+ * A GroupCommit (PostgreSQL's options unless `options` says otherwise) whose first write
+ * is held in the database until `release`, with the writes counted as they start.
  */
-function heldFirstWrite(minBeside: number, heldBytesLimit = 0) {
+function heldFirstWrite(options: Partial<GroupCommitOptions> = {}) {
   let release!: () => void;
   const held = new Promise<void>((resolve) => (release = resolve));
   const state = { writes: 0, release: () => release() };
@@ -118,8 +120,7 @@ function heldFirstWrite(minBeside: number, heldBytesLimit = 0) {
   };
   const commits = new GroupCommit(db, new ManualClock(), {
     ...GROUP_COMMIT_DEFAULTS,
-    minBeside,
-    heldBytesLimit,
+    ...options,
   });
   return { commits, state };
 }
@@ -142,9 +143,24 @@ async function eventsPerTransaction(webhookId: number): Promise<number[]> {
 const events = (webhookId: number, from: number, n: number) =>
   Array.from({ length: n }, (_, i) => event(webhookId, from + i));
 
+test('by default one write at a time: what arrives meanwhile waits, then goes in one statement', async () => {
+  const hook = (await ctx.createWebhook()).id as number;
+  const { commits, state } = heldFirstWrite();
+  const first = commits.enqueue([event(hook, 0)]);
+  await turns();
+  assert.equal(state.writes, 1);
+  const later = [1, 2, 3].map((i) => commits.enqueue([event(hook, i)]));
+  await turns();
+  assert.equal(state.writes, 1, 'a second write started beside the first');
+  state.release();
+  await Promise.all([first, ...later]);
+  assert.equal(state.writes, 2);
+  assert.deepEqual(await eventsPerTransaction(hook), [1, 3]);
+});
+
 test('beside a large write in flight, a second one starts only with as many events', async () => {
   const hook = (await ctx.createWebhook()).id as number;
-  const { commits, state } = heldFirstWrite(4);
+  const { commits, state } = heldFirstWrite({ maxFlushes: 2, minBeside: 4 });
   const first = commits.enqueue(events(hook, 0, 4));
   await turns();
   assert.equal(state.writes, 1);
@@ -162,7 +178,7 @@ test('beside a large write in flight, a second one starts only with as many even
 
 test('events too few to start beside a large write are written as soon as it ends', async () => {
   const hook = (await ctx.createWebhook()).id as number;
-  const { commits, state } = heldFirstWrite(4);
+  const { commits, state } = heldFirstWrite({ maxFlushes: 2, minBeside: 4 });
   const first = commits.enqueue(events(hook, 0, 4));
   await turns();
   const small = [10, 11].map((i) => commits.enqueue([event(hook, i)]));
@@ -176,7 +192,7 @@ test('events too few to start beside a large write are written as soon as it end
 
 test('beside a small write in flight, the next one starts at once', async () => {
   const hook = (await ctx.createWebhook()).id as number;
-  const { commits, state } = heldFirstWrite(4);
+  const { commits, state } = heldFirstWrite({ maxFlushes: 2, minBeside: 4 });
   const first = commits.enqueue([event(hook, 0)]);
   await turns();
   const second = commits.enqueue([event(hook, 1)]);
@@ -200,7 +216,7 @@ test('past the byte limit a request is refused at once; one alone is taken whate
   const hook = (await ctx.createWebhook()).id as number;
   const [e1, e2, e3] = events(hook, 0, 3);
   // a limit below one event's payload: only an empty buffer takes anything
-  const { commits, state } = heldFirstWrite(1, 10);
+  const { commits, state } = heldFirstWrite({ heldBytesLimit: 10 });
   const first = commits.enqueue([e1!]);
   await turns();
   assert.equal(state.writes, 1);
