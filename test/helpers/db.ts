@@ -8,6 +8,37 @@ import { createPgliteDb } from '../../src/store/pglite.js';
 /** True when the suite runs against PostgreSQL (DATABASE_URL set), else PGlite. */
 export const onPostgres = Boolean(process.env.DATABASE_URL);
 
+/** A run's schemas are dropped by a later run once they are this old. */
+const STALE_SCHEMA_MS = 60 * 60 * 1000;
+
+/**
+ * Creates a schema of its own for a test (`t`) or a process test (`p`), named after the
+ * second it was made: `t_<seconds, base 36>_<random>`. A test file killed before its
+ * cleanup (by the runner's timeout, or ^C) leaves its schema on the server; each new one
+ * first drops those of that naming more than an hour old, which no run still uses.
+ */
+export async function createTestSchema(url: string, prefix: 't' | 'p'): Promise<string> {
+  const now = Date.now();
+  const schema = `${prefix}_${Math.floor(now / 1000).toString(36)}_${randomBytes(6).toString('hex')}`;
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ name: string }>(
+      `select nspname as name from pg_namespace where nspname ~ '^[tp]_[0-9a-z]+_[0-9a-f]{12}$'`,
+    );
+    for (const { name } of rows) {
+      const madeAt = parseInt(name.split('_')[1]!, 36) * 1000;
+      if (now - madeAt < STALE_SCHEMA_MS) continue;
+      // another run may be dropping it at the same moment: whoever is second gives way
+      await c.query(`drop schema if exists ${name} cascade`).catch(() => undefined);
+    }
+    await c.query(`create schema ${schema}`);
+  } finally {
+    await c.end();
+  }
+  return schema;
+}
+
 /**
  * A fresh, migrated database for one test file: an in-memory PGlite, or a schema of its
  * own on PostgreSQL (dropped by `drop`). Nothing depends on test order.
@@ -19,11 +50,7 @@ export async function testDb(): Promise<{ db: Db; drop: () => Promise<void> }> {
     await migrate(db);
     return { db, drop: () => db.close() };
   }
-  const schema = `t_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`create schema ${schema}`);
-  await admin.end();
+  const schema = await createTestSchema(url, 't');
   const db = createPgDb({ connectionString: url, schema, max: 5 });
   await migrate(db);
   return {

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before } from 'node:test';
 import pg from 'pg';
@@ -9,6 +9,7 @@ import { migrate } from '../../src/store/migrate.js';
 import { createPgDb } from '../../src/store/pg.js';
 import { createToken, ensureUser } from '../../src/store/tokens.js';
 import { insertWebhook, type WebhookInput } from '../../src/store/webhooks.js';
+import { createTestSchema } from '../helpers/db.js';
 import { freePort } from '../helpers/ports.js';
 import { TallyReceiver } from './tally-receiver.js';
 
@@ -52,11 +53,7 @@ export interface Schema {
 
 /** A fresh, migrated schema of its own on the server at `baseUrl`. */
 export async function createSchema(baseUrl: string): Promise<Schema> {
-  const schema = `p_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query(`create schema ${schema}`);
-  await admin.end();
+  const schema = await createTestSchema(baseUrl, 'p');
   const db = createPgDb({ connectionString: baseUrl, schema, max: 4, reconnectMs: 200 });
   await migrate(db);
   return {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { claimBatch } from '../../src/queue/claim.js';
@@ -9,20 +8,17 @@ import { WORKER_SERVER_OPTIONS } from '../../src/store/open.js';
 import { createPgDb } from '../../src/store/pg.js';
 import { createPgliteDb } from '../../src/store/pglite.js';
 import { ensureUser } from '../../src/store/tokens.js';
-import { noting, onPostgres, type Sent } from '../helpers/db.js';
+import { createTestSchema, noting, onPostgres, type Sent } from '../helpers/db.js';
 import { insertWebhook } from '../helpers/rows.js';
 
 const url = process.env.DATABASE_URL ?? '';
-const schema = `t_${randomBytes(6).toString('hex')}`;
+let schema = '';
 const QUEUED = 2_000;
 let db: Db;
 
 before(async () => {
   if (onPostgres) {
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    await c.query(`create schema ${schema}`);
-    await c.end();
+    schema = await createTestSchema(url, 't');
     // one connection, so that its prepared statements can be looked at afterwards
     db = createPgDb({ connectionString: url, schema, max: 1 });
   } else {

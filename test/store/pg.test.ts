@@ -1,21 +1,17 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { openWorkerDb } from '../../src/store/open.js';
 import { createPgDb } from '../../src/store/pg.js';
-import { onPostgres } from '../helpers/db.js';
+import { createTestSchema, onPostgres } from '../helpers/db.js';
 
 const skip = !onPostgres && 'needs PostgreSQL';
 const url = process.env.DATABASE_URL ?? '';
-const schema = `t_${randomBytes(6).toString('hex')}`;
+let schema = '';
 
 before(async () => {
   if (skip) return;
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  await c.query(`create schema ${schema}`);
-  await c.end();
+  schema = await createTestSchema(url, 't');
 });
 
 after(async () => {
