@@ -84,11 +84,11 @@ export async function openLoop(
   const latenciesMs: number[] = [];
   let errors = 0;
   const inflight: Promise<void>[] = [];
+  const due = (i: number) => started + (i * 1000) / rate;
   for (let i = 0; i < total; i++) {
-    const due = started + (i * 1000) / rate;
-    const wait = due - performance.now();
+    const t0 = due(i);
+    const wait = t0 - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const t0 = due;
     inflight.push(
       once(pool, t, i).then(
         (ok) => {
@@ -111,7 +111,7 @@ export async function openLoop(
     perSecond: (total - errors) / elapsed,
     latenciesMs,
     /** When request i was due, in ms since the epoch (as a receiver's Date.now()). */
-    dueAt: (i) => performance.timeOrigin + started + (i * 1000) / rate,
+    dueAt: (i) => performance.timeOrigin + due(i),
   };
 }
 

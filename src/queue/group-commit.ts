@@ -84,20 +84,21 @@ export const GROUP_COMMIT_DEFAULTS: GroupCommitOptions = Object.freeze({
 
 /**
  * PGlite: two writes in flight, the second only when worth it. PGlite runs one
- * statement at a time, in one thread: a second write in flight never
- * runs beside the first, it waits behind it, and a small one pays a whole statement for
- * little (on a data directory on disk, an enqueue of one event cost 570-620 µs, one of
- * 32 events 71-83 µs per event). Started at once, the second write took whatever had
- * arrived since the first: under a closed loop of 64 publishers, a quarter of the writes
+ * statement at a time, in one thread: a second write in flight never runs beside the
+ * first, it waits behind it, and a small one pays a whole statement for little (on a
+ * data directory on disk, an enqueue of one event cost 570-620 µs, one of 32 events
+ * 71-83 µs per event). Started at once, the second write took whatever had arrived
+ * since the first: under a closed loop of 64 publishers, a quarter of the writes
  * carried three events or fewer, and the mean was 19. So beside a write of 32 events or
- * more, which holds the database thread for a few milliseconds, a second one starts only
- * with 32 events of its own; fewer wait for the write in flight to end, about when the
- * database thread would have reached them anyway (the mean rose to 23, and the writes of
- * three events or fewer fell to a fifth). Beside a small write, one that ends soon, the
- * next starts at once as before: at a few thousand publishes a second, waiting would
- * only let the worker's statements, sent meanwhile, go ahead of it. One write at a time,
- * as on PostgreSQL, read 3,029 and 2,948 publishes/s while delivering against 3,727 and
- * 2,768/s (2026-12-03, alternated), with the same CPU per event: nothing to gain.
+ * more, which holds the database thread for a few milliseconds, a second one starts
+ * only with 32 events of its own; fewer wait for the write in flight to end, about when
+ * the database thread would have reached them anyway (the mean rose to 23, and the
+ * writes of three events or fewer fell to a fifth). Beside a small write, one that ends
+ * soon, the next starts at once as before: at a few thousand publishes a second,
+ * waiting would only let the worker's statements, sent meanwhile, go ahead of it. One
+ * write at a time, as on PostgreSQL, read 3,029 and 2,948 publishes/s while delivering
+ * against 3,727 and 2,768/s (2026-12-03, alternated), with the same CPU per event:
+ * nothing to gain.
  */
 export const PGLITE_GROUP_COMMIT: GroupCommitOptions = Object.freeze({
   ...GROUP_COMMIT_DEFAULTS,

@@ -136,18 +136,24 @@ export const CHECKPOINTS: CheckpointPolicy = Object.freeze({
   everyMs: 5_000,
 });
 
+/** WAL bytes written since the last checkpoint began, and that checkpoint's age. */
+export async function sinceCheckpoint(db: Queryable): Promise<{ walBytes: number; ageMs: number }> {
+  const { rows } = await db.query<{ walBytes: number; ageMs: number }>(
+    `select (pg_current_wal_insert_lsn() - redo_lsn)::float8 as "walBytes",
+            (extract(epoch from clock_timestamp() - checkpoint_time) * 1000)::float8 as "ageMs"
+     from pg_control_checkpoint()`,
+  );
+  return rows[0]!;
+}
+
 /** Runs a CHECKPOINT when `policy` calls for one; true when it did. */
 export async function checkpointIfDue(
   db: Queryable,
   policy: CheckpointPolicy = CHECKPOINTS,
 ): Promise<boolean> {
-  const { rows } = await db.query<{ behind: number; age: number }>(
-    `select (pg_current_wal_insert_lsn() - redo_lsn)::float8 as behind,
-            (extract(epoch from clock_timestamp() - checkpoint_time) * 1000)::float8 as age
-     from pg_control_checkpoint()`,
-  );
-  const { behind, age } = rows[0]!;
-  const due = behind >= policy.walBytes || (age >= policy.maxAgeMs && behind >= policy.minWalBytes);
+  const { walBytes, ageMs } = await sinceCheckpoint(db);
+  const due =
+    walBytes >= policy.walBytes || (ageMs >= policy.maxAgeMs && walBytes >= policy.minWalBytes);
   if (due) await db.query('checkpoint');
   return due;
 }

@@ -27,9 +27,9 @@ const PAD = 'x'.repeat(1_000);
 
 let ctx: Context;
 before(async () => {
-  // each event's payload is a little over 1,000 bytes: two fit, a third does not
+  // each event's payload is a little over 1,000 bytes: one fits, a second beside it not
   ctx = await createContext(
-    { PUBLISH_BUFFER_BYTES: '2500', RATE_LIMIT_PER_SECOND: '0' },
+    { PUBLISH_BUFFER_BYTES: '1500', RATE_LIMIT_PER_SECOND: '0' },
     holdingWrites,
   );
 });
@@ -53,12 +53,12 @@ test(
   async () => {
     const hook = (await ctx.createWebhook({ target_url: ctx.receiver.url('/buffer') }))
       .id as number;
+    // One publish held in its write, whatever the number of writes in flight (one on
+    // PostgreSQL, two on PGlite); more held ones are the group commit's unit tests.
     const first = publish(hook, 1);
-    const second = publish(hook, 2);
-    // both events have reached the database (in one write or two) and wait there
-    await until(() => gate.events === 2);
+    await until(() => gate.events === 1);
 
-    const refused = await publish(hook, 3);
+    const refused = await publish(hook, 2);
     assert.equal(refused.statusCode, 503);
     assert.equal(refused.headers['retry-after'], '1');
     assert.deepEqual(refused.json(), {
@@ -68,7 +68,6 @@ test(
     gate.holding = false;
     for (const release of gate.waiting.splice(0)) release();
     assert.equal((await first).statusCode, 202);
-    assert.equal((await second).statusCode, 202);
 
     const stored = async () =>
       (
@@ -79,17 +78,17 @@ test(
           [hook],
         )
       ).rows.map((r) => r.n);
+    assert.deepEqual(await stored(), [1]);
+
+    // the buffer let go of the first as it was answered: the refused one is taken now
+    assert.equal((await publish(hook, 2)).statusCode, 202);
     assert.deepEqual(await stored(), [1, 2]);
 
-    // the buffer let go of the two as they were answered: the refused one is taken now
-    assert.equal((await publish(hook, 3)).statusCode, 202);
-    assert.deepEqual(await stored(), [1, 2, 3]);
-
-    assert.equal(await ctx.worker.runOnce(), 3);
+    assert.equal(await ctx.worker.runOnce(), 2);
     const arrived = ctx.receiver.requests
       .filter((r) => r.path === '/buffer')
       .map((r) => (JSON.parse(r.body) as { payload: { n: number } }).payload.n)
       .sort();
-    assert.deepEqual(arrived, [1, 2, 3]);
+    assert.deepEqual(arrived, [1, 2]);
   },
 );
