@@ -21,7 +21,7 @@ import { serveParentHandoffs, WorkerProcesses, workerProcessCount } from './work
  * attempts the grace period, releases whatever is still leased, and closes the database.
  */
 export async function serve(config: Config, logger: Logger, clock: Clock): Promise<number> {
-  const db = await openDb(config);
+  const db = await openDb(config, logger);
   const { applied } = await migrate(db);
   if (applied.length) logger.info({ applied }, 'migrations applied');
 

@@ -1,7 +1,9 @@
 import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { Logger } from 'pino';
 import type { Db } from './db.js';
 import { createPgDb } from './pg.js';
+import type { CheckpointPolicy } from './pglite.js';
 import { createPgliteThreadDb } from './pglite-thread.js';
 
 export class DataDirInUseError extends Error {
@@ -47,15 +49,31 @@ function isAlive(pid: number): boolean {
   }
 }
 
-export async function openDb(options: {
-  databaseUrl: string | undefined;
-  dataDir: string;
-}): Promise<Db> {
+/**
+ * The service's database: PostgreSQL at `databaseUrl`, else the embedded one in
+ * `dataDir`, whose checkpoints (the service's policy unless `checkpoints` is given) run
+ * in its thread and report to `logger` when they fail.
+ */
+export async function openDb(
+  options: { databaseUrl: string | undefined; dataDir: string; checkpoints?: CheckpointPolicy },
+  logger?: Logger,
+): Promise<Db> {
   if (options.databaseUrl) return createPgDb({ connectionString: options.databaseUrl });
   const dir = resolve(options.dataDir);
   const unlock = lockDataDir(dir);
   try {
-    const db = await createPgliteThreadDb(dir);
+    const db = await createPgliteThreadDb(dir, {
+      ...(options.checkpoints ? { checkpoints: options.checkpoints } : {}),
+      onCheckpoint: (report) => {
+        if ('failed' in report)
+          logger?.warn(
+            { err: report.failed, failures: report.failures },
+            'the embedded database could not checkpoint; its WAL on disk grows until it can',
+          );
+        else
+          logger?.info({ failures: report.recovered }, 'the embedded database checkpoints again');
+      },
+    });
     return {
       ...db,
       async close() {

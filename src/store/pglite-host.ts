@@ -5,11 +5,14 @@
 import { setFlagsFromString } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Queryable } from './db.js';
-import { createPgliteDb } from './pglite.js';
-import type { HostReply, HostRequest } from './pglite-thread.js';
+import { CHECKPOINTS, createPgliteDb, type CheckpointPolicy } from './pglite.js';
+import type { HostReply, HostRequest, ThreadCheckpointReport } from './pglite-thread.js';
 
 const port = parentPort!;
-const { dataDir } = workerData as { dataDir?: string };
+const { dataDir, checkpoints = CHECKPOINTS } = workerData as {
+  dataDir?: string;
+  checkpoints?: CheckpointPolicy | false;
+};
 /**
  * The service's database (one on disk) is compiled by V8's optimizing compiler alone.
  * By default V8 first compiles all of PGlite's WebAssembly with its baseline compiler,
@@ -23,7 +26,15 @@ const { dataDir } = workerData as { dataDir?: string };
  * this thread is where the process compiles its one large WebAssembly module.
  */
 if (dataDir !== undefined) setFlagsFromString('--no-liftoff');
-const db = await createPgliteDb(dataDir);
+// the main thread has the logger: a checkpoint that fails goes there (see CheckpointReport)
+const db = await createPgliteDb(dataDir, checkpoints, (report) => {
+  let checkpoint: ThreadCheckpointReport;
+  if ('failed' in report) {
+    const { message, name, fields } = errorFields(report.failed);
+    checkpoint = { message, name, fields, failures: report.failures };
+  } else checkpoint = report;
+  port.postMessage({ checkpoint });
+});
 
 /** Open transactions by id: each waits for the main thread's commit or rollback. */
 interface Open {

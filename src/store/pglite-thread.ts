@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Db, QueryResult, Queryable } from './db.js';
+import type { CheckpointPolicy, CheckpointReport } from './pglite.js';
 
 /** What the main thread asks the database thread (pglite-host.ts). */
 export type HostRequest =
@@ -30,8 +31,23 @@ export type HostReply =
 /** A request before its id is given: Omit over each member of the union. */
 type Unsent<T> = T extends unknown ? Omit<T, 'id'> : never;
 
-/** A reply, a NOTIFY for the listener that the `listen` request `notify` set up, or ready. */
-type HostMessage = HostReply | { notify: number; payload: string } | { ready: true };
+/** A CheckpointReport as it crosses to the main thread: the error as a HostReply carries it. */
+export type ThreadCheckpointReport =
+  (Omit<HostReply & { ok: false }, 'id' | 'ok'> & { failures: number }) | { recovered: number };
+
+/**
+ * A reply, a NOTIFY for the listener that the `listen` request `notify` set up, a
+ * report of the checkpoints, or ready.
+ */
+type HostMessage =
+  | HostReply
+  | { notify: number; payload: string }
+  | { checkpoint: ThreadCheckpointReport }
+  | { ready: true };
+
+/** The error a reply or report carries, as the main thread rebuilds it. */
+const rebuilt = (e: { message: string; name: string; fields: Record<string, unknown> }): Error =>
+  Object.assign(new Error(e.message), e.fields, { name: e.name });
 
 const fromSources = () => import.meta.url.endsWith('.ts');
 
@@ -73,17 +89,29 @@ async function createCluster(dataDir: string): Promise<void> {
  * adapter (pglite.ts) answers on the other side, so statements, named statements,
  * transactions and LISTEN behave as they do in-process.
  */
-export async function createPgliteThreadDb(dataDir?: string): Promise<Db> {
+export async function createPgliteThreadDb(
+  dataDir?: string,
+  options: {
+    /** The checkpoints of a data directory (the service's own unless given). */
+    checkpoints?: CheckpointPolicy | false;
+    /** Told when checkpoints fail, and when they work again (see CheckpointReport). */
+    onCheckpoint?: (report: CheckpointReport) => void;
+  } = {},
+): Promise<Db> {
   if (dataDir !== undefined && !existsSync(join(dataDir, 'PG_VERSION')))
     await createCluster(dataDir);
   const host = new URL(`./pglite-host.${fromSources() ? 'ts' : 'js'}`, import.meta.url);
+  const workerData = {
+    dataDir,
+    ...(options.checkpoints === undefined ? {} : { checkpoints: options.checkpoints }),
+  };
   const thread = fromSources()
     ? // run from the .ts sources (tests, `npm run dev`): the thread loads tsx first
       new Worker(
         `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(host.href)}); })`,
-        { eval: true, workerData: { dataDir } },
+        { eval: true, workerData },
       )
-    : new Worker(host, { workerData: { dataDir } });
+    : new Worker(host, { workerData });
   const pending = new Map<
     number,
     { resolve: (v: unknown) => void; reject: (e: unknown) => void }
@@ -97,11 +125,17 @@ export async function createPgliteThreadDb(dataDir?: string): Promise<Db> {
     thread.on('message', (m: HostMessage) => {
       if ('ready' in m) return resolve();
       if ('notify' in m) return listeners.get(m.notify)?.(m.payload);
+      if ('checkpoint' in m) {
+        const c = m.checkpoint;
+        return options.onCheckpoint?.(
+          'recovered' in c ? c : { failed: rebuilt(c), failures: c.failures },
+        );
+      }
       const call = pending.get(m.id);
       if (!call) return;
       pending.delete(m.id);
       if (m.ok) call.resolve(m.value);
-      else call.reject(Object.assign(new Error(m.message), m.fields, { name: m.name }));
+      else call.reject(rebuilt(m));
     });
   });
   const gone = (error: Error) => {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { PGlite, parse, type postgresMod } from '@electric-sql/pglite';
 import { NodeFS } from '@electric-sql/pglite/nodefs';
 import { OID, keepText, parseInt8, type Db, type Queryable, type QueryResult } from './db.js';
+import { toError } from '../core/errors.js';
 import { frontend, wire, type ParamText } from './pglite-wire.js';
 
 /** A parameter as the text a Bind message carries, null for SQL NULL. */
@@ -158,10 +159,64 @@ export async function checkpointIfDue(
   return due;
 }
 
-/** Opens an embedded database: in memory when `dataDir` is undefined. */
+/**
+ * What the checkpoints of a data directory tell their owner: that they fail (the first
+ * failure of a run, then at most once every CHECKPOINT_REPORT_EVERY_MS, with the count
+ * so far), or that they work again after `recovered` failures. A check or CHECKPOINT
+ * that fails leaves the WAL where it was and is tried again at the next tick; while
+ * they fail, the WAL on disk only grows, which is what the owner needs to hear about
+ * (a full disk, say).
+ */
+export type CheckpointReport = { failed: Error; failures: number } | { recovered: number };
+
+export const CHECKPOINT_REPORT_EVERY_MS = 60_000;
+
+/**
+ * Checks `policy` every `policy.everyMs` and checkpoints when it calls for one, one at a
+ * time (a tick while a checkpoint still runs waits for the next). Returns its stop,
+ * which waits for a checkpoint in progress.
+ */
+function checkpointEvery(
+  db: Queryable,
+  policy: CheckpointPolicy,
+  report: (r: CheckpointReport) => void,
+): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  let failures = 0;
+  let reportedAt = 0;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = checkpointIfDue(db, policy)
+      .then(
+        () => {
+          if (failures > 0) report({ recovered: failures });
+          failures = 0;
+        },
+        (caught: unknown) => {
+          failures++;
+          const now = performance.now();
+          if (failures > 1 && now - reportedAt < CHECKPOINT_REPORT_EVERY_MS) return;
+          reportedAt = now;
+          report({ failed: toError(caught), failures });
+        },
+      )
+      .finally(() => (running = undefined));
+  }, policy.everyMs).unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}
+
+/**
+ * Opens an embedded database: in memory when `dataDir` is undefined. On a data
+ * directory it checkpoints by `checkpoints` (none when false), and tells
+ * `onCheckpoint` when checkpoints fail or work again.
+ */
 export async function createPgliteDb(
   dataDir?: string,
   checkpoints: CheckpointPolicy | false = CHECKPOINTS,
+  onCheckpoint: (report: CheckpointReport) => void = () => {},
 ): Promise<Db> {
   const lite = await PGlite.create({
     ...(dataDir === undefined
@@ -251,18 +306,10 @@ export async function createPgliteDb(
   const direct = wrap(lite, false);
 
   // in memory there is no WAL on disk to bound, nor a restart to shorten
-  let checkpointing: Promise<unknown> | undefined;
-  const checkpointTimer =
+  const stopCheckpoints =
     dataDir !== undefined && checkpoints
-      ? setInterval(() => {
-          // one at a time: a tick while a checkpoint still runs waits for the next
-          if (checkpointing) return;
-          checkpointing = checkpointIfDue(direct, checkpoints)
-            // a failed checkpoint leaves the WAL as it was; the next tick asks again
-            .catch(() => false)
-            .finally(() => (checkpointing = undefined));
-        }, checkpoints.everyMs).unref()
-      : undefined;
+      ? checkpointEvery(direct, checkpoints, onCheckpoint)
+      : async () => {};
 
   return {
     kind: 'pglite',
@@ -280,8 +327,7 @@ export async function createPgliteDb(
       };
     },
     async close() {
-      clearInterval(checkpointTimer);
-      await checkpointing;
+      await stopCheckpoints();
       if (!lite.closed) await lite.close();
     },
   };
