@@ -9,7 +9,6 @@
  * shares the slots between n workers):
  *   node --import tsx bench/drain.ts [events=5000] [webhooks=1]
  */
-import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import pg from 'pg';
 import pino from 'pino';
@@ -21,15 +20,13 @@ import type { Queryable } from '../src/store/db.js';
 import { WORKER_SERVER_OPTIONS } from '../src/store/open.js';
 import { createPgDb } from '../src/store/pg.js';
 import { ensureUser } from '../src/store/tokens.js';
+import { createTestSchema } from '../test/helpers/db.js';
 import { UUID7_SQL } from './probe.js';
 
 const N = Number(process.argv[2] ?? 5000);
 const URL_ = 'postgres://postgres@127.0.0.1:5432/test';
-const schema = `drain_${randomBytes(3).toString('hex')}`;
-const c = new pg.Client({ connectionString: URL_ });
-await c.connect();
-await c.query(`create schema ${schema}`);
-await c.end();
+// named after its second, so that a later run or test drops it if this one is killed
+const schema = await createTestSchema(URL_, 'drain');
 const db = createPgDb({
   connectionString: `${URL_}?options=${encodeURIComponent(`-c search_path=${schema} `)}`,
   max: 10,

@@ -6,7 +6,6 @@
  * directory (isolation-probe, which reads the server's statistics, needs PostgreSQL).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import { migrate } from '../src/store/migrate.js';
 import { createPgDb } from '../src/store/pg.js';
 import { createPgliteDb } from '../src/store/pglite.js';
 import { createToken, ensureUser } from '../src/store/tokens.js';
+import { createTestSchema } from '../test/helpers/db.js';
 
 const PG_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -76,10 +76,10 @@ async function pgliteProbe(): Promise<ProbeSchema> {
 
 export async function probeSchema(): Promise<ProbeSchema> {
   if (process.env.PROBE_DB === 'pglite') return pgliteProbe();
-  const schema = `probe_${randomBytes(4).toString('hex')}`;
+  // named after its second, so that a later probe or test drops it if this one is killed
+  const schema = await createTestSchema(PG_URL, 'probe');
   const admin = new pg.Client({ connectionString: PG_URL });
   await admin.connect();
-  await admin.query(`create schema ${schema}`);
   const db = createPgDb({ connectionString: PG_URL, schema, max: 2 });
   const drop = async () => {
     await db.close();

@@ -7,7 +7,6 @@
  *   npm run bench -- --db pglite        the embedded database instead of PostgreSQL
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { migrate } from '../src/store/migrate.js';
 import { createPgDb } from '../src/store/pg.js';
 import { createPgliteDb } from '../src/store/pglite.js';
 import { createToken, ensureUser } from '../src/store/tokens.js';
+import { createTestSchema } from '../test/helpers/db.js';
 import { closedLoop, emitOrders, makePool, openLoop, percentile, type Target } from './load.js';
 import { seedEvents } from './probe.js';
 import {
@@ -130,11 +130,8 @@ interface BenchDb {
 
 async function prepareDb(): Promise<BenchDb> {
   if (dbKind === 'postgres') {
-    const schema = `bench_${randomBytes(4).toString('hex')}`;
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect();
-    await c.query(`create schema ${schema}`);
-    await c.end();
+    // named after its second, so that a later run or test drops it if this one is killed
+    const schema = await createTestSchema(PG_URL, 'bench');
     const url = new URL(PG_URL);
     url.searchParams.set('options', `-c search_path=${schema}`);
     return {

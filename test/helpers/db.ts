@@ -11,20 +11,26 @@ export const onPostgres = Boolean(process.env.DATABASE_URL);
 /** A run's schemas are dropped by a later run once they are this old. */
 const STALE_SCHEMA_MS = 60 * 60 * 1000;
 
+/** Who makes scratch schemas: tests, process tests, and the bench's tools. */
+export type SchemaPrefix = 't' | 'p' | 'bench' | 'probe' | 'drain';
+const SCRATCH_SCHEMA = /^(t|p|bench|probe|drain)_[0-9a-z]+_[0-9a-f]{12}$/;
+
 /**
- * Creates a schema of its own for a test (`t`) or a process test (`p`), named after the
- * second it was made: `t_<seconds, base 36>_<random>`. A test file killed before its
- * cleanup (by the runner's timeout, or ^C) leaves its schema on the server; each new one
- * first drops those of that naming more than an hour old, which no run still uses.
+ * Creates a schema of its own for a test (`t`), a process test (`p`) or a bench tool,
+ * named after the second it was made: `t_<seconds, base 36>_<random>`. A test file or a
+ * probe killed before its cleanup (by the runner's timeout, or ^C) leaves its schema on
+ * the server; each new one first drops those of that naming more than an hour old,
+ * which no run still uses.
  */
-export async function createTestSchema(url: string, prefix: 't' | 'p'): Promise<string> {
+export async function createTestSchema(url: string, prefix: SchemaPrefix): Promise<string> {
   const now = Date.now();
   const schema = `${prefix}_${Math.floor(now / 1000).toString(36)}_${randomBytes(6).toString('hex')}`;
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
     const { rows } = await c.query<{ name: string }>(
-      `select nspname as name from pg_namespace where nspname ~ '^[tp]_[0-9a-z]+_[0-9a-f]{12}$'`,
+      `select nspname as name from pg_namespace where nspname ~ $1`,
+      [SCRATCH_SCHEMA.source],
     );
     for (const { name } of rows) {
       const madeAt = parseInt(name.split('_')[1]!, 36) * 1000;

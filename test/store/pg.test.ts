@@ -102,3 +102,31 @@ test("a worker's connections plan queue reads through indexes only", { skip }, a
     await main.close();
   }
 });
+
+test(
+  "a killed run's schema (a test's, a probe's) is dropped by a later one",
+  { skip },
+  async () => {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    const named = (prefix: string, ageMs: number) =>
+      `${prefix}_${Math.floor((Date.now() - ageMs) / 1000).toString(36)}_${'ab12'.repeat(3)}`;
+    const stale = named('probe', 2 * 60 * 60 * 1000);
+    const recent = named('bench', 10 * 60 * 1000);
+    const exists = async (name: string) =>
+      (await c.query('select 1 from pg_namespace where nspname = $1', [name])).rowCount === 1;
+    let made = '';
+    try {
+      for (const name of [stale, recent])
+        await c.query(`create schema ${name}; create table ${name}.left_behind (id int)`);
+      made = await createTestSchema(url, 't');
+      assert.equal(await exists(stale), false, 'two hours old: dropped');
+      assert.equal(await exists(recent), true, 'ten minutes old: a run may still use it');
+      assert.match(made, /^t_[0-9a-z]+_[0-9a-f]{12}$/);
+    } finally {
+      for (const name of [stale, recent, made].filter(Boolean))
+        await c.query(`drop schema if exists ${name} cascade`);
+      await c.end();
+    }
+  },
+);
