@@ -63,7 +63,7 @@ export async function openDb(
   const unlock = lockDataDir(dir);
   try {
     const db = await createPgliteThreadDb(dir, {
-      ...(options.checkpoints ? { checkpoints: options.checkpoints } : {}),
+      checkpoints: options.checkpoints,
       onCheckpoint: (report) => {
         if ('failed' in report)
           logger?.warn(

@@ -5,11 +5,12 @@
 import { setFlagsFromString } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Queryable } from './db.js';
-import { CHECKPOINTS, createPgliteDb, type CheckpointPolicy } from './pglite.js';
+import { createPgliteDb, type CheckpointPolicy } from './pglite.js';
 import type { HostReply, HostRequest, ThreadCheckpointReport } from './pglite-thread.js';
 
 const port = parentPort!;
-const { dataDir, checkpoints = CHECKPOINTS } = workerData as {
+// no `checkpoints`: the service's own policy (createPgliteDb's default)
+const { dataDir, checkpoints } = workerData as {
   dataDir?: string;
   checkpoints?: CheckpointPolicy | false;
 };

@@ -101,10 +101,7 @@ export async function createPgliteThreadDb(
   if (dataDir !== undefined && !existsSync(join(dataDir, 'PG_VERSION')))
     await createCluster(dataDir);
   const host = new URL(`./pglite-host.${fromSources() ? 'ts' : 'js'}`, import.meta.url);
-  const workerData = {
-    dataDir,
-    ...(options.checkpoints === undefined ? {} : { checkpoints: options.checkpoints }),
-  };
+  const workerData = { dataDir, checkpoints: options.checkpoints };
   const thread = fromSources()
     ? // run from the .ts sources (tests, `npm run dev`): the thread loads tsx first
       new Worker(

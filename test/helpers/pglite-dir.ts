@@ -42,3 +42,22 @@ export async function watchingHostFlushes(
     flushes.mock.restore();
   }
 }
+
+/** Checkpoints due at every tick, a tick every 20 ms (the service's own ask every 5 s). */
+export const CHECKPOINT_EVERY_TICK = Object.freeze({
+  walBytes: 0,
+  maxAgeMs: 0,
+  minWalBytes: 0,
+  everyMs: 20,
+});
+
+/** What PostgreSQL answers a CHECKPOINT that `denyCheckpoints` made fail. */
+export const CHECKPOINT_DENIED = 'permission denied to execute CHECKPOINT command';
+
+/**
+ * Makes every CHECKPOINT fail for real: the session's role may not run one. PGlite is
+ * one session, so the checkpoints of its timer run under that role too (`reset role`
+ * ends it).
+ */
+export const denyCheckpoints = (db: Db) =>
+  db.exec('create role oms_no_checkpoint; set role oms_no_checkpoint');

@@ -7,7 +7,15 @@ import {
   sinceCheckpoint,
   type CheckpointReport,
 } from '../../src/store/pglite.js';
-import { watchingHostFlushes, withDataDir, withPglite } from '../helpers/pglite-dir.js';
+import { until } from '../engine/support.js';
+import {
+  CHECKPOINT_DENIED,
+  CHECKPOINT_EVERY_TICK,
+  denyCheckpoints,
+  watchingHostFlushes,
+  withDataDir,
+  withPglite,
+} from '../helpers/pglite-dir.js';
 
 /**
  * On a data directory, a commit of the embedded database must reach the disk before it
@@ -79,22 +87,6 @@ test('on a data directory the WAL is checkpointed once enough is written, as a s
     });
   }));
 
-/** Waits until `ready()` holds, or fails after `ms`. */
-async function until(ready: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!ready()) {
-    if (performance.now() > deadline) assert.fail(`waited ${ms} ms for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/**
- * A CHECKPOINT that fails for real: the session's role may not run one. PGlite is one
- * session, so the checkpoints of its timer run under that role too.
- */
-const CHECKPOINT_DENIED = 'permission denied to execute CHECKPOINT command';
-const denyCheckpoints = (db: Db) =>
-  db.exec('create role oms_no_checkpoint; set role oms_no_checkpoint');
 /** Where the last checkpoint's redo begins in the WAL: each CHECKPOINT moves it on. */
 const checkpointRedo = async (db: Db) =>
   (
@@ -102,26 +94,24 @@ const checkpointRedo = async (db: Db) =>
       `select (redo_lsn - '0/0')::float8 as at from pg_control_checkpoint()`,
     )
   ).rows[0]!.at;
-/** Due at every tick, a tick every 20 ms. */
-const EVERY_TICK = { walBytes: 0, maxAgeMs: 0, minWalBytes: 0, everyMs: 20 };
 
 test('failed checkpoints are reported once, then their recovery with how many failed', () =>
   withDataDir(async (dir) => {
     const reports: CheckpointReport[] = [];
-    const db = await createPgliteDb(dir, EVERY_TICK, (r) => reports.push(r));
+    const db = await createPgliteDb(dir, CHECKPOINT_EVERY_TICK, (r) => reports.push(r));
     try {
       await denyCheckpoints(db);
-      await until(() => reports.length > 0, 5_000, 'a failure report');
+      await until('a failure report', () => reports.length > 0, 5_000);
       const first = reports[0]!;
       assert.ok('failed' in first);
       assert.equal(first.failed.message, CHECKPOINT_DENIED);
       assert.equal(first.failures, 1);
       const lastGood = await checkpointRedo(db);
       // ten more ticks fail, and none is reported: the next report waits a minute
-      await new Promise((resolve) => setTimeout(resolve, 10 * EVERY_TICK.everyMs));
+      await new Promise((resolve) => setTimeout(resolve, 10 * CHECKPOINT_EVERY_TICK.everyMs));
       assert.equal(reports.length, 1);
       await db.exec('reset role');
-      await until(() => reports.length > 1, 5_000, 'a recovery report');
+      await until('a recovery report', () => reports.length > 1, 5_000);
       const recovered = reports[1]!;
       assert.ok('recovered' in recovered);
       assert.ok(recovered.recovered >= 5, `${recovered.recovered} failures counted`);

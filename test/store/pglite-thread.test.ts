@@ -9,7 +9,13 @@ import { migrate } from '../../src/store/migrate.js';
 import { createPgliteDb } from '../../src/store/pglite.js';
 import { createPgliteThreadDb } from '../../src/store/pglite-thread.js';
 import { openDb } from '../../src/store/open.js';
+import { until } from '../engine/support.js';
 import { logLines } from '../helpers/log-lines.js';
+import {
+  CHECKPOINT_DENIED,
+  CHECKPOINT_EVERY_TICK,
+  denyCheckpoints,
+} from '../helpers/pglite-dir.js';
 
 /**
  * The service's embedded database runs on a thread of its own; these check that it
@@ -147,28 +153,21 @@ test('a new data directory is created by a thread of its own; what is written th
 test("the service's log says when the database thread cannot checkpoint, and when it can again", async () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'oms-hooks-checkpoints-')), 'data');
   const { lines, sink } = logLines();
-  // checkpoints due at every tick, a tick every 20 ms (the service's own ask every 5 s)
-  const checkpoints = { walBytes: 0, maxAgeMs: 0, minWalBytes: 0, everyMs: 20 };
-  const db = await openDb({ databaseUrl: undefined, dataDir: dir, checkpoints }, pino(sink));
+  const db = await openDb(
+    { databaseUrl: undefined, dataDir: dir, checkpoints: CHECKPOINT_EVERY_TICK },
+    pino(sink),
+  );
   const logged = async (msg: RegExp) => {
-    const deadline = performance.now() + 5_000;
-    let line: Record<string, unknown> | undefined;
-    while (!(line = lines.find((l) => msg.test(String(l.msg))))) {
-      if (performance.now() > deadline) assert.fail(`no log line ${msg} in ${lines.length}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    return line;
+    const line = () => lines.find((l) => msg.test(String(l.msg)));
+    await until(`a log line ${msg}`, () => line() !== undefined, 5_000);
+    return line()!;
   };
   try {
-    // a real failure: the one session's role may not run a CHECKPOINT
-    await db.exec('create role oms_no_checkpoint; set role oms_no_checkpoint');
+    await denyCheckpoints(db);
     const failed = await logged(/could not checkpoint/);
     assert.equal(failed.level, 40);
     assert.equal(failed.failures, 1);
-    assert.equal(
-      (failed.err as { message: string }).message,
-      'permission denied to execute CHECKPOINT command',
-    );
+    assert.equal((failed.err as { message: string }).message, CHECKPOINT_DENIED);
     await db.exec('reset role');
     const again = await logged(/checkpoints again/);
     assert.equal(again.level, 30);
