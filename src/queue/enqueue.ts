@@ -7,7 +7,7 @@ import {
   type ClaimRow,
 } from './claim.js';
 import type { HandoffOffer } from './handoff.js';
-import { DUE_CHANNEL } from './wake.js';
+import { NOTIFY_DUE_SQL } from './wake.js';
 
 export interface NewHookEvent {
   webhookId: number;
@@ -86,7 +86,7 @@ const ENQUEUE_SQL = `with input as (
     from input i left join handed h on h.id = i.id
   ), woke as (
     select count(*) as n from (
-      select pg_notify('${DUE_CHANNEL}', '')
+      select ${NOTIFY_DUE_SQL}
       where (select count(*) from input) > (select count(*) from handed)
     ) notified
   )

@@ -5,7 +5,7 @@ import { isoMicro, systemClock } from '../../src/core/clock.js';
 import type { ClaimedEvent } from '../../src/queue/claim.js';
 import { enqueueCommitted, type NewHookEvent } from '../../src/queue/enqueue.js';
 import { HandoffCredit, type HandoffReport } from '../../src/queue/handoff.js';
-import { DUE_CHANNEL, WEBHOOK_CHANGED_CHANNEL } from '../../src/queue/wake.js';
+import { dueChannel, webhookChangedChannel } from '../../src/queue/wake.js';
 import { count, realWorker, until } from '../engine/support.js';
 import { createContext, type Context } from '../helpers/context.js';
 import { newHookEvent, storedBodies } from '../helpers/rows.js';
@@ -134,7 +134,8 @@ test('events of a limited, paused or full webhook are never handed; they wait fo
 test('the NOTIFY that wakes workers goes out only when an event was left for them', async () => {
   const hook = (await ctx.createWebhook()).id as number;
   const heard: string[] = [];
-  const unlisten = await ctx.db.listen(DUE_CHANNEL, (payload) => heard.push(payload));
+  const due = await dueChannel(ctx.db);
+  const unlisten = await ctx.db.listen(due, (payload) => heard.push(payload));
   try {
     const offer = (room: number) => ({
       offer: { workerId: 'w-n', room, full: [] },
@@ -143,7 +144,7 @@ test('the NOTIFY that wakes workers goes out only when an event was left for the
     const now = isoMicro(Date.now());
     // all handed: nobody is woken; then a marker, delivered after anything sent before it
     assert.equal((await enqueueCommitted(ctx.db, [event(hook, 1)], now, offer(5))).length, 1);
-    await ctx.db.query(`select pg_notify('${DUE_CHANNEL}', 'marker-1')`);
+    await ctx.db.query(`select pg_notify($1, 'marker-1')`, [due]);
     await until('the first marker arrives', () => heard.includes('marker-1'));
     assert.deepEqual(heard, ['marker-1']);
     // one of two handed: the other is left for a claim, so the workers are woken
@@ -151,7 +152,7 @@ test('the NOTIFY that wakes workers goes out only when an event was left for the
       (await enqueueCommitted(ctx.db, [event(hook, 2), event(hook, 3)], now, offer(1))).length,
       1,
     );
-    await ctx.db.query(`select pg_notify('${DUE_CHANNEL}', 'marker-2')`);
+    await ctx.db.query(`select pg_notify($1, 'marker-2')`, [due]);
     await until('the second marker arrives', () => heard.includes('marker-2'));
     assert.deepEqual(heard, ['marker-1', '', 'marker-2']);
   } finally {
@@ -249,7 +250,9 @@ test('an event read before its webhook changed is not sent with the old settings
     // On PostgreSQL the worker listens on a connection of its own, which can hear it
     // after the test's listener does: wait for the worker's own record of the change.
     const heard: string[] = [];
-    const unlisten = await ctx.db.listen(WEBHOOK_CHANGED_CHANNEL, (id) => heard.push(id));
+    const unlisten = await ctx.db.listen(await webhookChangedChannel(ctx.db), (id) =>
+      heard.push(id),
+    );
     await ctx.db.query('update webhooks set target_url = $1 where id = $2', [
       ctx.receiver.url('/after'),
       hook,

@@ -3,7 +3,11 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { openWorkerDb } from '../../src/store/open.js';
 import { createPgDb } from '../../src/store/pg.js';
-import { createTestSchema, onPostgres } from '../helpers/db.js';
+import { dueChannel, notifyDue, webhookChangedChannel } from '../../src/queue/wake.js';
+import { ensureUser } from '../../src/store/tokens.js';
+import { until } from '../engine/support.js';
+import { createTestSchema, onPostgres, testDb } from '../helpers/db.js';
+import { insertWebhook } from '../helpers/rows.js';
 
 const skip = !onPostgres && 'needs PostgreSQL';
 const url = process.env.DATABASE_URL ?? '';
@@ -127,6 +131,41 @@ test(
       for (const name of [stale, recent, made].filter(Boolean))
         await c.query(`drop schema if exists ${name} cascade`);
       await c.end();
+    }
+  },
+);
+
+test(
+  "two schemas on one server do not hear each other's wake-ups or webhook changes",
+  { skip },
+  async () => {
+    const [a, b] = [await testDb(), await testDb()];
+    const heard = { a: [] as string[], b: [] as string[] };
+    const stops: (() => Promise<void>)[] = [];
+    try {
+      for (const [name, { db }] of [
+        ['a', a],
+        ['b', b],
+      ] as const) {
+        stops.push(await db.listen(await dueChannel(db), (p) => heard[name].push(`due ${p}`)));
+        stops.push(
+          await db.listen(await webhookChangedChannel(db), (p) => heard[name].push(`changed ${p}`)),
+        );
+      }
+      // in b: a wake-up, and a webhook changed by its trigger
+      const hook = await insertWebhook(b.db, (await ensureUser(b.db, 'b', false)).id);
+      await notifyDue(b.db);
+      await b.db.query('update webhooks set is_active = false where id = $1', [hook]);
+      await until('b hears its own', () => heard.b.length === 2);
+      assert.deepEqual(heard.b, ['due ', `changed ${hook}`]);
+      // a marker through a, after b's: a's listener hears it alone
+      await notifyDue(a.db);
+      await until('a hears its own', () => heard.a.length > 0);
+      assert.deepEqual(heard.a, ['due ']);
+    } finally {
+      for (const stop of stops) await stop();
+      await a.drop();
+      await b.drop();
     }
   },
 );
