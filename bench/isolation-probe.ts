@@ -1,11 +1,12 @@
 /**
  * The benchmark's isolation phase alone, repeated: a fresh schema, 20 healthy webhooks
- * and a 21st whose target hangs until the sender's timeout, the service started with
- * every role, and runs of emits alternating without and with the hanging webhook. Prints
- * each run's healthy deliveries per second and the transactions the database committed
- * per healthy delivery (claims, records and publishes all count), then the ratio.
+ * and a 21st whose target hangs until the sender's timeout (or `hanging` such webhooks),
+ * the service started with every role, and runs of emits alternating without and with
+ * the hanging webhooks. Prints each run's healthy deliveries per second and the
+ * transactions the database committed per healthy delivery (claims, records and
+ * publishes all count), then the ratio.
  *
- *   node --import tsx bench/isolation-probe.ts [pairs=3] [emits=2000] [-- node flags]
+ *   node --import tsx bench/isolation-probe.ts [pairs=3] [emits=2000] [hanging=1] [-- node flags]
  */
 import { emitOrders } from './load.js';
 import { addWebhook, probeArgs, probeSchema, startProbeService } from './probe.js';
@@ -14,6 +15,7 @@ import { startProcess } from './processes.js';
 const { args, nodeFlags } = probeArgs();
 const pairs = Number(args[0] ?? 3);
 const emits = Number(args[1] ?? 2_000);
+const hangingCount = Number(args[2] ?? 1);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const receiver = await startProcess(['--import', 'tsx', 'bench/receiver.ts', '0']);
@@ -26,7 +28,8 @@ try {
   const hook = (target: string, active: boolean) =>
     addWebhook(probe, target, { eventType: 'order.updated', active });
   for (let i = 0; i < 20; i++) await hook(`${recv}/ok/${i}`, true);
-  const hanging = await hook(`${recv}/hang/`, false);
+  const hanging: number[] = [];
+  for (let i = 0; i < hangingCount; i++) hanging.push(await hook(`${recv}/hang/${i}`, false));
   const service = await startProbeService(probe, { nodeFlags });
   const stats = async () =>
     (await (await fetch(`${recv}/stats`)).json()) as { count: number; hanging: number };
@@ -52,12 +55,14 @@ try {
     const perDelivery = ((await commits()) - before) / (emits * 20);
     return { perSecond: (await stats()).count / seconds, perDelivery };
   };
-  const setHanging = (active: boolean) =>
-    fetch(`${service.api}/api/v1/oms/webhooks/${hanging}/`, {
-      method: 'PATCH',
-      headers: { ...probe.auth, 'content-type': 'application/json' },
-      body: JSON.stringify({ is_active: active }),
-    }).then((r) => r.arrayBuffer());
+  const setHanging = async (active: boolean) => {
+    for (const id of hanging)
+      await fetch(`${service.api}/api/v1/oms/webhooks/${id}/`, {
+        method: 'PATCH',
+        headers: { ...probe.auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ is_active: active }),
+      }).then((r) => r.arrayBuffer());
+  };
   await emitRun(); // warm-up
   const runs = { without: [] as number[], with: [] as number[] };
   for (let p = 0; p < pairs; p++) {
