@@ -13,6 +13,8 @@ export interface SendResult {
   durationMs: number;
   /** The target's Retry-After (seconds or an HTTP date) in ms from now, when it sent one. */
   retryAfterMs?: number;
+  /** No answer came within the timeout (the connection included): the target may hang. */
+  timedOut?: boolean;
 }
 
 export interface SenderOptions {
@@ -105,6 +107,7 @@ export class Sender {
         status: null,
         content: describeFailure(caught, req.timeoutMs),
         durationMs: performance.now() - started,
+        ...(isTimeout(toError(caught)) ? { timedOut: true } : {}),
       };
     }
   }
@@ -201,17 +204,23 @@ function utf8Prefix(text: string, cap: number): string {
   return bytes.subarray(0, end).toString('utf8');
 }
 
-function describeFailure(caught: unknown, timeoutMs: number): string {
-  const error = toError(caught);
-  const code =
-    (error as { code?: string }).code ?? (error.cause as { code?: string } | undefined)?.code;
-  if (
+function codeOf(error: Error): string | undefined {
+  return (error as { code?: string }).code ?? (error.cause as { code?: string } | undefined)?.code;
+}
+
+function isTimeout(error: Error): boolean {
+  const code = codeOf(error);
+  return (
     error.name === 'TimeoutError' ||
     code === 'UND_ERR_HEADERS_TIMEOUT' ||
     code === 'UND_ERR_BODY_TIMEOUT'
-  ) {
-    return `Timed out after ${timeoutMs} ms`;
-  }
+  );
+}
+
+function describeFailure(caught: unknown, timeoutMs: number): string {
+  const error = toError(caught);
+  const code = codeOf(error);
+  if (isTimeout(error)) return `Timed out after ${timeoutMs} ms`;
   // The guard's and the token fetch's messages are written to be shown as they are.
   if (code === 'ERR_BLOCKED_TARGET' || code === 'ERR_TOKEN_FETCH') {
     return (error as { code?: string }).code === code

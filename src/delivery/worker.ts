@@ -18,6 +18,7 @@ import type { Db } from '../store/db.js';
 import { sendCallback } from './callback.js';
 import { buildRequest, requestTimeoutOf } from './request.js';
 import type { SendResult, Sender } from './sender.js';
+import { SlotWindows } from './slot-windows.js';
 
 export interface WorkerOptions {
   db: Db;
@@ -35,8 +36,9 @@ export interface WorkerOptions {
   /** How long finished attempts wait to be recorded together (default 20 ms). */
   flushIntervalMs?: number;
   /**
-   * How many of this worker's slots one webhook may hold (default half of them, at least
-   * one): a target that hangs until its timeout leaves the other slots to the others.
+   * How many of this worker's slots one webhook may hold at most (default half of them,
+   * at least one): its share. Within it, a webhook holds as many as its window allows
+   * (see SlotWindows): a target that hangs soon holds one.
    */
   perWebhookConcurrency?: number;
   /**
@@ -136,10 +138,12 @@ interface Finished {
  * in-memory buffer ahead of the slots, up to `concurrency` requests are in flight, and
  * finished attempts are recorded together every short tick, one statement per flush.
  *
- * Fairness: one webhook may hold at most its share of the slots, and at most twice that
- * many events waiting in the buffer; slots are handed out round-robin over the webhooks
- * that have events waiting. A target that hangs until its timeout therefore holds only
- * its own slots and its own few buffered events; everything else keeps flowing.
+ * Fairness: one webhook may hold at most its window of the slots (its share, half of
+ * them, once its target has answered promptly; one once it lets requests time out; see
+ * SlotWindows), and events waiting in the buffer in proportion; slots are handed out
+ * round-robin over the webhooks that have events waiting. A target that hangs until its
+ * timeout therefore holds only its own few slots and buffered events; everything else
+ * keeps flowing.
  *
  * A buffered event holds a lease it has not used yet. One whose lease would run out
  * before its request could finish is never sent: its lease is given back instead, so no
@@ -207,6 +211,8 @@ export class Worker {
   private readonly prefetch: number;
   /** Most events one webhook may hold: its share of slots plus a full buffer. */
   private readonly holdCap: number;
+  /** How many slots each webhook may hold now, within its share. */
+  private readonly windows: SlotWindows;
   /** The smallest claim worth making while the pipeline is busy. */
   private readonly chunk: number;
 
@@ -217,6 +223,7 @@ export class Worker {
     this.prefetch = o.prefetch ?? o.batchSize;
     this.holdCap = this.share + this.prefetch;
     this.chunk = Math.max(1, Math.floor(this.prefetch / 4));
+    this.windows = new SlotWindows(this.share);
     this.cursors = new ClaimCursors(o.claimCursors);
   }
 
@@ -282,7 +289,9 @@ export class Worker {
    */
   handoffReport(): HandoffReport {
     const full: number[] = [];
-    for (const [webhookId, held] of this.held) if (held >= this.holdCap) full.push(webhookId);
+    for (const [webhookId, held] of this.held) {
+      if (held >= this.holdCapOf(webhookId)) full.push(webhookId);
+    }
     return {
       workerId: this.id,
       room: this.running && this.caughtUp ? Math.max(0, this.room()) : 0,
@@ -372,12 +381,21 @@ export class Worker {
         let events: ClaimedEvent[];
         // Webhooks that could take only a few more events sit this claim out: claims stay
         // large, and each such webhook is claimed for again once it has made room.
+        // A webhook whose window is narrow may hold fewer events: the claim is told it
+        // holds that many more than it does.
         const capped = new Set<number>();
         const holding = new Map<number, number>();
-        for (const [webhookId, held] of this.held) {
+        const note = (webhookId: number, held: number) => {
           const near = !this.hasChunkOfRoom(webhookId);
           if (near) capped.add(webhookId);
-          holding.set(webhookId, near ? this.holdCap : held);
+          holding.set(
+            webhookId,
+            near ? this.holdCap : held + this.holdCap - this.holdCapOf(webhookId),
+          );
+        };
+        for (const [webhookId, held] of this.held) note(webhookId, held);
+        for (const webhookId of this.windows.throttled()) {
+          if (!this.held.has(webhookId)) note(webhookId, 0);
         }
         const limit = Math.min(this.room(), this.o.batchSize);
         const since = { changes: this.changesHeard };
@@ -447,14 +465,27 @@ export class Worker {
   private room(): number {
     let ready = 0;
     for (const [webhookId, waiting] of this.buffer) {
-      if ((this.sendingPerWebhook.get(webhookId) ?? 0) < this.share) ready += waiting.length;
+      if ((this.sendingPerWebhook.get(webhookId) ?? 0) < this.windows.of(webhookId)) {
+        ready += waiting.length;
+      }
     }
     return this.o.concurrency + this.prefetch - this.sending.size - ready;
   }
 
+  /**
+   * Most events `webhookId` may hold, in flight and buffered: its window of slots, and
+   * buffered events in the proportion a full share has to a full buffer.
+   */
+  private holdCapOf(webhookId: number): number {
+    const window = this.windows.of(webhookId);
+    return window + Math.ceil((this.prefetch * window) / this.share);
+  }
+
   /** Whether `webhookId` could take a claim's chunk more before reaching its hold cap. */
   private hasChunkOfRoom(webhookId: number): boolean {
-    return (this.held.get(webhookId) ?? 0) <= this.holdCap - this.chunk;
+    const cap = this.holdCapOf(webhookId);
+    const chunk = Math.max(1, Math.min(this.chunk, Math.floor(cap / 4)));
+    return (this.held.get(webhookId) ?? 0) <= cap - chunk;
   }
 
   /** After an attempt of `webhookId` finished: should the loop claim again now? */
@@ -548,7 +579,7 @@ export class Worker {
       progress = false;
       for (const [webhookId, waiting] of this.buffer) {
         if (this.sending.size >= this.o.concurrency) break;
-        if ((this.sendingPerWebhook.get(webhookId) ?? 0) >= this.share) continue;
+        if ((this.sendingPerWebhook.get(webhookId) ?? 0) >= this.windows.of(webhookId)) continue;
         const next = waiting.shift()!;
         this.buffered--;
         this.buffer.delete(webhookId);
@@ -647,6 +678,8 @@ export class Worker {
     let result: SendResult;
     try {
       result = await this.o.sender.send(buildRequest(event, sentAt, this.o.requestTimeoutMs));
+      if (result.timedOut) this.windows.timedOut(event.webhook.id);
+      else if (result.status !== null) this.windows.answered(event.webhook.id);
     } catch (caught) {
       result = {
         status: null,

@@ -157,6 +157,7 @@ test('a body that trickles forever ends at the timeout', async () => {
     // it returned at all (the trickle never ends), and says why
     assert.equal(result.status, null);
     assert.match(result.content, /time/i);
+    assert.equal(result.timedOut, true, "a timeout, which closes the webhook's window of slots");
   } finally {
     await shut(server);
   }
@@ -168,6 +169,7 @@ test('a receiver slower than the timeout gives no status and a timeout message',
   assert.equal(result.status, null);
   assert.match(result.content, /timed out/i);
   assert.match(result.content, /300/);
+  assert.equal(result.timedOut, true);
 });
 
 test('redirects are returned, not followed', async () => {
@@ -188,6 +190,7 @@ test('a refused connection gives no status and says so', async () => {
   const result = await post(url);
   assert.equal(result.status, null);
   assert.equal(result.content, 'Connection refused');
+  assert.equal(result.timedOut, undefined, 'refused at once: not a target that hangs');
 });
 
 test('an unresolvable host gives no status and a readable reason', async () => {

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
 import { isoMicro } from '../../src/core/clock.js';
@@ -61,6 +63,129 @@ test('a hanging target does not hold back a healthy one; stop releases what is s
     0,
     'an attempt cut short by the shutdown is not recorded; the event goes out again',
   );
+  await ctx.db.query('delete from hook_event_queue');
+});
+
+test("targets that hang hold a few slots at first and one each after their timeouts, never the healthy webhook's", async () => {
+  // A receiver that never answers under /hang/ and counts, per path, the requests it
+  // holds open (until the worker gives up on them and closes the connection).
+  const open = new Map<string, number>();
+  const most = new Map<string, number>();
+  const held = new Set<ServerResponse>();
+  const arrived: string[] = [];
+  const server = createServer((req, res) => {
+    const path = req.url ?? '';
+    req.resume();
+    if (!path.startsWith('/hang/')) {
+      req.on('end', () => res.end('ok'));
+      return;
+    }
+    held.add(res);
+    arrived.push(path);
+    open.set(path, (open.get(path) ?? 0) + 1);
+    most.set(path, Math.max(most.get(path) ?? 0, open.get(path)!));
+    res.on('close', () => {
+      held.delete(res);
+      open.set(path, open.get(path)! - 1);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = (path: string) => `http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`;
+  const attempted = (hookId: number) =>
+    count(
+      ctx.db,
+      'select count(*) from delivery_attempts a join hook_events e on e.id = a.hook_event_id where e.webhook_id = $1',
+      [hookId],
+    );
+  const hangA = (await ctx.createWebhook({ target_url: url('/hang/a') })).id as number;
+  const hangB = (await ctx.createWebhook({ target_url: url('/hang/b') })).id as number;
+  const healthy = (await ctx.createWebhook({ target_url: url('/ok') })).id as number;
+  // 16 slots: a share of 8 per webhook, a first window of 4. Two targets at their whole
+  // share would hold every slot until their requests time out (2 s here).
+  const worker = realWorker(ctx, { concurrency: 16 });
+  // the hanging targets' events are older: a worker going by age alone would start them first
+  for (let i = 0; i < 12; i++) {
+    assert.equal(await ctx.publish(hangA, { n: i }), 202);
+    assert.equal(await ctx.publish(hangB, { n: i }), 202);
+  }
+  for (let i = 0; i < 30; i++) assert.equal(await ctx.publish(healthy, { n: i }), 202);
+  await worker.start();
+  try {
+    await until(
+      'the healthy webhook has all 30 delivered',
+      async () => (await delivered(healthy)) === 30,
+    );
+    assert.equal(
+      (await attempted(hangA)) + (await attempted(hangB)),
+      0,
+      'delivered while the hanging requests were still waiting for their timeout',
+    );
+    await until(
+      'each hanging target holds its first window of slots',
+      () => most.get('/hang/a') === 4 && most.get('/hang/b') === 4,
+    );
+    // the first window times out: each target is down to one slot, so one more request
+    // goes out when the four end and one when that one ends (with four slots, eight)
+    const got = (path: string) => arrived.filter((p) => p === path).length;
+    await until(
+      'the first window and the next attempt of each hanging target recorded, and one more sent',
+      async () =>
+        (await attempted(hangA)) >= 5 &&
+        (await attempted(hangB)) >= 5 &&
+        got('/hang/a') >= 6 &&
+        got('/hang/b') >= 6,
+    );
+    assert.deepEqual(
+      [got('/hang/a'), got('/hang/b'), Math.max(most.get('/hang/a')!, most.get('/hang/b')!)],
+      [6, 6, 4],
+      'after timing out, each target is sent one request at a time',
+    );
+  } finally {
+    await worker.stop({ graceMs: 0 });
+    for (const res of held) res.destroy();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  await ctx.db.query('delete from hook_event_queue');
+});
+
+test('a webhook whose requests time out is claimed for in proportion to its one slot', async () => {
+  ctx.receiver.respond(() => ({ status: 200, delayMs: 5_000 }));
+  const hook = (
+    await ctx.createWebhook({
+      target_url: ctx.receiver.url('/hang-held'),
+      retry_countdown_config: { choice: 'fixed', kwargs: { seconds: 3600 } },
+    })
+  ).id as number;
+  const leased = () =>
+    count(
+      ctx.db,
+      'select count(*) from hook_event_queue where webhook_id = $1 and locked_by is not null',
+      [hook],
+    );
+  // a share of 8 slots and 32 buffered: 40 events of one webhook at most, and at a window
+  // of one slot, 1 + 32 / 8 = 5
+  const worker = realWorker(ctx, { concurrency: 16, batchSize: 32 });
+  for (let i = 0; i < 4; i++) assert.equal(await ctx.publish(hook, { n: i }), 202);
+  await worker.start();
+  try {
+    await until(
+      'the first four attempts timed out and recorded',
+      async () =>
+        (await count(
+          ctx.db,
+          'select count(*) from hook_events where webhook_id = $1 and retry_count = 1',
+          [hook],
+        )) === 4,
+    );
+    for (let i = 0; i < 30; i++) assert.equal(await ctx.publish(hook, { n: 10 + i }), 202);
+    await until('the worker claimed some of the thirty', async () => (await leased()) > 0);
+    // a few more polls (every 200 ms), each of which could claim more
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    assert.equal(await leased(), 5, 'one in flight and four waiting, not thirty');
+  } finally {
+    await worker.stop({ graceMs: 0 });
+  }
   await ctx.db.query('delete from hook_event_queue');
 });
 
