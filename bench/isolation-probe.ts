@@ -1,12 +1,12 @@
 /**
  * The benchmark's isolation phase alone, repeated: a fresh schema, 20 healthy webhooks
- * and a 21st whose target hangs until the sender's timeout (or `hanging` such webhooks),
- * the service started with every role, and runs of emits alternating without and with
- * the hanging webhooks. Prints each run's healthy deliveries per second and the
- * transactions the database committed per healthy delivery (claims, records and
- * publishes all count), then the ratio.
+ * and a 21st whose target hangs until the sender's timeout (or `hanging` such webhooks;
+ * with `slow`, targets that answer after 5 s instead), the service started with every
+ * role, and runs of emits alternating without and with those webhooks. Prints each
+ * run's healthy deliveries per second and the transactions the database committed per
+ * healthy delivery (claims, records and publishes all count), then the ratio.
  *
- *   node --import tsx bench/isolation-probe.ts [pairs=3] [emits=2000] [hanging=1] [-- node flags]
+ *   node --import tsx bench/isolation-probe.ts [pairs=3] [emits=2000] [hanging=1] [hang|slow] [-- node flags]
  */
 import { emitOrders } from './load.js';
 import { addWebhook, probeArgs, probeSchema, startProbeService } from './probe.js';
@@ -16,6 +16,7 @@ const { args, nodeFlags } = probeArgs();
 const pairs = Number(args[0] ?? 3);
 const emits = Number(args[1] ?? 2_000);
 const hangingCount = Number(args[2] ?? 1);
+const kind = args[3] === 'slow' ? 'slow' : 'hang';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const receiver = await startProcess(['--import', 'tsx', 'bench/receiver.ts', '0']);
@@ -29,7 +30,7 @@ try {
     addWebhook(probe, target, { eventType: 'order.updated', active });
   for (let i = 0; i < 20; i++) await hook(`${recv}/ok/${i}`, true);
   const hanging: number[] = [];
-  for (let i = 0; i < hangingCount; i++) hanging.push(await hook(`${recv}/hang/${i}`, false));
+  for (let i = 0; i < hangingCount; i++) hanging.push(await hook(`${recv}/${kind}/${i}`, false));
   const service = await startProbeService(probe, { nodeFlags });
   const stats = async () =>
     (await (await fetch(`${recv}/stats`)).json()) as { count: number; hanging: number };
@@ -68,7 +69,8 @@ try {
   for (let p = 0; p < pairs; p++) {
     for (const hang of p % 2 === 0 ? [false, true] : [true, false]) {
       await setHanging(hang);
-      if (!hang) {
+      if (!hang && kind === 'slow') await sleep(5_500); // their requests still out end
+      if (!hang && kind === 'hang') {
         do {
           await fetch(`${recv}/unhang`, { method: 'POST' });
           await sleep(300);

@@ -1,7 +1,8 @@
 /**
  * The benchmark's receiver, run as its own process so that it costs the service and
  * the ceilings the same. It answers 200 at once, except under /hang/, where it never
- * answers (the sender's timeout ends the request, or POST /unhang drops it). It notes
+ * answers (the sender's timeout ends the request, or POST /unhang drops it), and under
+ * /slow/, where it answers after 5 s (not counted as a delivery). It notes
  * when each payload with a `seq` arrived, so publish-to-arrival latency is measured
  * where the event lands.
  */
@@ -10,6 +11,7 @@ import { createServer, type ServerResponse } from 'node:http';
 const port = Number(process.argv[2] ?? 0);
 let count = 0;
 let hung = 0;
+let slow = 0;
 /** Requests under /hang/ still open: the sender has not given up on them yet. */
 const hanging = new Set<ServerResponse>();
 const ids = new Set<string>();
@@ -19,7 +21,7 @@ const now = () => performance.timeOrigin + performance.now();
 const server = createServer((req, res) => {
   if (req.method === 'GET' && req.url === '/stats') {
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ count, distinct: ids.size, hung, hanging: hanging.size }));
+    res.end(JSON.stringify({ count, distinct: ids.size, hung, hanging: hanging.size, slow }));
     return;
   }
   if (req.method === 'GET' && req.url === '/arrivals') {
@@ -49,6 +51,11 @@ const server = createServer((req, res) => {
       hanging.add(res);
       res.once('close', () => hanging.delete(res));
       return; // never answered
+    }
+    if (req.url?.startsWith('/slow/')) {
+      slow++;
+      setTimeout(() => res.end('ok'), 5_000); // answered, and late: not counted
+      return;
     }
     count++;
     const id = req.headers['webhook-id'];
