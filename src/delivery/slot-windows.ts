@@ -13,7 +13,10 @@
  * targets that hung took every slot until their requests timed out, and took them again
  * at once: healthy webhooks beside them got 100 deliveries/s instead of about 5,800
  * (`bench/isolation-probe.ts 1 2000 2`). Slow answers do not close the window: a target
- * that takes its time but answers keeps its share.
+ * that takes its time but answers keeps its share. But a webhook whose last attempt
+ * timed out or took `SLOW_ANSWER_MS` or more is `slow`, and the worker lets its slow
+ * webhooks together hold at most half its slots, so that several slow targets cannot
+ * take them all either.
  *
  * Windows live in the worker's memory. The most recently changed `remembered` of them
  * are kept; a webhook forgotten starts again at `start`.
@@ -22,6 +25,8 @@ export class SlotWindows {
   private readonly windows = new Map<number, number>();
   /** Webhooks whose window timeouts have closed below `start`. */
   private readonly below = new Set<number>();
+  /** Webhooks whose last attempt timed out or was answered slowly, the latest last. */
+  private readonly slowOnes = new Set<number>();
   readonly start: number;
 
   constructor(
@@ -42,15 +47,32 @@ export class SlotWindows {
     return this.below;
   }
 
-  /** An attempt got an answer: one slot more, up to the share. */
-  answered(webhookId: number): void {
+  /** Whether the webhook's last attempt timed out or was answered slowly. */
+  slow(webhookId: number): boolean {
+    return this.slowOnes.has(webhookId);
+  }
+
+  /** An attempt got an answer after `durationMs`: one slot more, up to the share. */
+  answered(webhookId: number, durationMs: number): void {
     const window = this.of(webhookId);
     if (window < this.share) this.set(webhookId, window + 1);
+    if (durationMs >= SLOW_ANSWER_MS) this.markSlow(webhookId);
+    else this.slowOnes.delete(webhookId);
   }
 
   /** An attempt timed out: half the slots, at least one. */
   timedOut(webhookId: number): void {
     this.set(webhookId, Math.max(1, Math.floor(this.of(webhookId) / 2)));
+    this.markSlow(webhookId);
+  }
+
+  private markSlow(webhookId: number): void {
+    this.slowOnes.delete(webhookId);
+    this.slowOnes.add(webhookId);
+    if (this.slowOnes.size > this.remembered) {
+      const oldest = this.slowOnes.values().next().value;
+      if (oldest !== undefined) this.slowOnes.delete(oldest);
+    }
   }
 
   private set(webhookId: number, window: number): void {
@@ -71,3 +93,6 @@ export class SlotWindows {
 
 /** A webhook's first window: TCP starts its congestion window at a few segments too. */
 export const SLOT_WINDOW_START = 4;
+
+/** An answer that took this long (ms) makes its webhook slow (see SlotWindows). */
+export const SLOW_ANSWER_MS = 1_000;

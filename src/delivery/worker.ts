@@ -213,6 +213,10 @@ export class Worker {
   private readonly holdCap: number;
   /** How many slots each webhook may hold now, within its share. */
   private readonly windows: SlotWindows;
+  /** Requests in flight to webhooks that were slow when they went out (see SlotWindows). */
+  private slowSending = 0;
+  /** Most of those at once: half the slots. */
+  private readonly slowCap: number;
   /** The smallest claim worth making while the pipeline is busy. */
   private readonly chunk: number;
 
@@ -224,6 +228,7 @@ export class Worker {
     this.holdCap = this.share + this.prefetch;
     this.chunk = Math.max(1, Math.floor(this.prefetch / 4));
     this.windows = new SlotWindows(this.share);
+    this.slowCap = Math.max(1, Math.floor(o.concurrency / 2));
     this.cursors = new ClaimCursors(o.claimCursors);
   }
 
@@ -343,6 +348,7 @@ export class Worker {
     this.generation++;
     this.sending.clear();
     this.sendingPerWebhook.clear();
+    this.slowSending = 0;
     this.held.clear();
 
     clearTimeout(this.flushTimer);
@@ -464,12 +470,15 @@ export class Worker {
    */
   private room(): number {
     let ready = 0;
-    for (const [webhookId, waiting] of this.buffer) {
-      if ((this.sendingPerWebhook.get(webhookId) ?? 0) < this.windows.of(webhookId)) {
-        ready += waiting.length;
-      }
-    }
+    for (const [webhookId, waiting] of this.buffer)
+      if (this.mayLaunch(webhookId)) ready += waiting.length;
     return this.o.concurrency + this.prefetch - this.sending.size - ready;
+  }
+
+  /** Whether `webhookId` may have one more request in flight: its window and, if slow, the slow ones' cap. */
+  private mayLaunch(webhookId: number): boolean {
+    if ((this.sendingPerWebhook.get(webhookId) ?? 0) >= this.windows.of(webhookId)) return false;
+    return this.slowSending < this.slowCap || !this.windows.slow(webhookId);
   }
 
   /**
@@ -579,7 +588,7 @@ export class Worker {
       progress = false;
       for (const [webhookId, waiting] of this.buffer) {
         if (this.sending.size >= this.o.concurrency) break;
-        if ((this.sendingPerWebhook.get(webhookId) ?? 0) >= this.windows.of(webhookId)) continue;
+        if (!this.mayLaunch(webhookId)) continue;
         const next = waiting.shift()!;
         this.buffered--;
         this.buffer.delete(webhookId);
@@ -656,8 +665,11 @@ export class Worker {
     const generation = this.generation;
     const webhookId = event.webhook.id;
     this.sendingPerWebhook.set(webhookId, (this.sendingPerWebhook.get(webhookId) ?? 0) + 1);
+    const slow = this.windows.slow(webhookId);
+    if (slow) this.slowSending++;
     const done = this.attempt(event).then((outcome) => {
       if (generation !== this.generation) return; // stop() gave its lease back
+      if (slow) this.slowSending--;
       this.sending.delete(event.id);
       const left = (this.sendingPerWebhook.get(webhookId) ?? 1) - 1;
       if (left > 0) this.sendingPerWebhook.set(webhookId, left);
@@ -679,7 +691,7 @@ export class Worker {
     try {
       result = await this.o.sender.send(buildRequest(event, sentAt, this.o.requestTimeoutMs));
       if (result.timedOut) this.windows.timedOut(event.webhook.id);
-      else if (result.status !== null) this.windows.answered(event.webhook.id);
+      else if (result.status !== null) this.windows.answered(event.webhook.id, result.durationMs);
     } catch (caught) {
       result = {
         status: null,

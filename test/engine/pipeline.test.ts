@@ -149,6 +149,47 @@ test("targets that hang hold a few slots at first and one each after their timeo
   await ctx.db.query('delete from hook_event_queue');
 });
 
+test('targets that answer slowly hold at most half the slots together', async () => {
+  // Answers after 1.1 s (SLOW_ANSWER_MS is 1 s); counts the requests it holds at once.
+  let open = 0;
+  let most = 0;
+  let answered = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    open++;
+    most = Math.max(most, open);
+    setTimeout(() => {
+      open--;
+      answered++;
+      res.end('ok');
+    }, 1_100);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = (path: string) => `http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`;
+  const slowA = (await ctx.createWebhook({ target_url: url('/slow/a') })).id as number;
+  const slowB = (await ctx.createWebhook({ target_url: url('/slow/b') })).id as number;
+  // 16 slots: a share of 8 each, which both reach once answered (one more per answer),
+  // so without the cap on slow webhooks the two would hold all 16
+  const worker = realWorker(ctx, { concurrency: 16 });
+  for (let i = 0; i < 20; i++) {
+    assert.equal(await ctx.publish(slowA, { n: i }), 202);
+    assert.equal(await ctx.publish(slowB, { n: i }), 202);
+  }
+  await worker.start();
+  try {
+    // the first window of each (four) goes out before either is known to be slow
+    await until('the first windows answered', () => answered >= 8);
+    most = open;
+    await until('the next round answered', () => answered >= 16);
+    assert.equal(most, 8, 'slow webhooks together held half the slots, no more');
+  } finally {
+    await worker.stop({ graceMs: 0 });
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  await ctx.db.query('delete from hook_event_queue');
+});
+
 test('a webhook whose requests time out is claimed for in proportion to its one slot', async () => {
   ctx.receiver.respond(() => ({ status: 200, delayMs: 5_000 }));
   const hook = (
