@@ -103,11 +103,12 @@ export class Sender {
         ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       };
     } catch (caught) {
+      const error = toError(caught);
       return {
         status: null,
-        content: describeFailure(caught, req.timeoutMs),
+        content: describeFailure(error, req.timeoutMs),
         durationMs: performance.now() - started,
-        ...(isTimeout(toError(caught)) ? { timedOut: true } : {}),
+        ...(isTimeout(error) ? { timedOut: true } : {}),
       };
     }
   }

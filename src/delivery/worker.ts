@@ -386,18 +386,14 @@ export class Worker {
       if (this.room() >= this.chunk || this.sending.size + this.buffered === 0) {
         let events: ClaimedEvent[];
         // Webhooks that could take only a few more events sit this claim out: claims stay
-        // large, and each such webhook is claimed for again once it has made room.
-        // A webhook whose window is narrow may hold fewer events: the claim is told it
-        // holds that many more than it does.
+        // large, and each such webhook is claimed for again once it has made room. The
+        // others may take what their hold cap leaves, which a narrow window lowers.
         const capped = new Set<number>();
-        const holding = new Map<number, number>();
+        const rooms = new Map<number, number>();
         const note = (webhookId: number, held: number) => {
           const near = !this.hasChunkOfRoom(webhookId);
           if (near) capped.add(webhookId);
-          holding.set(
-            webhookId,
-            near ? this.holdCap : held + this.holdCap - this.holdCapOf(webhookId),
-          );
+          rooms.set(webhookId, near ? 0 : this.holdCapOf(webhookId) - held);
         };
         for (const [webhookId, held] of this.held) note(webhookId, held);
         for (const webhookId of this.windows.throttled()) {
@@ -415,7 +411,7 @@ export class Worker {
             leaseMs: this.o.leaseMs,
             limit,
             perWebhook: this.holdCap,
-            inFlight: holding,
+            room: rooms,
             after: this.cursors.positions(claimedAt),
             gate: this.gate,
           });
@@ -448,7 +444,7 @@ export class Worker {
           for (const e of events) took.set(e.webhook.id, (took.get(e.webhook.id) ?? 0) + 1);
           this.capped = capped;
           for (const [webhookId, n] of took) {
-            if (n >= this.holdCap - (holding.get(webhookId) ?? 0)) this.capped.add(webhookId);
+            if (n >= (rooms.get(webhookId) ?? this.holdCap)) this.capped.add(webhookId);
           }
           this.waitFor = this.capped.size > 0 ? 'capped' : 'notify';
           if ([...this.capped].some((webhookId) => this.hasChunkOfRoom(webhookId))) {

@@ -124,12 +124,13 @@ export interface ClaimOptions {
   leaseMs: number;
   limit: number;
   /**
-   * This worker's fairness share: how many of one webhook's events it may hold in
-   * flight at once (default: no cap beyond `limit`), and how many it holds right now.
-   * A webhook at its share is skipped, so one slow target cannot fill every slot.
+   * This worker's fairness: how many events of one webhook the claim may take
+   * (`perWebhook`, default no cap beyond `limit`), and, for the webhooks in `room`, how
+   * many more of theirs (what the worker may still hold of them). A webhook with no room
+   * is skipped, so one slow target cannot fill every slot.
    */
   perWebhook?: number;
-  inFlight?: ReadonlyMap<number, number>;
+  room?: ReadonlyMap<number, number>;
   /**
    * Where to start reading each webhook's queue: only its rows after this position, in
    * the order claims take them (run_at, then id), are looked at (see ClaimCursors).
@@ -359,13 +360,10 @@ export async function claimBatch(
   o: ClaimOptions & { gate?: boolean },
 ): Promise<ClaimBatch> {
   const share = o.perWebhook ?? o.limit;
-  const inFlight = o.inFlight ?? new Map<number, number>();
+  const rooms = o.room ?? new Map<number, number>();
   const after = o.after ?? new Map<number, QueuePosition>();
-  const webhooks = [...new Set([...inFlight.keys(), ...after.keys()])];
-  const room = (id: number) => {
-    const held = inFlight.get(id);
-    return held === undefined ? null : share - held;
-  };
+  const webhooks = [...new Set([...rooms.keys(), ...after.keys()])];
+  const room = (id: number) => rooms.get(id) ?? null;
   const full = webhooks.filter((id) => (room(id) ?? share) <= 0);
   const roomParams = [webhooks, webhooks.map(room), share, full];
   const afterParams = [

@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
 import { isoMicro } from '../../src/core/clock.js';
 import { enqueueHookEvents } from '../../src/queue/enqueue.js';
 import { createContext, type Context } from '../helpers/context.js';
 import { newHookEvent } from '../helpers/rows.js';
-import { count, realWorker, until } from './support.js';
+import { Gauge, count, realWorker, until } from './support.js';
 
 // REQUEST_TIMEOUT_MS is 2000 in the test context: a target answering after 5 s hangs
 // until the timeout.
@@ -66,49 +64,39 @@ test('a hanging target does not hold back a healthy one; stop releases what is s
   await ctx.db.query('delete from hook_event_queue');
 });
 
+/**
+ * Webhooks at these targets, with `events` events each published in turns, so that the
+ * first webhooks' events are the oldest.
+ */
+async function webhooksWithEvents(targets: string[], events: number): Promise<number[]> {
+  const ids: number[] = [];
+  for (const target_url of targets)
+    ids.push((await ctx.createWebhook({ target_url })).id as number);
+  for (let i = 0; i < events; i++) {
+    for (const id of ids) assert.equal(await ctx.publish(id, { n: i }), 202);
+  }
+  return ids;
+}
+
 test("targets that hang hold a few slots at first and one each after their timeouts, never the healthy webhook's", async () => {
-  // A receiver that never answers under /hang/ and counts, per path, the requests it
-  // holds open (until the worker gives up on them and closes the connection).
-  const open = new Map<string, number>();
-  const most = new Map<string, number>();
-  const held = new Set<ServerResponse>();
-  const arrived: string[] = [];
-  const server = createServer((req, res) => {
-    const path = req.url ?? '';
-    req.resume();
-    if (!path.startsWith('/hang/')) {
-      req.on('end', () => res.end('ok'));
-      return;
-    }
-    held.add(res);
-    arrived.push(path);
-    open.set(path, (open.get(path) ?? 0) + 1);
-    most.set(path, Math.max(most.get(path) ?? 0, open.get(path)!));
-    res.on('close', () => {
-      held.delete(res);
-      open.set(path, open.get(path)! - 1);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = (path: string) => `http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`;
+  ctx.receiver.respond(() => ({ status: 200, body: 'ok' }));
+  // answers after 5 s, past the 2 s timeout: its targets hang
+  const hang = await Gauge.start(5_000);
   const attempted = (hookId: number) =>
     count(
       ctx.db,
       'select count(*) from delivery_attempts a join hook_events e on e.id = a.hook_event_id where e.webhook_id = $1',
       [hookId],
     );
-  const hangA = (await ctx.createWebhook({ target_url: url('/hang/a') })).id as number;
-  const hangB = (await ctx.createWebhook({ target_url: url('/hang/b') })).id as number;
-  const healthy = (await ctx.createWebhook({ target_url: url('/ok') })).id as number;
-  // 16 slots: a share of 8 per webhook, a first window of 4. Two targets at their whole
-  // share would hold every slot until their requests time out (2 s here).
-  const worker = realWorker(ctx, { concurrency: 16 });
   // the hanging targets' events are older: a worker going by age alone would start them first
-  for (let i = 0; i < 12; i++) {
-    assert.equal(await ctx.publish(hangA, { n: i }), 202);
-    assert.equal(await ctx.publish(hangB, { n: i }), 202);
-  }
-  for (let i = 0; i < 30; i++) assert.equal(await ctx.publish(healthy, { n: i }), 202);
+  const [hangA, hangB] = (await webhooksWithEvents([hang.url('/a'), hang.url('/b')], 12)) as [
+    number,
+    number,
+  ];
+  const [healthy] = (await webhooksWithEvents([ctx.receiver.url('/ok')], 30)) as [number];
+  // 16 slots: a share of 8 per webhook, a first window of 4. Two targets at their whole
+  // share would hold every slot until their requests time out.
+  const worker = realWorker(ctx, { concurrency: 16 });
   await worker.start();
   try {
     await until(
@@ -122,72 +110,51 @@ test("targets that hang hold a few slots at first and one each after their timeo
     );
     await until(
       'each hanging target holds its first window of slots',
-      () => most.get('/hang/a') === 4 && most.get('/hang/b') === 4,
+      () => hang.max.get('/a') === 4 && hang.max.get('/b') === 4,
     );
-    // the first window times out: each target is down to one slot, so one more request
-    // goes out when the four end and one when that one ends (with four slots, eight)
-    const got = (path: string) => arrived.filter((p) => p === path).length;
+    // The first window times out: each target is down to one slot, so one more request
+    // goes out when the four end and one when that one ends (with four slots, eight).
+    // The gauge's open counts are not read from here on: it answers the requests that
+    // timed out only after 5 s.
     await until(
       'the first window and the next attempt of each hanging target recorded, and one more sent',
       async () =>
         (await attempted(hangA)) >= 5 &&
         (await attempted(hangB)) >= 5 &&
-        got('/hang/a') >= 6 &&
-        got('/hang/b') >= 6,
+        hang.count('/a') >= 6 &&
+        hang.count('/b') >= 6,
     );
-    // (the receiver's count of open requests is not read here: it may see a new request
-    // before the close of the one that timed out)
     assert.deepEqual(
-      [got('/hang/a'), got('/hang/b')],
+      [hang.count('/a'), hang.count('/b')],
       [6, 6],
       'after timing out, each target is sent one request at a time',
     );
   } finally {
     await worker.stop({ graceMs: 0 });
-    for (const res of held) res.destroy();
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await hang.close();
   }
   await ctx.db.query('delete from hook_event_queue');
 });
 
 test('targets that answer slowly hold at most half the slots together', async () => {
-  // Answers after 1.1 s (SLOW_ANSWER_MS is 1 s); counts the requests it holds at once.
-  let open = 0;
-  let most = 0;
-  let answered = 0;
-  const server = createServer((req, res) => {
-    req.resume();
-    open++;
-    most = Math.max(most, open);
-    setTimeout(() => {
-      open--;
-      answered++;
-      res.end('ok');
-    }, 1_100);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = (path: string) => `http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`;
-  const slowA = (await ctx.createWebhook({ target_url: url('/slow/a') })).id as number;
-  const slowB = (await ctx.createWebhook({ target_url: url('/slow/b') })).id as number;
+  // answers after 1.1 s (SLOW_ANSWER_MS is 1 s); both webhooks at one path, so that the
+  // gauge counts their requests together
+  const slow = await Gauge.start(1_100);
+  await webhooksWithEvents([slow.url('/slow'), slow.url('/slow')], 20);
+  const answered = () => slow.count('/slow') - (slow.now.get('/slow') ?? 0);
   // 16 slots: a share of 8 each, which both reach once answered (one more per answer),
   // so without the cap on slow webhooks the two would hold all 16
   const worker = realWorker(ctx, { concurrency: 16 });
-  for (let i = 0; i < 20; i++) {
-    assert.equal(await ctx.publish(slowA, { n: i }), 202);
-    assert.equal(await ctx.publish(slowB, { n: i }), 202);
-  }
   await worker.start();
   try {
     // the first window of each (four) goes out before either is known to be slow
-    await until('the first windows answered', () => answered >= 8);
-    most = open;
-    await until('the next round answered', () => answered >= 16);
-    assert.equal(most, 8, 'slow webhooks together held half the slots, no more');
+    await until('the first windows answered', () => answered() >= 8);
+    slow.max.set('/slow', slow.now.get('/slow') ?? 0);
+    await until('the next round answered', () => answered() >= 16);
+    assert.equal(slow.max.get('/slow'), 8, 'slow webhooks together held half the slots');
   } finally {
     await worker.stop({ graceMs: 0 });
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await slow.close();
   }
   await ctx.db.query('delete from hook_event_queue');
 });

@@ -63,7 +63,7 @@ test('the common claim keeps one generic plan, which reads the queue by index', 
       leaseMs: 60_000,
       limit: 10,
       perWebhook: 100,
-      inFlight: new Map([[1, 50]]),
+      room: new Map([[1, 50]]),
       gate: false,
     });
     assert.equal(batch.events.length, 10);
