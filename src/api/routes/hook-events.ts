@@ -21,7 +21,7 @@ import {
   type HookEventFilters,
   type Ordering,
 } from '../../store/hook-events.js';
-import { listActiveWebhooks, type WebhookJson } from '../../store/webhooks.js';
+import { listSubscribers, type WebhookJson } from '../../store/webhooks.js';
 import type { ApiDeps } from '../app.js';
 import { adminOnly, scopeOf } from '../auth.js';
 import { publishBufferFull } from '../errors.js';
@@ -437,9 +437,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Prom
     handler: async (request, reply) => {
       const { event_type: eventType, instance } = request.body;
       const resolved = await resolveInstance(instance);
-      const targets = (await listActiveWebhooks(db)).filter((w) =>
-        matchesEventType(w.event_type, eventType),
-      );
+      const targets = await listSubscribers(db, eventType);
       const events = targets.map((w) => newEvent(w, eventType, instance, resolved));
       await enqueue(events, instance);
       return reply.code(202).send({ events: events.map((e) => e.uuid) });
