@@ -73,8 +73,14 @@ const ENQUEUE_SQL = `with input as (
     insert into hook_event_payloads (hook_event_id, request_payload)
     select id, request_payload from input
   ), handed as (
-    select i.id from input i join webhooks w on w.id = i.webhook_id
-    where w.is_active and not ${LIMITED} and w.id <> all($6::int[])
+    -- each event's webhook looked up by key (the LIMIT keeps the subquery a lookup per
+    -- event): as a join, the planner, which expects 100 events, reads every webhook
+    select i.id from input i
+    cross join lateral (
+      select from webhooks w
+      where w.id = i.webhook_id and w.is_active and not ${LIMITED} and w.id <> all($6::int[])
+      limit 1
+    ) w
     order by i.id
     limit $4
   ), queued as (
@@ -100,7 +106,9 @@ const ENQUEUE_SQL = `with input as (
       select i.id, i.uuid, i.webhook_id, i.event_type, i.max_attempts,
              i.id = min(i.id) over (partition by i.webhook_id) as first
       from handed join input i on i.id = handed.id
-    ) e left join webhooks w on e.first and w.id = e.webhook_id
+    ) e left join lateral (
+      select w.* from webhooks w where e.first and w.id = e.webhook_id limit 1
+    ) w on true
     order by e.id
   ) h on true`;
 

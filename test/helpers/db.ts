@@ -92,6 +92,53 @@ export function noting(inner: Db, seen: Map<string, Sent>): Db {
 
 export const UNNAMED = '';
 
+interface PlanNode {
+  'Relation Name'?: string;
+  'Node Type': string;
+  'Actual Rows': number;
+  'Actual Loops': number;
+  'Rows Removed by Filter'?: number;
+  Plans?: PlanNode[];
+}
+
+/**
+ * How many rows of `table` a statement read, run (EXPLAIN ANALYZE) in a transaction
+ * that is rolled back, under the given `set local` settings: what its scans returned
+ * and what their filters removed, in every loop.
+ */
+export async function rowsRead(
+  db: Db,
+  { sql, params }: Sent,
+  table: string,
+  settings: string[] = [],
+): Promise<number> {
+  let read = 0;
+  await db
+    .transaction(async (tx) => {
+      for (const s of settings) await tx.query(`set local ${s}`);
+      const { rows } = await tx.query<{ 'QUERY PLAN': unknown }>(
+        `explain (analyze, format json) ${sql}`,
+        [...params],
+      );
+      const raw = rows[0]!['QUERY PLAN'];
+      const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [{ Plan: PlanNode }];
+      const walk = (node: PlanNode) => {
+        if (node['Relation Name'] === table && node['Node Type'] !== 'Bitmap Index Scan')
+          read +=
+            (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0)) * node['Actual Loops'];
+        for (const child of node.Plans ?? []) walk(child);
+      };
+      walk(plan[0].Plan);
+      throw new RolledBack();
+    })
+    .catch((error: unknown) => {
+      if (!(error instanceof RolledBack)) throw error;
+    });
+  return read;
+}
+
+class RolledBack extends Error {}
+
 /**
  * Runs `first` in a transaction left open, then `second` beside it, and commits `first`
  * once `second` waits for a lock (a statement that starts with `waitsAs`), or after 2 s.

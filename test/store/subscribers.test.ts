@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { matchesEventType } from '../../src/core/event-type.js';
 import type { Db } from '../../src/store/db.js';
 import { listSubscribers } from '../../src/store/webhooks.js';
-import { noting, testDb, type Sent } from '../helpers/db.js';
+import { noting, rowsRead, testDb, type Sent } from '../helpers/db.js';
 
 let db: Db;
 let drop: () => Promise<void>;
@@ -78,37 +78,6 @@ test('an emit goes to the active webhooks whose subscription matches, in id orde
   assert.equal(expected('package.created').length, 5);
 });
 
-interface PlanNode {
-  'Relation Name'?: string;
-  'Node Type': string;
-  'Actual Rows': number;
-  'Actual Loops': number;
-  'Rows Removed by Filter'?: number;
-  Plans?: PlanNode[];
-}
-
-/** The rows the statement read from webhooks, run under `settings` (EXPLAIN ANALYZE). */
-async function rowsRead({ sql, params }: Sent, settings: string[]): Promise<number> {
-  return db.transaction(async (tx) => {
-    for (const s of settings) await tx.query(`set local ${s}`);
-    const { rows } = await tx.query<{ 'QUERY PLAN': unknown }>(
-      `explain (analyze, format json) ${sql}`,
-      [...params],
-    );
-    const raw = rows[0]!['QUERY PLAN'];
-    const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [{ Plan: PlanNode }];
-    let read = 0;
-    const walk = (node: PlanNode) => {
-      if (node['Relation Name'] === 'webhooks' && node['Node Type'] !== 'Bitmap Index Scan')
-        read +=
-          (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0)) * node['Actual Loops'];
-      for (const child of node.Plans ?? []) walk(child);
-    };
-    walk(plan[0].Plan);
-    return read;
-  });
-}
-
 test('an emit reads the webhooks that may match, not every webhook', async () => {
   const seen = new Map<string, Sent>();
   await listSubscribers(noting(db, seen), 'package.created');
@@ -116,7 +85,7 @@ test('an emit reads the webhooks that may match, not every webhook', async () =>
   assert.ok(sent, 'listSubscribers sent no oms_subscribers statement');
   // as an API connection on PostgreSQL plans it, and as a named statement on PGlite
   for (const settings of [[], ['enable_bitmapscan = off', 'enable_seqscan = off']]) {
-    const read = await rowsRead(sent, settings);
+    const read = await rowsRead(db, sent, 'webhooks', settings);
     // the 2 exact subscriptions and the 7 active patterns that begin with package or *;
     // the 400 other tenants' subscriptions and the inactive ones are never read
     assert.ok(
