@@ -6,7 +6,8 @@
  * the benchmark's publish phase. Extra node flags (--cpu-prof) go to the service and
  * its worker processes; PROBE_PG_OPTIONS adds server settings (see probe.ts). Ends
  * with the CPU each part used per event published (the load generator, this process,
- * left out), up to the last delivery with role all.
+ * left out), up to the last delivery with role all. OTHERS=n adds n active webhooks of
+ * other event types, as other tenants' would be.
  *
  *   node --import tsx bench/publish-probe.ts [seconds] [role] [-- node flags]
  */
@@ -27,6 +28,13 @@ try {
   const hook = await addWebhook(probe, origin ? `${origin}/probe/` : 'http://127.0.0.1:9/', {
     retrySeconds: 60,
   });
+  await probe.db.query(
+    `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config)
+     select $1, 'http://127.0.0.1:9/', 'whsec_cHJvYmVwcm9iZXByb2JlcHJvYmU=', 'tenant' || g || '.updated',
+            '{"choice":"fixed","kwargs":{"seconds":1}}'
+     from generate_series(1, $2::int) g`,
+    [probe.userId, Number(process.env.OTHERS ?? 0)],
+  );
   const service = await startProbeService(probe, { role, nodeFlags });
   const pool = makePool(service.api);
   const cpuNow = () => cpuByPart(service.pid, receiver?.child.pid);
