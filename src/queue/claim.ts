@@ -136,13 +136,6 @@ export interface ClaimOptions {
    * the order claims take them (run_at, then id), are looked at (see ClaimCursors).
    */
   after?: ReadonlyMap<number, QueuePosition>;
-  /**
-   * Look only at the webhooks in `room` and `after`, the ones this worker holds or has
-   * claimed from lately, instead of every active webhook: a claim otherwise probes the
-   * queue once per active webhook, idle ones too. Ignored through the gate and when
-   * both maps are empty.
-   */
-  knownOnly?: boolean;
 }
 
 /** A place in a webhook's queue, in claim order. */
@@ -151,7 +144,11 @@ export interface QueuePosition {
   id: number;
 }
 
-/** Webhooks whose claims go through the gate: they have a limit shared by all workers. */
+/**
+ * Webhooks whose claims go through the gate: they have a limit shared by all workers.
+ * Migration 015 indexes the active ones under this very predicate (on bare columns):
+ * change both together.
+ */
 export const LIMITED = `coalesce(jsonb_typeof(w.config->'max_concurrency') = 'number'
   or jsonb_typeof(w.config->'rate_limit') = 'number' or w.config->'ordered' = 'true'::jsonb, false)`;
 
@@ -177,20 +174,16 @@ const LIMITED_WAITING = `w.is_active and ${LIMITED}
  * The due events of every active webhook without shared limits: the head of its own
  * (webhook_id, run_at) range, no more than this worker's room for it, so a webhook with
  * a huge backlog, or one skipped for being at its share, costs nothing to pass over.
- * With `knownOnly`, only the webhooks in `rooms` are looked at (see ClaimOptions.knownOnly).
  * `rooms` holds, per webhook, this worker's room (`n`) and where its last claims got to
  * (`after_run_at`, `after_id`): the index scan starts there, past the entries of the
  * events delivered since the last VACUUM, which the index keeps at the head of the
  * range until then. `$2` is the claim's limit, `share` the room of a webhook without
  * `n`, `full` the webhooks with no room at all.
  */
-const OPEN_DUE = (rooms: string, share: string, full: string, knownOnly = false) => `
+const OPEN_DUE = (rooms: string, share: string, full: string) => `
          select c.hook_event_id, c.webhook_id, c.run_at
-         from ${
-           knownOnly
-             ? `${rooms} join webhooks w on w.id = rooms.webhook_id`
-             : `webhooks w left join ${rooms} on rooms.webhook_id = w.id`
-         }
+         from webhooks w
+         left join ${rooms} on rooms.webhook_id = w.id
          cross join lateral (
            select q.hook_event_id, q.webhook_id, q.run_at from hook_event_queue q
            where q.webhook_id = w.id and ${DUE('q')}
@@ -316,11 +309,10 @@ const CLAIM_SQL = `with rooms as (
  * not know how many there are, choose to hash-join a scan of the whole queue instead.
  * $5, $6, $9 and $10 hold the rooms, $7 the share, $8 the webhooks with no room.
  */
-const openClaimSql = (knownOnly: boolean) => `with open_due as (${OPEN_DUE(
+const OPEN_CLAIM_SQL = `with open_due as (${OPEN_DUE(
   'unnest($5::int[], $6::int[], $9::timestamptz[], $10::bigint[]) as rooms(webhook_id, n, after_run_at, after_id)',
   '$7',
   '$8::int[]',
-  knownOnly,
 )}
        ), locked as (
          select l.hook_event_id from hook_event_queue l
@@ -335,8 +327,6 @@ const openClaimSql = (knownOnly: boolean) => `with open_due as (${OPEN_DUE(
          returning q.hook_event_id, q.max_attempts, q.run_at
        )
        ${CLAIMED_EVENTS}`;
-const OPEN_CLAIM_SQL = openClaimSql(false);
-const KNOWN_CLAIM_SQL = openClaimSql(true);
 
 /**
  * Claims up to `limit` due events under a lease. `SKIP LOCKED` lets any number of
@@ -384,13 +374,12 @@ export async function claimBatch(
     webhooks.map((id) => after.get(id)?.runAt ?? null),
     webhooks.map((id) => after.get(id)?.id ?? null),
   ];
-  const known = o.knownOnly === true && webhooks.length > 0;
   const claim = (q: Queryable, gated: number[]) =>
     gated.length === 0
       ? q.query<ClaimRow & { limited_due: boolean }>(
-          known ? KNOWN_CLAIM_SQL : OPEN_CLAIM_SQL,
+          OPEN_CLAIM_SQL,
           [o.now, o.limit, o.workerId, o.leaseMs, ...roomParams, ...afterParams],
-          known ? 'oms_claim_known' : 'oms_claim_open',
+          'oms_claim_open',
         )
       : q.query<ClaimRow & { limited_due: boolean }>(
           CLAIM_SQL,
