@@ -22,6 +22,7 @@ import { WORKER_SERVER_OPTIONS } from '../src/store/open.js';
 import { createPgDb } from '../src/store/pg.js';
 import { ensureUser } from '../src/store/tokens.js';
 import { createTestSchema } from '../test/helpers/db.js';
+import { insertOtherWebhooks } from '../test/helpers/rows.js';
 import { UUID7_SQL } from './probe.js';
 
 const N = Number(process.argv[2] ?? 5000);
@@ -52,12 +53,7 @@ for (let h = 0; h < hooks; h++)
     `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config) values ($1, $2, 'whsec_YWJj', 'package.created', '{"choice":"fixed","kwargs":{"seconds":1}}')`,
     [u.id, `http://127.0.0.1:${port}/h${h}`],
   );
-await db.query(
-  `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config)
-   select $1, 'http://127.0.0.1:9/', 'whsec_YWJj', 'tenant' || g || '.updated', '{"choice":"fixed","kwargs":{"seconds":1}}'
-   from generate_series(1, $2::int) g`,
-  [u.id, Number(process.env.IDLE ?? 0)],
-);
+await insertOtherWebhooks(db, u.id, { count: Number(process.env.IDLE ?? 0) });
 await db.query(
   `with ins as (insert into hook_events (webhook_id, uuid, event_type) select 1 + (g % $2), ${UUID7_SQL}, 'package.created' from generate_series(1, $1) g returning id, webhook_id), payloads as (insert into hook_event_payloads (hook_event_id, request_payload) select id, json_build_object('payload', json_build_object('seq', id, 'pad', repeat('p', $3))) from ins) insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts) select id, webhook_id, now(), 18 from ins`,
   [N, hooks, Number(process.env.PAD ?? 0)],

@@ -11,6 +11,7 @@
 import { closedLoop, makePool } from './load.js';
 import { addWebhook, probeArgs, probeSchema, startProbeService } from './probe.js';
 import { cpuByPart, perEvent } from './processes.js';
+import { insertOtherWebhooks } from '../test/helpers/rows.js';
 
 const { args, nodeFlags } = probeArgs();
 const others = Number(args[0] ?? 2000);
@@ -22,14 +23,7 @@ try {
   // nobody listens on port 9: with role api nothing is sent anyway
   for (let i = 0; i < matching; i++)
     await addWebhook(probe, 'http://127.0.0.1:9/', { eventType: 'order.updated' });
-  await probe.db.query(
-    `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config)
-     select $1, 'http://127.0.0.1:9/', 'whsec_cHJvYmVwcm9iZXByb2JlcHJvYmU=',
-            case when g % 2 = 0 then 'tenant' || g || '.updated' else 'tenant' || g || '.*' end,
-            '{"choice":"fixed","kwargs":{"seconds":1}}'
-     from generate_series(1, $2) g`,
-    [probe.userId, others],
-  );
+  await insertOtherWebhooks(probe.db, probe.userId, { count: others, patterns: true });
   const service = await startProbeService(probe, { role: 'api', nodeFlags });
   try {
     const pool = makePool(service.api, 16);

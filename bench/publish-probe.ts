@@ -14,6 +14,7 @@
 import { closedLoop, makePool } from './load.js';
 import { addWebhook, probeArgs, probeSchema, startProbeService } from './probe.js';
 import { cpuByPart, perEvent, startProcess } from './processes.js';
+import { insertOtherWebhooks } from '../test/helpers/rows.js';
 
 const { args, nodeFlags } = probeArgs();
 const seconds = Number(args[0] ?? 5);
@@ -28,13 +29,7 @@ try {
   const hook = await addWebhook(probe, origin ? `${origin}/probe/` : 'http://127.0.0.1:9/', {
     retrySeconds: 60,
   });
-  await probe.db.query(
-    `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config)
-     select $1, 'http://127.0.0.1:9/', 'whsec_cHJvYmVwcm9iZXByb2JlcHJvYmU=', 'tenant' || g || '.updated',
-            '{"choice":"fixed","kwargs":{"seconds":1}}'
-     from generate_series(1, $2::int) g`,
-    [probe.userId, Number(process.env.OTHERS ?? 0)],
-  );
+  await insertOtherWebhooks(probe.db, probe.userId, { count: Number(process.env.OTHERS ?? 0) });
   const service = await startProbeService(probe, { role, nodeFlags });
   const pool = makePool(service.api);
   const cpuNow = () => cpuByPart(service.pid, receiver?.child.pid);

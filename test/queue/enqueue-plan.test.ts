@@ -4,7 +4,7 @@ import { isoMicro } from '../../src/core/clock.js';
 import { enqueueCommitted } from '../../src/queue/enqueue.js';
 import type { Db } from '../../src/store/db.js';
 import { noting, rowsRead, testDb, type Sent } from '../helpers/db.js';
-import { insertWebhook, newHookEvent } from '../helpers/rows.js';
+import { insertOtherWebhooks, insertWebhook, newHookEvent } from '../helpers/rows.js';
 
 let db: Db;
 let drop: () => Promise<void>;
@@ -17,13 +17,7 @@ before(async () => {
   );
   for (let i = 0; i < 3; i++) hooks.push(await insertWebhook(db, rows[0]!.id));
   // other tenants' webhooks, which these publishes do not name
-  await db.query(
-    `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config)
-     select $1, 'http://127.0.0.1:9/', 'whsec_YWJj', 'tenant' || g || '.updated',
-            '{"choice":"fixed","kwargs":{"seconds":1}}'
-     from generate_series(1, 1000) g`,
-    [rows[0]!.id],
-  );
+  await insertOtherWebhooks(db, rows[0]!.id, { count: 1000 });
   await db.query('analyze webhooks');
 });
 after(() => drop());
