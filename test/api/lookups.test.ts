@@ -13,6 +13,7 @@ import { createContext, type Context } from '../helpers/context.js';
  */
 
 const PUBLISH = '/api/v1/oms/oms_hook_events/publish-event/';
+const EMIT = '/api/v1/oms/oms_hook_events/emit/';
 const TOKENS = '/api/v1/oms/tokens/';
 const WEBHOOKS = '/api/v1/oms/webhooks/';
 const CONTENT_TYPES = '/api/v1/oms/content_types/';
@@ -330,6 +331,54 @@ describe('webhooks', () => {
       );
       assert.equal(await eventsOf(kept), 1 + held.length + 2);
       assert.equal(await eventsOf(doomed), 0);
+    } finally {
+      recorder.release();
+      await app.close();
+    }
+  });
+
+  test('an emit racing a deletion goes to the subscribers that remain, not a 500', async () => {
+    const recorder = new Recorder(ctx.db);
+    const app = await appOn(recorder.db);
+    try {
+      // an event type of its own, so the other tests' webhooks do not subscribe
+      await ctx.db.query(`insert into event_types (name, description) values ($1, '')`, [
+        'race.emitted',
+      ]);
+      const hooks: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        hooks.push((await ctx.createWebhook({ event_type: 'race.emitted' })).id as number);
+      }
+      const doomed = hooks[1]!;
+      recorder.hold();
+      const entered = recorder.entered;
+      const emitted = app.inject({
+        method: 'POST',
+        url: EMIT,
+        headers: { authorization: `Token ${ctx.tokens.admin}` },
+        payload: { event_type: 'race.emitted', instance: { pk: 1, model: 'package', data: {} } },
+      });
+      // its subscribers read, its insert waits at the gate; another process deletes one
+      while (recorder.entered === entered) await turn();
+      await ctx.db.query('delete from webhooks where id = $1', [doomed]);
+      recorder.release();
+
+      const res = await emitted;
+      assert.equal(res.statusCode, 202, res.body);
+      assert.deepEqual(recorder.inserts.slice(-2), [
+        { events: 3, ok: false },
+        { events: 2, ok: true },
+      ]);
+      const { rows } = await ctx.db.query<{ uuid: string; webhook_id: number }>(
+        `select uuid::text as uuid, webhook_id from hook_events
+         where event_type = 'race.emitted' order by webhook_id`,
+      );
+      assert.deepEqual(
+        rows.map((r) => r.webhook_id),
+        [hooks[0], hooks[2]],
+      );
+      const answered = (res.json() as { events: string[] }).events;
+      assert.deepEqual([...answered].sort(), rows.map((r) => r.uuid).sort());
     } finally {
       recorder.release();
       await app.close();

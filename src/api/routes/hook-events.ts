@@ -217,6 +217,9 @@ const violates = (error: unknown, constraint: string): boolean => {
   return code === '23503' && name === constraint;
 };
 
+/** Writes an emit tries, each after re-reading its subscribers when one was deleted. */
+const EMIT_ATTEMPTS = 3;
+
 const noSuchHook = (hook: number) =>
   AppError.validation({ hook: [`Invalid pk "${hook}" - object does not exist.`] });
 
@@ -437,9 +440,23 @@ export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Prom
     handler: async (request, reply) => {
       const { event_type: eventType, instance } = request.body;
       const resolved = await resolveInstance(instance);
-      const targets = await listSubscribers(db, eventType);
-      const events = targets.map((w) => newEvent(w, eventType, instance, resolved));
-      await enqueue(events, instance);
+      let events = (await listSubscribers(db, eventType)).map((w) =>
+        newEvent(w, eventType, instance, resolved),
+      );
+      // A subscriber deleted between the read and the insert fails the insert on its
+      // reference check: the emit goes to the subscribers that remain, read again.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await enqueue(events, instance);
+          break;
+        } catch (error) {
+          if (attempt === EMIT_ATTEMPTS || !violates(error, 'hook_events_webhook_id_fkey')) {
+            throw error;
+          }
+          const remaining = new Set((await listSubscribers(db, eventType)).map((w) => w.id));
+          events = events.filter((e) => remaining.has(e.webhookId));
+        }
+      }
       return reply.code(202).send({ events: events.map((e) => e.uuid) });
     },
   });
