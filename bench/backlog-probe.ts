@@ -5,10 +5,12 @@
  * and at the end the CPU each part used per event (from /proc: the service's
  * processes, PostgreSQL's, the receiver) and the peak RSS of the service's largest
  * process. Extra node flags go to the service and its worker processes; PROBE_DB=pglite
- * runs it on the embedded database.
+ * runs it on the embedded database; IDLE=n adds n active webhooks of other tenants with
+ * nothing queued, as a service with many integrators has.
  *
- *   node --import tsx bench/backlog-probe.ts [events=300000] [-- node flags]
+ *   IDLE=5000 node --import tsx bench/backlog-probe.ts [events=300000] [-- node flags]
  */
+import { insertOtherWebhooks } from '../test/helpers/rows.js';
 import { addWebhook, probeArgs, probeSchema, seedEvents, startProbeService } from './probe.js';
 import { RssPeak, cpuByPart, perEvent, startProcess } from './processes.js';
 
@@ -20,6 +22,7 @@ const origin = `http://127.0.0.1:${receiver.port}`;
 const probe = await probeSchema();
 try {
   const hook = await addWebhook(probe, `${origin}/seq/`);
+  await insertOtherWebhooks(probe.db, probe.userId, { count: Number(process.env.IDLE ?? 0) });
   await seedEvents(probe.db, hook, N, { queued: true, attempted: false });
   const received = async () =>
     ((await (await fetch(`${origin}/stats`)).json()) as { distinct: number }).distinct;

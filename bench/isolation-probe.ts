@@ -4,10 +4,12 @@
  * with `slow`, targets that answer after 5 s instead), the service started with every
  * role, and runs of emits alternating without and with those webhooks. Prints each
  * run's healthy deliveries per second and the transactions the database committed per
- * healthy delivery (claims, records and publishes all count), then the ratio.
+ * healthy delivery (claims, records and publishes all count), then the ratio. OTHERS=n
+ * adds n active webhooks of other tenants with nothing queued.
  *
  *   node --import tsx bench/isolation-probe.ts [pairs=3] [emits=2000] [hanging=1] [hang|slow] [-- node flags]
  */
+import { insertOtherWebhooks } from '../test/helpers/rows.js';
 import { emitOrders } from './load.js';
 import { addWebhook, probeArgs, probeSchema, startProbeService } from './probe.js';
 import { startProcess } from './processes.js';
@@ -31,6 +33,7 @@ try {
   for (let i = 0; i < 20; i++) await hook(`${recv}/ok/${i}`, true);
   const hanging: number[] = [];
   for (let i = 0; i < hangingCount; i++) hanging.push(await hook(`${recv}/${kind}/${i}`, false));
+  await insertOtherWebhooks(probe.db, probe.userId, { count: Number(process.env.OTHERS ?? 0) });
   const service = await startProbeService(probe, { nodeFlags });
   const stats = async () =>
     (await (await fetch(`${recv}/stats`)).json()) as { count: number; hanging: number };
