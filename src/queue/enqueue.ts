@@ -7,7 +7,7 @@ import {
   type ClaimRow,
 } from './claim.js';
 import type { HandoffOffer } from './handoff.js';
-import { NOTIFY_DUE_SQL } from './wake.js';
+import { MAX_NOTIFIED_WEBHOOKS, notifyDueSql } from './wake.js';
 
 export interface NewHookEvent {
   webhookId: number;
@@ -91,8 +91,14 @@ const ENQUEUE_SQL = `with input as (
            case when h.id is not null then $2::timestamptz + $5 * interval '1 millisecond' end
     from input i left join handed h on h.id = i.id
   ), woke as (
+    -- naming the webhooks whose events were not handed, so that a busy worker looks at
+    -- those alone (see SWEEP_MS in worker.ts); too many, and it names none
     select count(*) as n from (
-      select ${NOTIFY_DUE_SQL}
+      select ${notifyDueSql(`(
+        select case when count(*) <= ${MAX_NOTIFIED_WEBHOOKS}
+                    then string_agg(webhook_id::text, ',') else '' end
+        from (select distinct i.webhook_id from input i
+              where not exists (select from handed h where h.id = i.id)) d)`)}
       where (select count(*) from input) > (select count(*) from handed)
     ) notified
   )

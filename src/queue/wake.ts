@@ -12,8 +12,16 @@ import type { Db, Queryable } from '../store/db.js';
  */
 export const SCHEMA_TAG_SQL = `left(md5(current_schema()), 12)`;
 
-/** The NOTIFY of due events, as a statement's SQL sends it in the current schema. */
-export const NOTIFY_DUE_SQL = `pg_notify('oms_hooks_due_' || ${SCHEMA_TAG_SQL}, '')`;
+/**
+ * The NOTIFY of due events, as a statement's SQL sends it in the current schema. Its
+ * payload, an SQL text expression, names the webhooks whose events became due, comma
+ * separated, or is empty: any webhook's may have (see onDue).
+ */
+export const notifyDueSql = (payload = "''") =>
+  `pg_notify('oms_hooks_due_' || ${SCHEMA_TAG_SQL}, ${payload})`;
+
+/** Most webhooks a NOTIFY of due events names; with more, it names none. */
+export const MAX_NOTIFIED_WEBHOOKS = 100;
 
 /** A channel's name in the schema `db` works in. */
 async function channel(db: Queryable, base: string): Promise<string> {
@@ -28,11 +36,24 @@ export const dueChannel = (db: Queryable) => channel(db, 'oms_hooks_due');
 export const webhookChangedChannel = (db: Queryable) => channel(db, 'oms_hooks_webhook_changed');
 
 export async function notifyDue(tx: Queryable): Promise<void> {
-  await tx.query(`select ${NOTIFY_DUE_SQL}`);
+  await tx.query(`select ${notifyDueSql()}`);
 }
 
-export async function onDue(db: Db, wake: () => void): Promise<() => Promise<void>> {
-  return db.listen(await dueChannel(db), () => wake());
+/**
+ * Calls `wake` on every NOTIFY of due events, with the webhooks it names, or with
+ * undefined when it names none (any webhook's events may be due).
+ */
+export async function onDue(
+  db: Db,
+  wake: (webhookIds: number[] | undefined) => void,
+): Promise<() => Promise<void>> {
+  return db.listen(await dueChannel(db), (payload) => wake(notifiedWebhooks(payload)));
+}
+
+/** The webhooks a NOTIFY's payload names; undefined unless it is a list of ids. */
+export function notifiedWebhooks(payload: string | undefined): number[] | undefined {
+  if (!payload || !/^\d+(,\d+)*$/.test(payload)) return undefined;
+  return payload.split(',').map(Number);
 }
 
 export async function onWebhookChanged(

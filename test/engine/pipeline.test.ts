@@ -239,6 +239,116 @@ test('when the database fails, the worker backs off and resumes by itself', asyn
   assert.equal(await locked(), 0);
 });
 
+test('a busy worker claims for the webhooks it holds, and still finds the others', async () => {
+  // A worker draining one webhook looks only at that webhook in most claims; every
+  // SWEEP_MS one looks at them all. It hears no notifications and polls once an hour
+  // here, so an event of another webhook that became due is found by a sweep alone.
+  ctx.receiver.respond(() => ({ status: 200, body: 'ok', delayMs: 5 }));
+  const busy = (await ctx.createWebhook({ target_url: ctx.receiver.url('/busy') })).id as number;
+  const other = (await ctx.createWebhook({ target_url: ctx.receiver.url('/other') })).id as number;
+  const events = 400;
+  await ctx.db.transaction((tx) =>
+    enqueueHookEvents(
+      tx,
+      Array.from({ length: events }, (_, n) => newHookEvent(busy, n)),
+      isoMicro(Date.now() - 1_000),
+    ),
+  );
+  const claims = { known: 0, sweeps: 0 };
+  const db = new Proxy(ctx.db, {
+    get(target, property) {
+      if (property === 'listen') return async () => async () => {};
+      if (property === 'query') {
+        return (sql: string, params?: readonly unknown[], name?: string) => {
+          if (name === 'oms_claim_known') claims.known++;
+          if (name === 'oms_claim_open') claims.sweeps++;
+          return target.query(sql, params, name);
+        };
+      }
+      const value: unknown = Reflect.get(target, property);
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
+  const worker = realWorker(ctx, { db, concurrency: 8, batchSize: 16, pollIntervalMs: 3_600_000 });
+  await worker.start();
+  // what of the busy webhook's queue was still unclaimed when the other's event arrived
+  let unclaimed: number;
+  try {
+    await until('the busy webhook is draining', async () => (await delivered(busy)) >= 40);
+    await ctx.db.transaction((tx) =>
+      enqueueHookEvents(tx, [newHookEvent(other, 1)], isoMicro(Date.now() - 1_000)),
+    );
+    await until('the other webhook has its event', async () => (await delivered(other)) === 1);
+    unclaimed = await count(
+      ctx.db,
+      'select count(*) from hook_event_queue where webhook_id = $1 and locked_by is null',
+      [busy],
+    );
+    await until('all delivered', async () => (await delivered(busy)) === events);
+  } finally {
+    await worker.stop({ graceMs: 0 });
+  }
+  assert.ok(unclaimed > 0, 'found while the busy webhook still had events waiting');
+  assert.ok(claims.known > 0, 'claims of the held webhooks alone were made');
+  assert.ok(claims.sweeps > 0, 'sweeps were made');
+});
+
+test("a publish's NOTIFY names its webhooks, and a busy worker claims for them alone", async () => {
+  // No sweep is due by the clock here: the other webhook's event is found because the
+  // NOTIFY of its publish named it, by a claim of the webhooks the worker knows and it.
+  ctx.receiver.respond(() => ({ status: 200, body: 'ok', delayMs: 5 }));
+  const busy = (await ctx.createWebhook({ target_url: ctx.receiver.url('/busy') })).id as number;
+  const other = (await ctx.createWebhook({ target_url: ctx.receiver.url('/other') })).id as number;
+  const events = 400;
+  await ctx.db.transaction((tx) =>
+    enqueueHookEvents(
+      tx,
+      Array.from({ length: events }, (_, n) => newHookEvent(busy, n)),
+      isoMicro(Date.now() - 1_000),
+    ),
+  );
+  const tookOther: string[] = [];
+  const db = new Proxy(ctx.db, {
+    get(target, property) {
+      if (property === 'query') {
+        return async (sql: string, params?: readonly unknown[], name?: string) => {
+          const result = await target.query<{ id: number | null; webhook_id: number | null }>(
+            sql,
+            params,
+            name,
+          );
+          if (result.rows.some((r) => r.id !== null && r.webhook_id === other)) {
+            tookOther.push(name ?? sql.slice(0, 40));
+          }
+          return result;
+        };
+      }
+      const value: unknown = Reflect.get(target, property);
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
+  const worker = realWorker(ctx, {
+    db,
+    concurrency: 8,
+    batchSize: 16,
+    pollIntervalMs: 3_600_000,
+    sweepMs: 3_600_000,
+  });
+  await worker.start();
+  try {
+    await until('the busy webhook is draining', async () => (await delivered(busy)) >= 40);
+    await ctx.db.transaction((tx) =>
+      enqueueHookEvents(tx, [newHookEvent(other, 1)], isoMicro(Date.now() - 1_000)),
+    );
+    await until('the other webhook has its event', async () => (await delivered(other)) === 1);
+    assert.ok((await delivered(busy)) < events, 'found while the busy webhook still drained');
+    await until('all delivered', async () => (await delivered(busy)) === events);
+  } finally {
+    await worker.stop({ graceMs: 0 });
+  }
+  assert.deepEqual(tookOther, ['oms_claim_known']);
+});
+
 test('draining one webhook, the worker makes no claim it can know comes back empty', async () => {
   // With one webhook at its cap, a claim has nothing to take for it: the worker waits
   // until that webhook has made room, instead of claiming whenever attempts finish, or
@@ -263,7 +373,7 @@ test('draining one webhook, the worker makes no claim it can know comes back emp
       if (property === 'query') {
         return async (sql: string, params?: readonly unknown[], name?: string) => {
           const result = await target.query<{ id: number | null }>(sql, params, name);
-          if (name === 'oms_claim_open') {
+          if (name === 'oms_claim_open' || name === 'oms_claim_known') {
             claims.made++;
             if (!result.rows.some((r) => r.id !== null)) claims.empty++;
           }

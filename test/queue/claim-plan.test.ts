@@ -102,6 +102,43 @@ test('the common claim keeps one generic plan, which reads the queue by index', 
   );
 });
 
+test('the claim of the known webhooks keeps one generic plan too, which looks them up', async () => {
+  const seen = new Map<string, Sent>();
+  for (let i = 0; i < 8; i++) {
+    const batch = await claimBatch(noting(db, seen), {
+      workerId: 'plans-known',
+      now: new Date().toISOString(),
+      leaseMs: 60_000,
+      limit: 10,
+      perWebhook: 100,
+      room: new Map([[1, 50]]),
+      gate: false,
+      knownOnly: true,
+    });
+    assert.equal(batch.events.length, 10);
+  }
+  const { rows } = await db.query<{ generic_plans: string; custom_plans: string }>(
+    `select generic_plans, custom_plans from pg_prepared_statements where name = 'oms_claim_known'`,
+  );
+  assert.equal(rows.length, 1);
+  // with its rooms as an array, a plan for the values (one webhook) always looked
+  // cheaper than the generic one, and every claim was planned afresh
+  assert.equal(Number(rows[0]!.custom_plans), 5);
+  assert.equal(Number(rows[0]!.generic_plans), 3);
+
+  const known = seen.get('oms_claim_known')!;
+  const plan = onPostgres ? await workerPlan(known) : await sessionPlan(known, 'oms_claim_known');
+  // each known webhook looked up by key, not a scan of every webhook
+  assert.match(
+    plan,
+    /Index Scan using webhooks_pkey on webhooks w_\d+\n\s*Index Cond: \(id = rooms\.webhook_id\)/,
+  );
+  assert.match(
+    plan,
+    /Index Scan using hook_event_queue_webhook_idx on hook_event_queue q\n\s*Index Cond: \(\(webhook_id = w_\d+\.id\) AND .*ROW\(run_at, hook_event_id\) > ROW\(COALESCE\(rooms\.after_run_at/,
+  );
+});
+
 const literal = (v: unknown) =>
   `'${(Array.isArray(v) ? `{${v.join(',')}}` : String(v)).replaceAll("'", "''")}'`;
 
@@ -122,10 +159,13 @@ async function workerPlan(open: Sent): Promise<string> {
 }
 
 /** On PGlite, one session: the generic plan the claims above kept, as it is. */
-async function sessionPlan(open: { params: readonly unknown[] }): Promise<string> {
+async function sessionPlan(
+  open: { params: readonly unknown[] },
+  name = 'oms_claim_open',
+): Promise<string> {
   await db.query('set plan_cache_mode = force_generic_plan');
   try {
-    return await explain(db, 'oms_claim_open', open.params);
+    return await explain(db, name, open.params);
   } finally {
     await db.query('reset plan_cache_mode');
   }

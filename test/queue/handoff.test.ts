@@ -5,10 +5,10 @@ import { isoMicro, systemClock } from '../../src/core/clock.js';
 import type { ClaimedEvent } from '../../src/queue/claim.js';
 import { enqueueCommitted, type NewHookEvent } from '../../src/queue/enqueue.js';
 import { HandoffCredit, type HandoffReport } from '../../src/queue/handoff.js';
-import { dueChannel, webhookChangedChannel } from '../../src/queue/wake.js';
+import { dueChannel, MAX_NOTIFIED_WEBHOOKS, webhookChangedChannel } from '../../src/queue/wake.js';
 import { count, realWorker, until } from '../engine/support.js';
 import { createContext, type Context } from '../helpers/context.js';
-import { newHookEvent, storedBodies } from '../helpers/rows.js';
+import { insertOtherWebhooks, newHookEvent, storedBodies } from '../helpers/rows.js';
 
 let ctx: Context;
 before(async () => {
@@ -131,6 +131,47 @@ test('events of a limited, paused or full webhook are never handed; they wait fo
   );
 });
 
+test('the NOTIFY names the webhooks of the events left, up to a limit, then none', async () => {
+  const { rows: users } = await ctx.db.query<{ id: number }>('select id from users limit 1');
+  await insertOtherWebhooks(ctx.db, users[0]!.id, { count: MAX_NOTIFIED_WEBHOOKS + 1 });
+  const { rows } = await ctx.db.query<{ id: number }>(
+    'select id from webhooks order by id desc limit $1',
+    [MAX_NOTIFIED_WEBHOOKS + 1],
+  );
+  const hooks = rows.map((r) => r.id).reverse();
+  const heard: string[] = [];
+  const due = await dueChannel(ctx.db);
+  const unlisten = await ctx.db.listen(due, (payload) => heard.push(payload));
+  try {
+    const now = isoMicro(Date.now());
+    const some = hooks.slice(0, MAX_NOTIFIED_WEBHOOKS);
+    // two events of each webhook: each named once
+    await enqueueCommitted(
+      ctx.db,
+      [...some, ...some].map((h, n) => event(h, n)),
+      now,
+    );
+    await enqueueCommitted(
+      ctx.db,
+      hooks.map((h, n) => event(h, n)),
+      now,
+    );
+    await until('both NOTIFYs arrive', () => heard.length === 2);
+    assert.deepEqual(
+      heard[0]!
+        .split(',')
+        .map(Number)
+        .sort((a, b) => a - b),
+      some,
+    );
+    assert.equal(heard[1], '');
+  } finally {
+    await unlisten();
+    // their events, queued for a port where nobody listens, go with them
+    await ctx.db.query('delete from webhooks where id = any($1::int[])', [hooks]);
+  }
+});
+
 test('the NOTIFY that wakes workers goes out only when an event was left for them', async () => {
   const hook = (await ctx.createWebhook()).id as number;
   const heard: string[] = [];
@@ -147,14 +188,15 @@ test('the NOTIFY that wakes workers goes out only when an event was left for the
     await ctx.db.query(`select pg_notify($1, 'marker-1')`, [due]);
     await until('the first marker arrives', () => heard.includes('marker-1'));
     assert.deepEqual(heard, ['marker-1']);
-    // one of two handed: the other is left for a claim, so the workers are woken
+    // one of two handed: the other is left for a claim, so the workers are woken and
+    // told whose it is
     assert.equal(
       (await enqueueCommitted(ctx.db, [event(hook, 2), event(hook, 3)], now, offer(1))).length,
       1,
     );
     await ctx.db.query(`select pg_notify($1, 'marker-2')`, [due]);
     await until('the second marker arrives', () => heard.includes('marker-2'));
-    assert.deepEqual(heard, ['marker-1', '', 'marker-2']);
+    assert.deepEqual(heard, ['marker-1', String(hook), 'marker-2']);
   } finally {
     await unlisten();
   }
