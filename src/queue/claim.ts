@@ -143,6 +143,7 @@ export interface ClaimOptions {
    * webhook, idle ones too). Ignored through the gate and when there are none.
    */
   knownOnly?: boolean;
+  /** Webhooks a publish's NOTIFY named since the last claim (see `knownOnly`). */
   notified?: readonly number[];
 }
 
@@ -182,7 +183,7 @@ const LIMITED_WAITING = `w.is_active and ${LIMITED}
  * The due events of every active webhook without shared limits: the head of its own
  * (webhook_id, run_at) range, no more than this worker's room for it, so a webhook with
  * a huge backlog, or one skipped for being at its share, costs nothing to pass over.
- * With `knownOnly`, only the webhooks in `rooms` are looked at (see ClaimOptions.knownOnly).
+ * With `knownOnly`, only the webhooks in `rooms` are looked at (ClaimOptions.knownOnly).
  * `rooms` holds, per webhook, this worker's room (`n`) and where its last claims got to
  * (`after_run_at`, `after_id`): the index scan starts there, past the entries of the
  * events delivered since the last VACUUM, which the index keeps at the head of the
