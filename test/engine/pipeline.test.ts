@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import pino from 'pino';
 import { isoMicro } from '../../src/core/clock.js';
 import { enqueueHookEvents } from '../../src/queue/enqueue.js';
+import type { Db } from '../../src/store/db.js';
 import { createContext, type Context } from '../helpers/context.js';
 import { newHookEvent } from '../helpers/rows.js';
 import { Gauge, count, realWorker, until } from './support.js';
@@ -19,6 +20,50 @@ const delivered = (hookId: number) =>
   count(ctx.db, 'select count(*) from hook_events where webhook_id = $1 and delivered', [hookId]);
 const locked = () =>
   count(ctx.db, 'select count(*) from hook_event_queue where locked_by is not null');
+
+/** `n` events of `hook` written straight to the queue, due a second ago. */
+const queueEvents = (hook: number, n: number) =>
+  ctx.db.transaction((tx) =>
+    enqueueHookEvents(
+      tx,
+      Array.from({ length: n }, (_, i) => newHookEvent(hook, i)),
+      isoMicro(Date.now() - 1_000),
+    ),
+  );
+
+type ClaimedRow = { id: number | null; webhook_id?: number | null };
+
+/**
+ * The test's database as a worker sees it: `ran` gets each statement's name and rows
+ * once it has run. A `deaf` one hears no notifications, so that every claim is one the
+ * worker chose by itself.
+ */
+function watchedDb(ran: (name: string | undefined, rows: ClaimedRow[]) => void, deaf = false): Db {
+  return new Proxy(ctx.db, {
+    get(target, property) {
+      if (deaf && property === 'listen') return async () => async () => {};
+      if (property === 'query') {
+        return async (sql: string, params?: readonly unknown[], name?: string) => {
+          const result = await target.query<ClaimedRow>(sql, params, name);
+          ran(name, result.rows);
+          return result;
+        };
+      }
+      const value: unknown = Reflect.get(target, property);
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
+}
+
+/** A webhook with 400 events queued and another with none, for a busy worker. */
+async function busyAndOther(): Promise<{ busy: number; other: number; events: number }> {
+  ctx.receiver.respond(() => ({ status: 200, body: 'ok', delayMs: 5 }));
+  const busy = (await ctx.createWebhook({ target_url: ctx.receiver.url('/busy') })).id as number;
+  const other = (await ctx.createWebhook({ target_url: ctx.receiver.url('/other') })).id as number;
+  const events = 400;
+  await queueEvents(busy, events);
+  return { busy, other, events };
+}
 
 test('a hanging target does not hold back a healthy one; stop releases what is still in flight', async () => {
   ctx.receiver.respond((r) =>
@@ -243,41 +288,19 @@ test('a busy worker claims for the webhooks it holds, and still finds the others
   // A worker draining one webhook looks only at that webhook in most claims; every
   // SWEEP_MS one looks at them all. It hears no notifications and polls once an hour
   // here, so an event of another webhook that became due is found by a sweep alone.
-  ctx.receiver.respond(() => ({ status: 200, body: 'ok', delayMs: 5 }));
-  const busy = (await ctx.createWebhook({ target_url: ctx.receiver.url('/busy') })).id as number;
-  const other = (await ctx.createWebhook({ target_url: ctx.receiver.url('/other') })).id as number;
-  const events = 400;
-  await ctx.db.transaction((tx) =>
-    enqueueHookEvents(
-      tx,
-      Array.from({ length: events }, (_, n) => newHookEvent(busy, n)),
-      isoMicro(Date.now() - 1_000),
-    ),
-  );
+  const { busy, other, events } = await busyAndOther();
   const claims = { known: 0, sweeps: 0 };
-  const db = new Proxy(ctx.db, {
-    get(target, property) {
-      if (property === 'listen') return async () => async () => {};
-      if (property === 'query') {
-        return (sql: string, params?: readonly unknown[], name?: string) => {
-          if (name === 'oms_claim_known') claims.known++;
-          if (name === 'oms_claim_open') claims.sweeps++;
-          return target.query(sql, params, name);
-        };
-      }
-      const value: unknown = Reflect.get(target, property);
-      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-    },
-  });
+  const db = watchedDb((name) => {
+    if (name === 'oms_claim_known') claims.known++;
+    if (name === 'oms_claim_open') claims.sweeps++;
+  }, true);
   const worker = realWorker(ctx, { db, concurrency: 8, batchSize: 16, pollIntervalMs: 3_600_000 });
   await worker.start();
   // what of the busy webhook's queue was still unclaimed when the other's event arrived
   let unclaimed: number;
   try {
     await until('the busy webhook is draining', async () => (await delivered(busy)) >= 40);
-    await ctx.db.transaction((tx) =>
-      enqueueHookEvents(tx, [newHookEvent(other, 1)], isoMicro(Date.now() - 1_000)),
-    );
+    await queueEvents(other, 1);
     await until('the other webhook has its event', async () => (await delivered(other)) === 1);
     unclaimed = await count(
       ctx.db,
@@ -296,36 +319,10 @@ test('a busy worker claims for the webhooks it holds, and still finds the others
 test("a publish's NOTIFY names its webhooks, and a busy worker claims for them alone", async () => {
   // No sweep is due by the clock here: the other webhook's event is found because the
   // NOTIFY of its publish named it, by a claim of the webhooks the worker knows and it.
-  ctx.receiver.respond(() => ({ status: 200, body: 'ok', delayMs: 5 }));
-  const busy = (await ctx.createWebhook({ target_url: ctx.receiver.url('/busy') })).id as number;
-  const other = (await ctx.createWebhook({ target_url: ctx.receiver.url('/other') })).id as number;
-  const events = 400;
-  await ctx.db.transaction((tx) =>
-    enqueueHookEvents(
-      tx,
-      Array.from({ length: events }, (_, n) => newHookEvent(busy, n)),
-      isoMicro(Date.now() - 1_000),
-    ),
-  );
-  const tookOther: string[] = [];
-  const db = new Proxy(ctx.db, {
-    get(target, property) {
-      if (property === 'query') {
-        return async (sql: string, params?: readonly unknown[], name?: string) => {
-          const result = await target.query<{ id: number | null; webhook_id: number | null }>(
-            sql,
-            params,
-            name,
-          );
-          if (result.rows.some((r) => r.id !== null && r.webhook_id === other)) {
-            tookOther.push(name ?? sql.slice(0, 40));
-          }
-          return result;
-        };
-      }
-      const value: unknown = Reflect.get(target, property);
-      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-    },
+  const { busy, other, events } = await busyAndOther();
+  const tookOther: (string | undefined)[] = [];
+  const db = watchedDb((name, rows) => {
+    if (rows.some((r) => r.id !== null && r.webhook_id === other)) tookOther.push(name);
   });
   const worker = realWorker(ctx, {
     db,
@@ -337,9 +334,7 @@ test("a publish's NOTIFY names its webhooks, and a busy worker claims for them a
   await worker.start();
   try {
     await until('the busy webhook is draining', async () => (await delivered(busy)) >= 40);
-    await ctx.db.transaction((tx) =>
-      enqueueHookEvents(tx, [newHookEvent(other, 1)], isoMicro(Date.now() - 1_000)),
-    );
+    await queueEvents(other, 1);
     await until('the other webhook has its event', async () => (await delivered(other)) === 1);
     assert.ok((await delivered(busy)) < events, 'found while the busy webhook still drained');
     await until('all delivered', async () => (await delivered(busy)) === events);
@@ -356,34 +351,14 @@ test('draining one webhook, the worker makes no claim it can know comes back emp
   ctx.receiver.respond(() => ({ status: 200, body: 'ok', delayMs: 2 }));
   const hook = (await ctx.createWebhook({ target_url: ctx.receiver.url('/drain') })).id as number;
   const events = 300;
-  await ctx.db.transaction((tx) =>
-    enqueueHookEvents(
-      tx,
-      Array.from({ length: events }, (_, n) => newHookEvent(hook, n)),
-      isoMicro(Date.now() - 1_000),
-    ),
-  );
+  await queueEvents(hook, events);
+  // the worker's claims, and those that took nothing
   const claims = { made: 0, empty: 0 };
-  // The worker's database, counting its claims and those that took nothing. It hears no
-  // notifications (other test files on the same PostgreSQL database publish on the same
-  // channels) and polls once an hour: every claim in this test is one the worker chose.
-  const db = new Proxy(ctx.db, {
-    get(target, property) {
-      if (property === 'listen') return async () => async () => {};
-      if (property === 'query') {
-        return async (sql: string, params?: readonly unknown[], name?: string) => {
-          const result = await target.query<{ id: number | null }>(sql, params, name);
-          if (name === 'oms_claim_open' || name === 'oms_claim_known') {
-            claims.made++;
-            if (!result.rows.some((r) => r.id !== null)) claims.empty++;
-          }
-          return result;
-        };
-      }
-      const value: unknown = Reflect.get(target, property);
-      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-    },
-  });
+  const db = watchedDb((name, rows) => {
+    if (name !== 'oms_claim_open' && name !== 'oms_claim_known') return;
+    claims.made++;
+    if (!rows.some((r) => r.id !== null)) claims.empty++;
+  }, true);
   const worker = realWorker(ctx, { db, concurrency: 8, batchSize: 16, pollIntervalMs: 3_600_000 });
   await worker.start();
   try {

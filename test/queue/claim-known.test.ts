@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { claimBatch, type ClaimOptions } from '../../src/queue/claim.js';
+import { isoMicro } from '../../src/core/clock.js';
+import { claimBatch, type ClaimedEvent, type ClaimOptions } from '../../src/queue/claim.js';
+import { enqueueHookEvents } from '../../src/queue/enqueue.js';
 import { notifiedWebhooks } from '../../src/queue/wake.js';
 import type { Db } from '../../src/store/db.js';
 import { noting, rowsRead, testDb, type Sent } from '../helpers/db.js';
-import { insertWebhook } from '../helpers/rows.js';
+import { insertOtherWebhooks, insertWebhook, newHookEvent } from '../helpers/rows.js';
 
 let db: Db;
 let drop: () => Promise<void>;
+let userId: number;
 let busy: number;
 let other: number;
 const IDLE = 300;
@@ -17,31 +20,29 @@ before(async () => {
   const { rows } = await db.query<{ id: number }>(
     `insert into users (username, is_admin) values ('claims', true) returning id`,
   );
-  busy = await insertWebhook(db, rows[0]!.id);
-  other = await insertWebhook(db, rows[0]!.id);
+  userId = rows[0]!.id;
+  busy = await insertWebhook(db, userId);
+  other = await insertWebhook(db, userId);
   // other tenants' webhooks, active, with nothing queued
-  await db.query(
-    `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config)
-     select $1, 'http://127.0.0.1:9/', 'whsec_YWJj', 'tenant' || g || '.updated',
-            '{"choice":"fixed","kwargs":{"seconds":1}}'
-     from generate_series(1, $2::int) g`,
-    [rows[0]!.id, IDLE],
-  );
-  await db.query(
-    `with ins as (
-       insert into hook_events (webhook_id, uuid, event_type)
-       select case when g <= 40 then $1::int else $2::int end, gen_random_uuid(), 'package.created'
-       from generate_series(1, 50) g returning id, webhook_id
-     ), payloads as (
-       insert into hook_event_payloads (hook_event_id, request_payload)
-       select id, json_build_object('seq', id) from ins)
-     insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts)
-     select id, webhook_id, now() - interval '1 minute', 5 from ins`,
-    [busy, other],
+  await insertOtherWebhooks(db, userId, { count: IDLE });
+  // 40 of the busy webhook's, then 10 of the other's, due a minute ago
+  await db.transaction((tx) =>
+    enqueueHookEvents(
+      tx,
+      Array.from({ length: 50 }, (_, n) => newHookEvent(n < 40 ? busy : other, n)),
+      isoMicro(Date.now() - 60_000),
+    ),
   );
   await db.query('analyze webhooks');
 });
 after(() => drop());
+
+/** How many of `events` each webhook has. */
+function countByWebhook(events: ClaimedEvent[]): Map<number, number> {
+  const n = new Map<number, number>();
+  for (const e of events) n.set(e.webhook.id, (n.get(e.webhook.id) ?? 0) + 1);
+  return n;
+}
 
 const options = (
   workerId: string,
@@ -66,30 +67,20 @@ test('a claim of the known webhooks takes only theirs; a sweep takes every due e
     'only the busy webhook',
   );
   const sweep = await claimBatch(db, options('w-sweep', false, 40));
-  const byHook = new Map<number, number>();
-  for (const e of sweep.events) byHook.set(e.webhook.id, (byHook.get(e.webhook.id) ?? 0) + 1);
+  const byHook = countByWebhook(sweep.events);
   // the 20 left of the busy webhook's 40 and all 10 of the other's, oldest first
   assert.equal(byHook.get(busy), 20);
   assert.equal(byHook.get(other), 10);
 });
 
 test('a claim of the known webhooks takes those a NOTIFY named too, and reads no others', async () => {
-  const { rows } = await db.query<{ user_id: number }>(
-    'select user_id from webhooks where id = $1',
-    [busy],
-  );
-  const named = await insertWebhook(db, rows[0]!.user_id);
-  await db.query(
-    `with ins as (
-       insert into hook_events (webhook_id, uuid, event_type)
-       select $1::int, gen_random_uuid(), 'package.created' from generate_series(1, 5) g
-       returning id, webhook_id
-     ), payloads as (
-       insert into hook_event_payloads (hook_event_id, request_payload)
-       select id, json_build_object('seq', id) from ins)
-     insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts)
-     select id, webhook_id, now() - interval '1 minute', 5 from ins`,
-    [named],
+  const named = await insertWebhook(db, userId);
+  await db.transaction((tx) =>
+    enqueueHookEvents(
+      tx,
+      Array.from({ length: 5 }, (_, n) => newHookEvent(named, n)),
+      isoMicro(Date.now() - 60_000),
+    ),
   );
   const seen = new Map<string, Sent>();
   const batch = await claimBatch(noting(db, seen), {
@@ -97,9 +88,7 @@ test('a claim of the known webhooks takes those a NOTIFY named too, and reads no
     notified: [named],
   });
   // the five of the webhook named, beside what is left of the busy one's
-  const byHook = new Map<number, number>();
-  for (const e of batch.events) byHook.set(e.webhook.id, (byHook.get(e.webhook.id) ?? 0) + 1);
-  assert.equal(byHook.get(named), 5);
+  assert.equal(countByWebhook(batch.events).get(named), 5);
   const read = await rowsRead(db, seen.get('oms_claim_known')!, 'webhooks');
   assert.ok(read <= 4, `${read} webhook rows read`);
 });

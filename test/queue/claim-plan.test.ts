@@ -53,40 +53,52 @@ after(async () => {
   await c.end();
 });
 
-test('the common claim keeps one generic plan, which reads the queue by index', async () => {
+/**
+ * Eight claims of ten events on the one connection, `knownOnly` or not: the statement
+ * as sent, the events' ids in order, and how many of the eight PostgreSQL planned for
+ * their values (custom) and how many ran its generic plan.
+ */
+async function eightClaims(workerId: string, knownOnly: boolean) {
+  const name = knownOnly ? 'oms_claim_known' : 'oms_claim_open';
   const seen = new Map<string, Sent>();
   const claimed: number[] = [];
   for (let i = 0; i < 8; i++) {
     const batch = await claimBatch(noting(db, seen), {
-      workerId: 'plans',
+      workerId,
       now: new Date().toISOString(),
       leaseMs: 60_000,
       limit: 10,
       perWebhook: 100,
       room: new Map([[1, 50]]),
       gate: false,
+      knownOnly,
     });
     assert.equal(batch.events.length, 10);
     claimed.push(...batch.events.map((e) => e.id));
   }
+  const { rows } = await db.query<{ generic_plans: string; custom_plans: string }>(
+    `select generic_plans, custom_plans from pg_prepared_statements where name = $1`,
+    [name],
+  );
+  assert.equal(rows.length, 1);
+  const plans = { custom: Number(rows[0]!.custom_plans), generic: Number(rows[0]!.generic_plans) };
+  return { sent: seen.get(name)!, claimed, plans };
+}
+
+test('the common claim keeps one generic plan, which reads the queue by index', async () => {
+  const { sent: open, claimed, plans } = await eightClaims('plans', false);
   // oldest first across the webhooks, each event once
   assert.deepEqual(
     claimed,
     Array.from({ length: 80 }, (_, i) => i + 1),
   );
-  const { rows } = await db.query<{ generic_plans: string; custom_plans: string }>(
-    `select generic_plans, custom_plans from pg_prepared_statements where name = 'oms_claim_open'`,
-  );
-  assert.equal(rows.length, 1);
   // PostgreSQL plans the first five afresh, then keeps the generic plan when it is as good
-  assert.equal(Number(rows[0]!.custom_plans), 5);
-  assert.equal(Number(rows[0]!.generic_plans), 3);
+  assert.deepEqual(plans, { custom: 5, generic: 3 });
 
   // The generic plan knows neither how many events a claim takes nor how many deleted
   // rows the queue's indexes still hold: on a worker's connections it must find them
   // through the indexes, never a bitmap or a sequential scan that visits every
   // deleted row (on a plain connection, this unanalyzed queue gets bitmap scans).
-  const open = seen.get('oms_claim_open')!;
   const plan = onPostgres ? await workerPlan(open) : await sessionPlan(open);
   assert.doesNotMatch(plan, /(Seq|Bitmap Heap) Scan on hook_event_queue/);
   assert.match(plan, /Index Scan using hook_event_queue_pkey/);
@@ -103,30 +115,11 @@ test('the common claim keeps one generic plan, which reads the queue by index', 
 });
 
 test('the claim of the known webhooks keeps one generic plan too, which looks them up', async () => {
-  const seen = new Map<string, Sent>();
-  for (let i = 0; i < 8; i++) {
-    const batch = await claimBatch(noting(db, seen), {
-      workerId: 'plans-known',
-      now: new Date().toISOString(),
-      leaseMs: 60_000,
-      limit: 10,
-      perWebhook: 100,
-      room: new Map([[1, 50]]),
-      gate: false,
-      knownOnly: true,
-    });
-    assert.equal(batch.events.length, 10);
-  }
-  const { rows } = await db.query<{ generic_plans: string; custom_plans: string }>(
-    `select generic_plans, custom_plans from pg_prepared_statements where name = 'oms_claim_known'`,
-  );
-  assert.equal(rows.length, 1);
+  const { sent: known, plans } = await eightClaims('plans-known', true);
   // with its rooms as an array, a plan for the values (one webhook) always looked
   // cheaper than the generic one, and every claim was planned afresh
-  assert.equal(Number(rows[0]!.custom_plans), 5);
-  assert.equal(Number(rows[0]!.generic_plans), 3);
+  assert.deepEqual(plans, { custom: 5, generic: 3 });
 
-  const known = seen.get('oms_claim_known')!;
   const plan = onPostgres ? await workerPlan(known) : await sessionPlan(known, 'oms_claim_known');
   // each known webhook looked up by key, not a scan of every webhook
   assert.match(
