@@ -71,15 +71,18 @@ const CLOCK_SKEW_MS = 50;
 const MAX_FLUSHES = 2;
 
 /**
- * How often a busy worker's claims look at every active webhook (a sweep), where the
- * others look only at the webhooks it holds or has claimed from lately. A claim probes
- * the queue once per webhook it looks at: with 5,000 idle webhooks beside the one
- * drained, every claim of a drain spent 14.8 ms, against 6.2 with none
- * (`IDLE=5000 bench/drain.ts 50000`). Events a publish left for the workers wake a
- * claim at once that looks at their webhooks too (its NOTIFY names them; one that names
- * none, or a lease given back, wakes a sweep), and a claim that comes back short with
- * nothing waiting for room is followed by a sweep; what else becomes due (a retry, a
- * lease that ran out) waits this long at most for a busy worker to look.
+ * How often a busy worker's claims look at every webhook with events queued (a sweep),
+ * where the others look only at the webhooks it holds or has claimed from lately. A
+ * sweep used to probe the queue of every active webhook, idle ones too: with 5,000 idle
+ * webhooks beside the one drained, every claim of a drain spent 14.8 ms, against 6.2
+ * with none (`IDLE=5000 bench/drain.ts 50000`). It now skips those with nothing queued
+ * (QUEUED_WEBHOOKS in claim.ts), but still descends the queue's index once per webhook
+ * that has events, leased ones and retries not due yet included. Events a publish left
+ * for the workers wake a claim at once that looks at their webhooks too (its NOTIFY
+ * names them; one that names none, or a lease given back, wakes a sweep), and a claim
+ * that comes back short with nothing waiting for room is followed by a sweep; what else
+ * becomes due (a retry, a lease that ran out) waits this long at most for a busy worker
+ * to look.
  */
 export const SWEEP_MS = 100;
 

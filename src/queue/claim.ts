@@ -139,8 +139,8 @@ export interface ClaimOptions {
   /**
    * Look only at the webhooks in `room`, `after` and `notified`: the ones this worker
    * holds or has claimed from lately, and those a publish said it left events for,
-   * instead of every active webhook (a claim otherwise probes the queue once per active
-   * webhook, idle ones too). Ignored through the gate and when there are none.
+   * instead of every webhook with events queued (a sweep, which descends the queue's
+   * index once per such webhook). Ignored through the gate and when there are none.
    */
   knownOnly?: boolean;
   /** Webhooks a publish's NOTIFY named since the last claim (see `knownOnly`). */
@@ -180,31 +180,84 @@ const LIMITED_WAITING = `w.is_active and ${LIMITED}
                 where q.webhook_id = w.id and ${DUE('q')} order by q.run_at limit 1), false)`;
 
 /**
- * The due events of every active webhook without shared limits: the head of its own
- * (webhook_id, run_at) range, no more than this worker's room for it, so a webhook with
- * a huge backlog, or one skipped for being at its share, costs nothing to pass over.
- * With `knownOnly`, only the webhooks in `rooms` are looked at (ClaimOptions.knownOnly).
- * `rooms` holds, per webhook, this worker's room (`n`) and where its last claims got to
- * (`after_run_at`, `after_id`): the index scan starts there, past the entries of the
- * events delivered since the last VACUUM, which the index keeps at the head of the
- * range until then. `$2` is the claim's limit, `share` the room of a webhook without
- * `n`, `full` the webhooks with no room at all.
+ * A worker's rooms, from the JSON in `param`: per webhook, its room (`n`) and where its
+ * last claims got to (`after_run_at`, `after_id`). JSON rather than arrays, because
+ * PostgreSQL estimates `unnest` of an array it can see at the array's length: a plan made
+ * for the values (one webhook) then always looked cheaper than the generic one (which
+ * assumes 100), and a statement driven by the rooms was planned afresh at every claim
+ * (`pg_prepared_statements` in the worker's sessions: no generic plan in hundreds),
+ * which cost PostgreSQL 10-15 µs more per event drained. `json_to_recordset` is
+ * estimated at 100 rows either way, so the generic plan is kept after five.
  */
-const OPEN_DUE = (rooms: string, share: string, full: string, knownOnly = false) => `
+const roomsCte = (param: string) => `rooms as (
+         select * from json_to_recordset(${param}::json)
+           as rooms(webhook_id int, n int, after_run_at timestamptz, after_id bigint)
+       )`;
+
+/**
+ * `queued`: every webhook with rows in the queue, bar those in `rooms`, found by a skip
+ * scan of the queue's (webhook_id, run_at, hook_event_id) index: each step descends it
+ * once, to the first entry past the webhook found last, so a sweep costs one descent per
+ * webhook with something queued, however many have nothing. It used to probe the queue
+ * of every active webhook: with 50,000 idle webhooks beside a busy one, a drain of
+ * 100,000 events (`IDLE=50000 bench/backlog-probe.ts 100000`) read 2,665 events/s, with
+ * PostgreSQL at 322 µs of CPU per event, against 9,348/s and 38 µs with none.
+ *
+ * A step walks past the entries of events delivered since the last VACUUM, which stay
+ * at the head of a webhook's range until then, to the first row still queued; the claim
+ * enters that webhook's range there (`run_at`, `event_id`), not at its head again. The
+ * webhooks in `rooms` are fenced off (each step stops below the next of them, which it
+ * then steps onto as a `stone`): their claims enter their ranges at their cursors (see
+ * ClaimCursors). Ids start below any `integer`.
+ */
+const QUEUED_WEBHOOKS = `queued(id, stone, run_at, event_id) as (
+         select (-2147483649)::bigint, true, null::timestamptz, null::bigint
+         union all
+         select coalesce(h.webhook_id, f.next)::bigint, h.webhook_id is null, h.run_at,
+                h.hook_event_id
+         from queued
+         cross join lateral (
+           select min(r.webhook_id) as next from rooms r where r.webhook_id > queued.id) f
+         left join lateral (
+           select q.webhook_id, q.run_at, q.hook_event_id from hook_event_queue q
+           where q.webhook_id > queued.id and q.webhook_id < coalesce(f.next::bigint, 2147483648)
+           order by q.webhook_id, q.run_at, q.hook_event_id
+           limit 1
+         ) h on true
+         where queued.id is not null
+       )`;
+
+/**
+ * A sweep's webhooks: those in `rooms`, then those QUEUED_WEBHOOKS found, each to be read
+ * from its first queued row on (ids are whole numbers: past id - 1 is from id on).
+ */
+const SWEPT = `(select webhook_id, n, after_run_at, after_id from rooms
+          union all
+          select id, null, run_at, event_id - 1 from queued where not stone) cand`;
+
+/**
+ * The due events of the webhooks in `candidates` (a FROM item named `cand`, with the
+ * columns of `rooms`) that are active and without shared limits: the head of each one's
+ * own (webhook_id, run_at) range, no more than this worker's room for it, so a webhook
+ * with a huge backlog, or one skipped for being at its share, costs nothing to pass
+ * over. The index scan starts where the worker's last claims got to (`after_run_at`,
+ * `after_id`), past the entries of the events delivered since the last VACUUM, which
+ * the index keeps at the head of the range until then. Each webhook is looked up by key
+ * (`limit 1`): a join over the 100 rows a plan expects might scan them all. `$2` is the
+ * claim's limit, `share` the room of a webhook without `n`, `full` the webhooks with no
+ * room at all.
+ */
+const OPEN_DUE = (candidates: string, share: string, full: string) => `
          select c.hook_event_id, c.webhook_id, c.run_at
-         from ${
-           knownOnly
-             ? `${rooms} cross join lateral (
-                 select w.* from webhooks w where w.id = rooms.webhook_id limit 1) w`
-             : `webhooks w left join ${rooms} on rooms.webhook_id = w.id`
-         }
+         from ${candidates} cross join lateral (
+           select w.* from webhooks w where w.id = cand.webhook_id limit 1) w
          cross join lateral (
            select q.hook_event_id, q.webhook_id, q.run_at from hook_event_queue q
            where q.webhook_id = w.id and ${DUE('q')}
              and (q.run_at, q.hook_event_id) >
-                 (coalesce(rooms.after_run_at, '-infinity'), coalesce(rooms.after_id, 0))
+                 (coalesce(cand.after_run_at, '-infinity'), coalesce(cand.after_id, 0))
            order by q.run_at, q.hook_event_id
-           limit greatest(0, least($2, coalesce(rooms.n, ${share})))
+           limit greatest(0, least($2, coalesce(cand.n, ${share})))
          ) c
          where w.is_active and not ${LIMITED} and w.id <> all(${full})`;
 
@@ -240,10 +293,7 @@ const CLAIMED_EVENTS = `select ev.*, waiting.limited_due
        order by ev.id`;
 
 /** The claim through the gate; $5 holds the limited webhooks the gate locked for it. */
-const CLAIM_SQL = `with rooms as (
-         select * from unnest($6::int[], $7::int[], $10::timestamptz[], $11::bigint[])
-           as room(webhook_id, n, after_run_at, after_id)
-       ), limits as (
+const CLAIM_SQL = `with recursive ${roomsCte('$6')}, ${QUEUED_WEBHOOKS}, limits as (
          select w.id as webhook_id,
                 coalesce(w.config->'ordered' = 'true'::jsonb, false) as ordered,
                 case when jsonb_typeof(w.config->'max_concurrency') = 'number'
@@ -283,8 +333,8 @@ const CLAIM_SQL = `with rooms as (
            limit $2
          ) c
          left join rooms on rooms.webhook_id = a.webhook_id
-         where c.rn <= least(a.n, coalesce(rooms.n, $8))
-       ), open_due as (${OPEN_DUE('rooms', '$8', '$9::int[]')}
+         where c.rn <= least(a.n, coalesce(rooms.n, $7))
+       ), open_due as (${OPEN_DUE(SWEPT, '$7', '$8::int[]')}
        ), picked as (
          select hook_event_id from (
            select hook_event_id, run_at from open_due
@@ -321,9 +371,13 @@ const CLAIM_SQL = `with rooms as (
  * events are passed on as arrays, so that plan looks them up by primary key whatever
  * their number: a `hook_event_id in (select ...)` would let a generic plan, which does
  * not know how many there are, choose to hash-join a scan of the whole queue instead.
- * $5, $6, $9 and $10 hold the rooms, $7 the share, $8 the webhooks with no room.
+ * `$5` holds the rooms, `$6` the share, `$7` the webhooks with no room. A sweep looks at
+ * the webhooks in its rooms and at every other webhook with rows in the queue; with
+ * `known`, at those in its rooms alone (ClaimOptions.knownOnly).
  */
-const openClaimSql = (openDue: string) => `with open_due as (${openDue}
+const openClaimSql = (known: boolean) => `with recursive ${roomsCte('$5')}${
+  known ? '' : `, ${QUEUED_WEBHOOKS}`
+}, open_due as (${OPEN_DUE(known ? 'rooms cand' : SWEPT, '$6', '$7::int[]')}
        ), locked as (
          select l.hook_event_id from hook_event_queue l
          where l.hook_event_id = any(array(select hook_event_id from open_due
@@ -337,34 +391,8 @@ const openClaimSql = (openDue: string) => `with open_due as (${openDue}
          returning q.hook_event_id, q.max_attempts, q.run_at
        )
        ${CLAIMED_EVENTS}`;
-const OPEN_CLAIM_SQL = openClaimSql(
-  OPEN_DUE(
-    'unnest($5::int[], $6::int[], $9::timestamptz[], $10::bigint[]) as rooms(webhook_id, n, after_run_at, after_id)',
-    '$7',
-    '$8::int[]',
-  ),
-);
-
-/**
- * The open claim of the known webhooks alone (ClaimOptions.knownOnly). Here the rooms
- * drive the statement, so their estimated number weighs on the whole plan, and they
- * come as JSON in `$5`: PostgreSQL estimates `unnest` of an array it can see at the
- * array's length, so a plan made for the values (one webhook) always looked cheaper
- * than the generic one (which assumes 100), and the statement was planned afresh at
- * every claim (`pg_prepared_statements` in the worker's sessions: no generic plan in
- * hundreds), which cost PostgreSQL 10-15 µs more per event drained. `json_to_recordset`
- * is estimated at 100 rows either way, so the generic plan is kept after five. Each
- * webhook is then looked up by key (`limit 1`), as a join over 100 rows might scan them
- * all. `$6` is the share, `$7` the webhooks with no room.
- */
-const KNOWN_CLAIM_SQL = openClaimSql(
-  OPEN_DUE(
-    'json_to_recordset($5::json) as rooms(webhook_id int, n int, after_run_at timestamptz, after_id bigint)',
-    '$6',
-    '$7::int[]',
-    true,
-  ),
-);
+const OPEN_CLAIM_SQL = openClaimSql(false);
+const KNOWN_CLAIM_SQL = openClaimSql(true);
 
 /**
  * Claims up to `limit` due events under a lease. `SKIP LOCKED` lets any number of
@@ -407,16 +435,11 @@ export async function claimBatch(
   const webhooks = [...new Set([...rooms.keys(), ...after.keys()])];
   const room = (id: number) => rooms.get(id) ?? null;
   const full = webhooks.filter((id) => (room(id) ?? share) <= 0);
-  const roomParams = [webhooks, webhooks.map(room), share, full];
-  const afterParams = [
-    webhooks.map((id) => after.get(id)?.runAt ?? null),
-    webhooks.map((id) => after.get(id)?.id ?? null),
-  ];
   const knownIds = [...new Set([...webhooks, ...(o.notified ?? [])])];
   const known = o.knownOnly === true && knownIds.length > 0;
-  const knownRooms = () =>
+  const roomsJson = (ids: number[]) =>
     JSON.stringify(
-      knownIds.map((id) => ({
+      ids.map((id) => ({
         webhook_id: id,
         n: room(id),
         after_run_at: after.get(id)?.runAt ?? null,
@@ -427,14 +450,20 @@ export async function claimBatch(
     gated.length === 0
       ? q.query<ClaimRow & { limited_due: boolean }>(
           known ? KNOWN_CLAIM_SQL : OPEN_CLAIM_SQL,
-          known
-            ? [o.now, o.limit, o.workerId, o.leaseMs, knownRooms(), share, full]
-            : [o.now, o.limit, o.workerId, o.leaseMs, ...roomParams, ...afterParams],
+          [
+            o.now,
+            o.limit,
+            o.workerId,
+            o.leaseMs,
+            roomsJson(known ? knownIds : webhooks),
+            share,
+            full,
+          ],
           known ? 'oms_claim_known' : 'oms_claim_open',
         )
       : q.query<ClaimRow & { limited_due: boolean }>(
           CLAIM_SQL,
-          [o.now, o.limit, o.workerId, o.leaseMs, gated, ...roomParams, ...afterParams],
+          [o.now, o.limit, o.workerId, o.leaseMs, gated, roomsJson(webhooks), share, full],
           'oms_claim',
         );
   const { rows } =

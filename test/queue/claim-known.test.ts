@@ -93,7 +93,7 @@ test('a claim of the known webhooks takes those a NOTIFY named too, and reads no
   assert.ok(read <= 4, `${read} webhook rows read`);
 });
 
-test('a claim of the known webhooks reads none of the idle ones', async () => {
+test('no claim reads the idle webhooks, a sweep neither', async () => {
   const seen = new Map<string, Sent>();
   await claimBatch(noting(db, seen), options('w-plan-known', true));
   await claimBatch(noting(db, seen), options('w-plan-sweep', false));
@@ -107,10 +107,45 @@ test('a claim of the known webhooks reads none of the idle ones', async () => {
     // idle webhooks, for the claim or for the check on webhooks with shared limits
     const read = await rowsRead(db, known, 'webhooks', settings);
     assert.ok(read <= 3, `${read} webhook rows read by a claim of the known (${what})`);
-    // the control: a sweep looks at every active webhook
+    // a sweep: the webhooks with queued events (the busy one, the other, the one the
+    // NOTIFY named) and the settings of those it claims from, none of the ${IDLE} idle ones
     const swept = await rowsRead(db, sweep, 'webhooks', settings);
-    assert.ok(swept > IDLE, `${swept} webhook rows read by a sweep (${what})`);
+    assert.ok(swept <= 6, `${swept} webhook rows read by a sweep (${what})`);
   }
+});
+
+test('a sweep steps over the webhooks it knows and finds the others, each from its first queued event', async () => {
+  // four webhooks in id order: the sweep knows the second; the third has had its two
+  // oldest events delivered (their queue rows deleted); the fourth is paused
+  const [low, mid, high, paused] = [
+    await insertWebhook(db, userId),
+    await insertWebhook(db, userId),
+    await insertWebhook(db, userId),
+    await insertWebhook(db, userId),
+  ];
+  const queued = [low, mid, high, high, paused].flatMap((hook) =>
+    Array.from({ length: 3 }, (_, n) => newHookEvent(hook, n)),
+  );
+  await db.transaction((tx) => enqueueHookEvents(tx, queued, isoMicro(Date.now() - 60_000)));
+  const { rows: gone } = await db.query<{ id: string }>(
+    `delete from hook_event_queue where hook_event_id in (
+       select hook_event_id from hook_event_queue where webhook_id = $1
+       order by run_at, hook_event_id limit 2)
+     returning hook_event_id as id`,
+    [high],
+  );
+  await db.query('update webhooks set is_active = false where id = $1', [paused]);
+  const sweep = await claimBatch(db, {
+    ...options('w-steps', false, 40),
+    room: new Map([[mid, 20]]),
+  });
+  const byHook = countByWebhook(sweep.events);
+  assert.equal(byHook.get(low), 3);
+  assert.equal(byHook.get(mid), 3);
+  assert.equal(byHook.get(high), 4, 'the four left of six');
+  assert.equal(byHook.get(paused), undefined);
+  const highIds = sweep.events.filter((e) => e.webhook.id === high).map((e) => e.id);
+  assert.ok(gone.every((g) => !highIds.includes(Number(g.id))));
 });
 
 test('a NOTIFY of due events names its webhooks, or none', () => {
