@@ -115,15 +115,16 @@ test('no claim reads the idle webhooks, a sweep neither', async () => {
 });
 
 test('a sweep steps over the webhooks it knows and finds the others, each from its first queued event', async () => {
-  // four webhooks in id order: the sweep knows the second; the third has had its two
-  // oldest events delivered (their queue rows deleted); the fourth is paused
+  // four webhooks in id order: the first has more events than a step of the scan reads
+  // (QUEUED_STEP); the sweep knows the second; the third has had its two oldest events
+  // delivered (their queue rows deleted); the fourth is paused
   const [low, mid, high, paused] = [
     await insertWebhook(db, userId),
     await insertWebhook(db, userId),
     await insertWebhook(db, userId),
     await insertWebhook(db, userId),
   ];
-  const queued = [low, mid, high, high, paused].flatMap((hook) =>
+  const queued = [low, low, low, low, low, low, mid, high, high, paused].flatMap((hook) =>
     Array.from({ length: 3 }, (_, n) => newHookEvent(hook, n)),
   );
   await db.transaction((tx) => enqueueHookEvents(tx, queued, isoMicro(Date.now() - 60_000)));
@@ -140,7 +141,7 @@ test('a sweep steps over the webhooks it knows and finds the others, each from i
     room: new Map([[mid, 20]]),
   });
   const byHook = countByWebhook(sweep.events);
-  assert.equal(byHook.get(low), 3);
+  assert.equal(byHook.get(low), 18);
   assert.equal(byHook.get(mid), 3);
   assert.equal(byHook.get(high), 4, 'the four left of six');
   assert.equal(byHook.get(paused), undefined);
