@@ -6,11 +6,12 @@
  * processes, PostgreSQL's, the receiver) and the peak RSS of the service's largest
  * process. Extra node flags go to the service and its worker processes; PROBE_DB=pglite
  * runs it on the embedded database; IDLE=n adds n active webhooks of other tenants with
- * nothing queued, as a service with many integrators has.
+ * nothing queued, as a service with many integrators has; WAITING=n, n more with one
+ * event each queued for a retry an hour away, as failing targets have.
  *
  *   IDLE=5000 node --import tsx bench/backlog-probe.ts [events=300000] [-- node flags]
  */
-import { insertOtherWebhooks } from '../test/helpers/rows.js';
+import { insertOtherWebhooks, insertWaitingEvents } from '../test/helpers/rows.js';
 import { addWebhook, probeArgs, probeSchema, seedEvents, startProbeService } from './probe.js';
 import { RssPeak, cpuByPart, perEvent, startProcess } from './processes.js';
 
@@ -22,7 +23,10 @@ const origin = `http://127.0.0.1:${receiver.port}`;
 const probe = await probeSchema();
 try {
   const hook = await addWebhook(probe, `${origin}/seq/`);
-  await insertOtherWebhooks(probe.db, probe.userId, { count: Number(process.env.IDLE ?? 0) });
+  const idle = Number(process.env.IDLE ?? 0);
+  const waiting = Number(process.env.WAITING ?? 0);
+  await insertOtherWebhooks(probe.db, probe.userId, { count: idle + waiting });
+  await insertWaitingEvents(probe.db, waiting);
   await seedEvents(probe.db, hook, N, { queued: true, attempted: false });
   const received = async () =>
     ((await (await fetch(`${origin}/stats`)).json()) as { distinct: number }).distinct;

@@ -49,6 +49,28 @@ export async function insertOtherWebhooks(
 }
 
 /**
+ * One event queued for a retry an hour away for each of the `count` other tenants'
+ * webhooks (insertOtherWebhooks) inserted last, as a failing target's wait. For probes
+ * of what webhooks with events waiting cost.
+ */
+export async function insertWaitingEvents(db: Db, count: number): Promise<void> {
+  await db.query(
+    `with ins as (
+       insert into hook_events (webhook_id, uuid, event_type, retry_count)
+       select id, gen_random_uuid(), event_type, 1 from webhooks
+       where event_type like 'tenant%' order by id desc limit $1
+       returning id, webhook_id
+     ), payloads as (
+       insert into hook_event_payloads (hook_event_id, request_payload)
+       select id, '{}' from ins
+     )
+     insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts)
+     select id, webhook_id, now() + interval '1 hour', 5 from ins`,
+    [count],
+  );
+}
+
+/**
  * A webhook of `userId` written straight into the table, for tests below the API: active,
  * for package.created, at a port where nobody listens, retried every second.
  */
