@@ -153,11 +153,7 @@ export interface QueuePosition {
   id: number;
 }
 
-/**
- * Webhooks whose claims go through the gate: they have a limit shared by all workers.
- * Migration 015 indexes the active ones under this very predicate (on bare columns):
- * change both together.
- */
+/** Webhooks whose claims go through the gate: they have a limit shared by all workers. */
 export const LIMITED = `coalesce(jsonb_typeof(w.config->'max_concurrency') = 'number'
   or jsonb_typeof(w.config->'rate_limit') = 'number' or w.config->'ordered' = 'true'::jsonb, false)`;
 
@@ -279,11 +275,16 @@ const OPEN_DUE = (candidates: string, share: string, full: string) => `
          where w.is_active and not ${LIMITED} and w.id <> all(${full})`;
 
 /**
- * What a claim returns: the claimed events, each with whether a limited webhook is
- * waiting. A claim that took nothing still answers that, in one row of nulls: without
- * it, the worker's next claim would have to go through the gate (a transaction of two
- * statements) just to find out, and a worker that is ahead of its queue claims nothing
- * often (about one claim in five of a drain).
+ * What a claim returns: the claimed events, each with whether a limited webhook among
+ * `candidates` (as in OPEN_DUE) is waiting. A claim that took nothing still answers
+ * that, in one row of nulls: without it, the worker's next claim would have to go
+ * through the gate (a transaction of two statements) just to find out, and a worker
+ * that is ahead of its queue claims nothing often (about one claim in five of a drain).
+ * It asks the claim's own webhooks, not every limited webhook: with 5,000 limited
+ * webhooks of other tenants, idle, a sweep that asked them all took 8.1-9.1 ms, against
+ * 1.5-1.7 (`LIMITED=5000 bench/sweep-probe.ts`). So a claim of the known webhooks
+ * answers for them alone, and an event due for a limited webhook the worker does not
+ * know waits for a sweep, as other webhooks' events do.
  *
  * A claim commits without waiting for its WAL to reach the disk (`synchronous_commit`
  * off for its own transaction only, set here so that a single-statement claim stays one
@@ -292,8 +293,11 @@ const OPEN_DUE = (candidates: string, share: string, full: string) => `
  * record of the attempt commits durably, and that flush carries the claim's WAL with
  * it. So the claim skips a flush, which on PGlite blocks the database's only thread.
  */
-const CLAIMED_EVENTS = `select ev.*, waiting.limited_due
-       from (select exists (select 1 from webhooks w where ${LIMITED_WAITING}) as limited_due,
+const claimedEvents = (candidates: string) => `select ev.*, waiting.limited_due
+       from (select exists (
+                      select 1 from ${candidates} cross join lateral (
+                        select w.* from webhooks w where w.id = cand.webhook_id limit 1) w
+                      where ${LIMITED_WAITING}) as limited_due,
                     set_config('synchronous_commit', 'off', true) as commit_mode) waiting
        left join (
          -- the webhook's settings on its first event only (see sharingWebhooks)
@@ -377,7 +381,7 @@ const CLAIM_SQL = `with recursive ${roomsCte('$6')}, ${QUEUED_WEBHOOKS}, limits 
          group by a.webhook_id, a.available
          on conflict (webhook_id) do update set tokens = excluded.tokens, updated_at = excluded.updated_at
        )
-       ${CLAIMED_EVENTS}`;
+       ${claimedEvents(SWEPT)}`;
 
 /**
  * The claim when no limited webhook is served: the common one, and the one every claim
@@ -407,9 +411,20 @@ const openClaimSql = (known: boolean) => `with recursive ${roomsCte('$5')}${
          where q.hook_event_id = any(array(select hook_event_id from locked))
          returning q.hook_event_id, q.max_attempts, q.run_at
        )
-       ${CLAIMED_EVENTS}`;
+       ${claimedEvents(known ? 'rooms cand' : SWEPT)}`;
 const OPEN_CLAIM_SQL = openClaimSql(false);
 const KNOWN_CLAIM_SQL = openClaimSql(true);
+
+/**
+ * The gate: locks the limited webhooks with an event due that this claim may serve,
+ * skipping those another worker is claiming for. It looks at the webhooks a sweep looks
+ * at (SWEPT), not at every limited webhook. `$2` holds the rooms.
+ */
+const GATE_SQL = `with recursive ${roomsCte('$2')}, ${QUEUED_WEBHOOKS}
+       select w.id from ${SWEPT} join webhooks w on w.id = cand.webhook_id
+       where ${LIMITED_WAITING}
+       order by w.id
+       for no key update of w skip locked`;
 
 /**
  * Claims up to `limit` due events under a lease. `SKIP LOCKED` lets any number of
@@ -488,11 +503,8 @@ export async function claimBatch(
       ? await claim(db, [])
       : await db.transaction(async (tx) => {
           const gated = await tx.query<{ id: number }>(
-            `select w.id from webhooks w
-             where ${LIMITED_WAITING}
-             order by w.id
-             for no key update of w skip locked`,
-            [o.now],
+            GATE_SQL,
+            [o.now, roomsJson(webhooks)],
             'oms_claim_gate',
           );
           return claim(

@@ -79,15 +79,21 @@ export interface Sent {
 
 /**
  * A Db that runs every statement on `inner` and notes, in `seen`, the text and
- * parameters of each: under its name when it is a named statement, else under
- * `UNNAMED` (the last unnamed one sent).
+ * parameters of each, in its transactions too: under its name when it is a named
+ * statement, else under `UNNAMED` (the last unnamed one sent).
  */
 export function noting(inner: Db, seen: Map<string, Sent>): Db {
-  const query: Queryable['query'] = (sql, params, name) => {
-    seen.set(name ?? UNNAMED, { sql, params: params ?? [] });
-    return inner.query(sql, params, name);
-  };
-  return { ...inner, query } as Db;
+  const note =
+    (on: Queryable): Queryable['query'] =>
+    (sql, params, name) => {
+      seen.set(name ?? UNNAMED, { sql, params: params ?? [] });
+      return on.query(sql, params, name);
+    };
+  return {
+    ...inner,
+    query: note(inner),
+    transaction: (fn) => inner.transaction((tx) => fn({ query: note(tx) })),
+  } as Db;
 }
 
 export const UNNAMED = '';

@@ -124,11 +124,11 @@ test('the claim of the known webhooks keeps one generic plan too, which looks th
   // each known webhook looked up by key, not a scan of every webhook
   assert.match(
     plan,
-    /Index Scan using webhooks_pkey on webhooks w_\d+\n\s*Index Cond: \(id = rooms\.webhook_id\)/,
+    /Index Scan using webhooks_pkey on webhooks w_\d+\n\s*Index Cond: \(id = cand\.webhook_id\)/,
   );
   assert.match(
     plan,
-    /Index Scan using hook_event_queue_webhook_idx on hook_event_queue q\n\s*Index Cond: \(\(webhook_id = w_\d+\.id\) AND .*ROW\(run_at, hook_event_id\) > ROW\(COALESCE\(rooms\.after_run_at/,
+    /Index Scan using hook_event_queue_webhook_idx on hook_event_queue q\n\s*Index Cond: \(\(webhook_id = w_\d+\.id\) AND .*ROW\(run_at, hook_event_id\) > ROW\(COALESCE\(cand\.after_run_at/,
   );
 });
 
