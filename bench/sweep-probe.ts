@@ -24,14 +24,13 @@ const probe = await probeSchema();
 try {
   const { db } = probe;
   const busy = await addWebhook(probe, 'http://127.0.0.1:9/', { retrySeconds: 60 });
-  await insertOtherWebhooks(db, probe.userId, { count: limited + idle + waiting });
+  await insertOtherWebhooks(db, probe.userId, {
+    count: limited,
+    config: { max_concurrency: 5 },
+  });
+  // inserted last, for insertWaitingEvents
+  await insertOtherWebhooks(db, probe.userId, { count: idle + waiting, from: limited + 1 });
   await insertWaitingEvents(db, waiting);
-  // the first `limited` of them, which are neither idle nor waiting
-  await db.query(
-    `update webhooks set config = '{"max_concurrency": 5}'
-     where id in (select id from webhooks where event_type like 'tenant%' order by id limit $1)`,
-    [limited],
-  );
   const warmup = 20;
   await db.transaction((tx) =>
     enqueueHookEvents(

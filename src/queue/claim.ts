@@ -190,6 +190,9 @@ const roomsCte = (param: string) => `rooms as (
            as rooms(webhook_id int, n int, after_run_at timestamptz, after_id bigint)
        )`;
 
+/** Queue entries one step of QUEUED_WEBHOOKS reads at most. */
+const QUEUED_STEP = 16;
+
 /**
  * `queued`: every webhook with rows in the queue, bar those in `rooms`, found by a skip
  * scan of the queue's (webhook_id, run_at, hook_event_id) index, so that a sweep costs
@@ -212,9 +215,6 @@ const roomsCte = (param: string) => `rooms as (
  * that finds nothing there steps onto it, as a `stone`): their claims enter their ranges
  * at their cursors (see ClaimCursors). Ids start below any `integer`.
  */
-/** Queue entries one step of QUEUED_WEBHOOKS reads at most. */
-const QUEUED_STEP = 16;
-
 const QUEUED_WEBHOOKS = `queued(id, stone, run_at, event_id, last) as (
          select (-2147483649)::bigint, true, null::timestamptz, null::bigint, true
          union all
@@ -478,6 +478,9 @@ export async function claimBatch(
         after_id: after.get(id)?.id ?? null,
       })),
     );
+  let swept: string | undefined;
+  // a claim through the gate sends the same rooms twice: written once
+  const sweptRooms = () => (swept ??= roomsJson(webhooks));
   const claim = (q: Queryable, gated: number[]) =>
     gated.length === 0
       ? q.query<ClaimRow & { limited_due: boolean }>(
@@ -487,7 +490,7 @@ export async function claimBatch(
             o.limit,
             o.workerId,
             o.leaseMs,
-            roomsJson(known ? knownIds : webhooks),
+            known ? roomsJson(knownIds) : sweptRooms(),
             share,
             full,
           ],
@@ -495,7 +498,7 @@ export async function claimBatch(
         )
       : q.query<ClaimRow & { limited_due: boolean }>(
           CLAIM_SQL,
-          [o.now, o.limit, o.workerId, o.leaseMs, gated, roomsJson(webhooks), share, full],
+          [o.now, o.limit, o.workerId, o.leaseMs, gated, sweptRooms(), share, full],
           'oms_claim',
         );
   const { rows } =
@@ -504,7 +507,7 @@ export async function claimBatch(
       : await db.transaction(async (tx) => {
           const gated = await tx.query<{ id: number }>(
             GATE_SQL,
-            [o.now, roomsJson(webhooks)],
+            [o.now, sweptRooms()],
             'oms_claim_gate',
           );
           return claim(

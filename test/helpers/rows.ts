@@ -30,21 +30,27 @@ export async function eventOf(db: Db, webhookId: number): Promise<EventState> {
 /**
  * `count` other tenants' webhooks of `userId`, written straight into the table: active,
  * at a port where nobody listens, numbered from `from`, webhook N subscribed to
- * `tenantN.updated`, or with `patterns` to `tenantN.*` when N is odd. For tests and
- * probes of what many webhooks cost.
+ * `tenantN.updated`, or with `patterns` to `tenantN.*` when N is odd, with `config` as
+ * their settings. For tests and probes of what many webhooks cost.
  */
 export async function insertOtherWebhooks(
   db: Db,
   userId: number,
-  { count, from = 1, patterns = false }: { count: number; from?: number; patterns?: boolean },
+  {
+    count,
+    from = 1,
+    patterns = false,
+    config = {},
+  }: { count: number; from?: number; patterns?: boolean; config?: Record<string, unknown> },
 ): Promise<void> {
   await db.query(
-    `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config)
+    `insert into webhooks (user_id, target_url, secret_key, event_type, config,
+                           retry_countdown_config)
      select $1, 'http://127.0.0.1:9/', 'whsec_YWJj',
             case when $4 and g % 2 = 1 then 'tenant' || g || '.*' else 'tenant' || g || '.updated' end,
-            '{"choice":"fixed","kwargs":{"seconds":1}}'
+            $5::jsonb, '{"choice":"fixed","kwargs":{"seconds":1}}'
      from generate_series($2::int, $2::int + $3::int - 1) g`,
-    [userId, from, count, patterns],
+    [userId, from, count, patterns, JSON.stringify(config)],
   );
 }
 

@@ -20,12 +20,12 @@ before(async () => {
   );
   // many webhooks without a shared limit and many with one, all idle; one limited webhook
   // with an event due
-  await insertOtherWebhooks(db, rows[0]!.id, { count: PLAIN + LIMITED_IDLE });
-  await db.query(
-    `update webhooks set config = '{"max_concurrency": 2}'
-     where id in (select id from webhooks order by id desc limit $1)`,
-    [LIMITED_IDLE],
-  );
+  await insertOtherWebhooks(db, rows[0]!.id, { count: PLAIN });
+  await insertOtherWebhooks(db, rows[0]!.id, {
+    count: LIMITED_IDLE,
+    from: PLAIN + 1,
+    config: { max_concurrency: 2 },
+  });
   limited = await insertWebhook(db, rows[0]!.id);
   await db.query(`update webhooks set config = '{"max_concurrency": 2}' where id = $1`, [limited]);
   await db.transaction((tx) =>
