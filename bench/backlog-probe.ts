@@ -7,9 +7,11 @@
  * process. Extra node flags go to the service and its worker processes; PROBE_DB=pglite
  * runs it on the embedded database; IDLE=n adds n active webhooks of other tenants with
  * nothing queued, as a service with many integrators has; WAITING=n, n more with one
- * event each queued for a retry an hour away, as failing targets have.
+ * event each queued for a retry an hour away, as failing targets have; HOOK_CONFIG, the
+ * busy webhook's `config` (its limits).
  *
  *   IDLE=5000 node --import tsx bench/backlog-probe.ts [events=300000] [-- node flags]
+ *   HOOK_CONFIG='{"max_concurrency":50}' node --import tsx bench/backlog-probe.ts 50000
  */
 import { insertOtherWebhooks, insertWaitingEvents } from '../test/helpers/rows.js';
 import { addWebhook, probeArgs, probeSchema, seedEvents, startProbeService } from './probe.js';
@@ -28,6 +30,12 @@ try {
   await insertOtherWebhooks(probe.db, probe.userId, { count: idle + waiting });
   await insertWaitingEvents(probe.db, waiting);
   await seedEvents(probe.db, hook, N, { queued: true, attempted: false });
+  if (process.env.HOOK_CONFIG) {
+    await probe.db.query('update webhooks set config = $1::jsonb where id = $2', [
+      process.env.HOOK_CONFIG,
+      hook,
+    ]);
+  }
   const received = async () =>
     ((await (await fetch(`${origin}/stats`)).json()) as { distinct: number }).distinct;
   const service = await startProbeService(probe, { nodeFlags });

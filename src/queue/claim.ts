@@ -163,6 +163,14 @@ export const hasSharedLimit = (config: WebhookConfig): boolean =>
   typeof config.rate_limit === 'number' ||
   config.ordered === true;
 
+/**
+ * Whether a webhook's limit counts its leases (`max_concurrency`, `ordered`): an attempt
+ * of it frees its place only once recorded, so a worker records those without waiting
+ * for its usual tick.
+ */
+export const countsLeases = (config: WebhookConfig): boolean =>
+  typeof config.max_concurrency === 'number' || config.ordered === true;
+
 const DUE = (q: string) =>
   `${q}.run_at <= $1::timestamptz and (${q}.locked_until is null or ${q}.locked_until <= $1::timestamptz)`;
 
@@ -321,8 +329,9 @@ const CLAIM_SQL = `with recursive ${roomsCte('$6')}, ${QUEUED_WEBHOOKS}, limits 
                      then (w.config->>'max_concurrency')::numeric end as max_concurrency,
                 case when jsonb_typeof(w.config->'rate_limit') = 'number'
                      then (w.config->>'rate_limit')::float8 end as rate,
+                -- the leases taken through the gate (migration 017), not the backlog
                 (select count(*) from hook_event_queue l
-                 where l.webhook_id = w.id and l.locked_by is not null
+                 where l.webhook_id = w.id and l.gated and l.locked_by is not null
                    and l.locked_until > $1::timestamptz) as leased,
                 b.tokens, b.updated_at
          from webhooks w left join webhook_rate b on b.webhook_id = w.id
@@ -370,7 +379,8 @@ const CLAIM_SQL = `with recursive ${roomsCte('$6')}, ${QUEUED_WEBHOOKS}, limits 
          for update of q skip locked
        ), claimed as (
          update hook_event_queue q
-         set locked_by = $3, locked_until = $1::timestamptz + $4 * interval '1 millisecond'
+         set locked_by = $3, locked_until = $1::timestamptz + $4 * interval '1 millisecond',
+             gated = q.gated or q.webhook_id = any($5::int[])
          from locked where q.hook_event_id = locked.hook_event_id
          returning q.hook_event_id, q.webhook_id, q.max_attempts, q.run_at
        ), drawn as (
@@ -433,8 +443,9 @@ const GATE_SQL = `with recursive ${roomsCte('$2')}, ${QUEUED_WEBHOOKS}
  * webhook stay queued and untouched: deactivating pauses a webhook, reactivating resumes.
  *
  * Per-webhook limits hold across all workers: `max_concurrency` (events with a live
- * lease), `rate_limit` (a token bucket in webhook_rate) and `ordered` (only the oldest
- * queued event, and only while none is leased). They are counted from the queue itself,
+ * lease taken through the gate or by a resend: migration 017), `rate_limit` (a token
+ * bucket in webhook_rate) and `ordered` (only the oldest queued event, and only while
+ * none is leased). They are counted from the queue itself,
  * so two claims must not count at the same time: the first statement locks the limited
  * webhooks this claim may serve (skipping those another worker is claiming for), and
  * the second, with a snapshot taken after that lock, sees every lease committed before.
@@ -553,7 +564,9 @@ export async function claimForResend(
   const { rows } = await db.query<ClaimRow & { busy: boolean }>(
     `with leased as (
        update hook_event_queue q
-       set locked_by = $2, locked_until = $3::timestamptz + $4 * interval '1 millisecond'
+       -- a resend counts toward its webhook's max_concurrency as a gated claim does
+       set locked_by = $2, locked_until = $3::timestamptz + $4 * interval '1 millisecond',
+           gated = q.gated or coalesce((select ${LIMITED} from webhooks w where w.id = q.webhook_id), false)
        where q.hook_event_id = $1 and (q.locked_until is null or q.locked_until <= $3::timestamptz)
        returning q.hook_event_id
      )

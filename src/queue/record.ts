@@ -72,7 +72,7 @@ export async function recordAttempts(
      ), rescheduled as (
        update hook_event_queue q
        set run_at = case when r.next_kind = 'retry' then r.next_at else q.run_at end,
-           locked_by = null, locked_until = null
+           locked_by = null, locked_until = null, gated = false
        from r
        where q.hook_event_id = r.id and r.next_kind in ('retry', 'release') and q.locked_by = $8
        returning q.hook_event_id

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { isoMicro } from '../../src/core/clock.js';
-import { claimBatch } from '../../src/queue/claim.js';
+import { claimBatch, claimForResend, releaseLeases } from '../../src/queue/claim.js';
+import { recordAttempts } from '../../src/queue/record.js';
 import { enqueueHookEvents } from '../../src/queue/enqueue.js';
 import type { Db } from '../../src/store/db.js';
 import { noting, rowsRead, testDb, type Sent } from '../helpers/db.js';
@@ -61,4 +62,82 @@ test('the check for webhooks with shared limits reads those with events queued, 
       );
     }
   }
+});
+
+test('a claim through the gate counts the leases of a limited webhook, not its backlog', async () => {
+  const { rows } = await db.query<{ id: number }>(
+    `insert into users (username, is_admin) values ('backlog', true) returning id`,
+  );
+  const hook = await insertWebhook(db, rows[0]!.id);
+  await db.query(`update webhooks set config = '{"max_concurrency": 3}' where id = $1`, [hook]);
+  const BACKLOG = 3000;
+  await db.transaction((tx) =>
+    enqueueHookEvents(
+      tx,
+      Array.from({ length: BACKLOG }, (_, n) => newHookEvent(hook, n)),
+      isoMicro(Date.now() - 60_000),
+    ),
+  );
+  await db.query('analyze hook_event_queue');
+  const claim = { workerId: 'w-backlog', leaseMs: 60_000, limit: 10 };
+  const seen = new Map<string, Sent>();
+  const taken = async () =>
+    (await claimBatch(noting(db, seen), { ...claim, now: isoMicro(Date.now()) })).events
+      .filter((e) => e.webhook.id === hook)
+      .map((e) => e.id);
+  const first = await taken();
+  assert.equal(first.length, 3, 'max_concurrency of them');
+  assert.deepEqual(await taken(), [], 'none while three are leased');
+  const sent = seen.get('oms_claim');
+  assert.ok(sent, 'no oms_claim statement was sent');
+  for (const settings of [[], ['enable_bitmapscan = off', 'enable_seqscan = off']]) {
+    // the three leases, the head of the range the claim would take from, and the scan
+    // for webhooks with events queued; the count read all ${BACKLOG} before
+    const read = await rowsRead(db, sent, 'hook_event_queue', settings);
+    assert.ok(read < 80, `${read} queue rows read (${settings.join(', ') || 'defaults'})`);
+  }
+
+  // a lease given back no longer counts; a manual resend's lease does
+  assert.equal(await releaseLeases(db, claim.workerId, [first[0]!]), 1);
+  const again = await taken();
+  assert.equal(again.length, 1, 'the place given back');
+  assert.equal(await releaseLeases(db, claim.workerId, again), 1);
+  const { rows: queued } = await db.query<{ id: number }>(
+    `select hook_event_id as id from hook_event_queue
+     where webhook_id = $1 and locked_by is null order by hook_event_id desc limit 1`,
+    [hook],
+  );
+  const resent = await claimForResend(
+    db,
+    queued[0]!.id,
+    { workerId: 'resend-test', now: isoMicro(Date.now()), leaseMs: 60_000 },
+    18,
+  );
+  assert.ok(resent && resent !== 'busy', 'the resend leased the event');
+  assert.deepEqual(await taken(), [], "two leases and the resend's");
+
+  // a recorded attempt that will be retried leaves the leases the gate counts
+  await recordAttempts(db, claim.workerId, [
+    {
+      id: first[1]!,
+      at: isoMicro(Date.now()),
+      status: 500,
+      content: 'no',
+      delivered: false,
+      next: { kind: 'retry', at: isoMicro(Date.now() + 3_600_000) },
+      durationMs: 1,
+      error: null,
+      worker: claim.workerId,
+      deactivate: false,
+    },
+  ]);
+  const { rows: flagged } = await db.query<{ id: number }>(
+    'select hook_event_id as id from hook_event_queue where webhook_id = $1 and gated order by 1',
+    [hook],
+  );
+  assert.ok(
+    !flagged.some((r) => r.id === first[1]),
+    'the event waiting for its retry is out of the index',
+  );
+  assert.equal((await taken()).length, 1, 'its place came free');
 });
