@@ -6,6 +6,7 @@ import { countdownSeconds } from '../core/retry.js';
 import {
   claimBatch,
   claimDue,
+  countsLeases,
   hasSharedLimit,
   releaseLeases,
   type ClaimedEvent,
@@ -234,6 +235,10 @@ export class Worker {
   private generation = 0;
   private pending: Finished[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
+  /** The flush timer runs out at once (not after the tick). */
+  private flushTimerSoon = false;
+  /** An attempt waiting in `pending` is of a webhook whose limit counts leases. */
+  private prompt = false;
   private readonly flushing = new Set<Promise<void>>();
   private flushBackoffMs = 0;
   private readonly callbacks = new Set<Promise<void>>();
@@ -727,6 +732,7 @@ export class Worker {
       else this.sendingPerWebhook.delete(webhookId);
       this.forget(webhookId);
       this.pending.push({ event, outcome });
+      if (countsLeases(event.webhook.config)) this.prompt = true;
       this.scheduleFlush();
       this.dispatch();
       // while a claim runs, the loop looks at the room itself once it has the answer
@@ -756,28 +762,39 @@ export class Worker {
   /**
    * Flushes after a short tick, or at once when a full batch waits. Under load a second
    * flush may run beside the first, so recording keeps up with sending.
+   *
+   * An attempt of a webhook with `max_concurrency` or `ordered` is recorded at once too:
+   * its lease counts against the limit until then, and a claim through the gate finds
+   * room for that webhook only after the record. Waiting for the tick held such a
+   * webhook to a round of `max_concurrency` events per tick and claim: 1,482 events/s
+   * drained with max_concurrency 50 (`bench/backlog-probe.ts`, the webhook's config set).
    */
   private scheduleFlush(): void {
-    if (this.flushTimer) return;
     const full = this.pending.length >= this.o.batchSize;
+    const soon = full || this.prompt;
+    if (this.flushTimer) {
+      if (!soon || this.flushTimerSoon || this.flushBackoffMs > 0) return;
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+    }
     if (this.flushing.size >= (full && this.flushBackoffMs === 0 ? MAX_FLUSHES : 1)) return;
-    this.flushTimer = setTimeout(
-      () => {
-        this.flushTimer = undefined;
-        const flush: Promise<void> = this.flush().finally(() => {
-          this.flushing.delete(flush);
-          if (this.pending.length > 0) this.scheduleFlush();
-        });
-        this.flushing.add(flush);
+    const delayMs = Math.max(soon ? 0 : this.flushIntervalMs, this.flushBackoffMs);
+    this.flushTimerSoon = delayMs === 0;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      const flush: Promise<void> = this.flush().finally(() => {
+        this.flushing.delete(flush);
         if (this.pending.length > 0) this.scheduleFlush();
-      },
-      Math.max(full ? 0 : this.flushIntervalMs, this.flushBackoffMs),
-    );
+      });
+      this.flushing.add(flush);
+      if (this.pending.length > 0) this.scheduleFlush();
+    }, delayMs);
   }
 
   /** Records what has finished, in one statement; on failure keeps it for the next try. */
   private async flush(): Promise<void> {
     const batch = this.pending.splice(0, this.o.batchSize);
+    this.prompt = this.pending.some((f) => countsLeases(f.event.webhook.config));
     if (batch.length === 0) return;
     try {
       await recordAttempts(
@@ -787,6 +804,7 @@ export class Worker {
       );
     } catch (caught) {
       this.pending.unshift(...batch);
+      this.prompt ||= batch.some((f) => countsLeases(f.event.webhook.config));
       this.flushBackoffMs = backoffAfter(this.flushBackoffMs);
       this.o.logger.error(
         { err: toError(caught), attempts: batch.length, backoffMs: this.flushBackoffMs },

@@ -187,3 +187,30 @@ test('a running worker never has more than max_concurrency requests at the targe
     await gauge.close();
   }
 });
+
+test('a worker records the attempts of a webhook with max_concurrency at once, not at its tick', async () => {
+  const gauge = await Gauge.start(0);
+  // a tick far longer than the test may wait: only a record made at once frees the slots
+  const worker = realWorker(ctx, { concurrency: 10, flushIntervalMs: 600_000 });
+  try {
+    const path = '/limited-prompt';
+    const hook = await ctx.createWebhook({
+      target_url: gauge.url(path),
+      config: { max_concurrency: 2 },
+    });
+    for (let i = 0; i < 6; i++) assert.equal(await ctx.publish(hook.id as number, { n: i }), 202);
+    await worker.start();
+    await until('all six delivered and recorded', async () => {
+      const { rows } = await ctx.db.query<{ n: number }>(
+        'select count(*)::int as n from hook_events where webhook_id = $1 and delivered',
+        [hook.id],
+      );
+      return rows[0]!.n === 6;
+    });
+    assert.equal(gauge.count(path), 6);
+    assert.ok((gauge.max.get(path) ?? 0) <= 2, `at most 2 at once, saw ${gauge.max.get(path)}`);
+  } finally {
+    await worker.stop();
+    await gauge.close();
+  }
+});
