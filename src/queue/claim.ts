@@ -429,9 +429,19 @@ const KNOWN_CLAIM_SQL = openClaimSql(true);
  * The gate: locks the limited webhooks with an event due that this claim may serve,
  * skipping those another worker is claiming for. It looks at the webhooks a sweep looks
  * at (SWEPT), not at every limited webhook. `$2` holds the rooms.
+ *
+ * When it locks any, it also sets `plan_cache_mode` for the rest of its transaction, so
+ * that the claim after it (CLAIM_SQL) runs its generic plan. PostgreSQL kept planning
+ * that claim for its values, 2.3 ms of planning a claim in a logged drain: with
+ * max_concurrency 50, a drain read 3,611 and 3,873 events/s against 3,029 and 3,108
+ * (PostgreSQL 130-148 µs per event against 199-208; `HOOK_CONFIG` in
+ * `bench/backlog-probe.ts`, two alternated pairs). Its generic plan reads the queue by
+ * index (test/queue/claim-plan.test.ts). PGlite prepares no statement inside a
+ * transaction, so there it is planned at each call still.
  */
 const GATE_SQL = `with recursive ${roomsCte('$2')}, ${QUEUED_WEBHOOKS}
-       select w.id from ${SWEPT} join webhooks w on w.id = cand.webhook_id
+       select w.id, set_config('plan_cache_mode', 'force_generic_plan', true) as plans
+       from ${SWEPT} join webhooks w on w.id = cand.webhook_id
        where ${LIMITED_WAITING}
        order by w.id
        for no key update of w skip locked`;
