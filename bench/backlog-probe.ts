@@ -24,18 +24,14 @@ const receiver = await startProcess(['--import', 'tsx', 'bench/receiver.ts', '0'
 const origin = `http://127.0.0.1:${receiver.port}`;
 const probe = await probeSchema();
 try {
-  const hook = await addWebhook(probe, `${origin}/seq/`);
+  const hook = await addWebhook(probe, `${origin}/seq/`, {
+    config: JSON.parse(process.env.HOOK_CONFIG ?? '{}') as Record<string, unknown>,
+  });
   const idle = Number(process.env.IDLE ?? 0);
   const waiting = Number(process.env.WAITING ?? 0);
   await insertOtherWebhooks(probe.db, probe.userId, { count: idle + waiting });
   await insertWaitingEvents(probe.db, waiting);
   await seedEvents(probe.db, hook, N, { queued: true, attempted: false });
-  if (process.env.HOOK_CONFIG) {
-    await probe.db.query('update webhooks set config = $1::jsonb where id = $2', [
-      process.env.HOOK_CONFIG,
-      hook,
-    ]);
-  }
   const received = async () =>
     ((await (await fetch(`${origin}/stats`)).json()) as { distinct: number }).distinct;
   const service = await startProbeService(probe, { nodeFlags });

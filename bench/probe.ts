@@ -94,18 +94,27 @@ export async function probeSchema(): Promise<ProbeSchema> {
   }
 }
 
-/** A webhook for `eventType` at `target`, retried every `retrySeconds`; its id. */
+/**
+ * A webhook for `eventType` at `target`, retried every `retrySeconds`, with `config` as
+ * its settings (its limits); its id.
+ */
 export async function addWebhook(
   p: ProbeSchema,
   target: string,
-  { eventType = 'package.created', active = true, retrySeconds = 1 } = {},
+  {
+    eventType = 'package.created',
+    active = true,
+    retrySeconds = 1,
+    config = {} as Record<string, unknown>,
+  } = {},
 ): Promise<number> {
   const { rows } = await p.db.query<{ id: number }>(
-    `insert into webhooks (user_id, target_url, is_active, secret_key, event_type, retry_countdown_config)
-     values ($1, $2, $3, 'whsec_cHJvYmVwcm9iZXByb2JlcHJvYmU=', $4,
+    `insert into webhooks (user_id, target_url, is_active, secret_key, event_type, config,
+                           retry_countdown_config)
+     values ($1, $2, $3, 'whsec_cHJvYmVwcm9iZXByb2JlcHJvYmU=', $4, $6::jsonb,
              jsonb_build_object('choice', 'fixed', 'kwargs', jsonb_build_object('seconds', $5::int)))
      returning id`,
-    [p.userId, target, active, eventType, retrySeconds],
+    [p.userId, target, active, eventType, retrySeconds, JSON.stringify(config)],
   );
   return rows[0]!.id;
 }

@@ -164,9 +164,15 @@ export const hasSharedLimit = (config: WebhookConfig): boolean =>
   config.ordered === true;
 
 /**
- * Whether a webhook's limit counts its leases (`max_concurrency`, `ordered`): an attempt
- * of it frees its place only once recorded, so a worker records those without waiting
- * for its usual tick.
+ * Webhooks `w` whose limit counts their leases (`max_concurrency`, `ordered`): their
+ * leases are marked `gated` (migration 017) for the gate to count.
+ */
+const COUNTS_LEASES = `coalesce(jsonb_typeof(w.config->'max_concurrency') = 'number'
+  or w.config->'ordered' = 'true'::jsonb, false)`;
+
+/**
+ * COUNTS_LEASES, for a webhook's config as read: an attempt of such a webhook frees its
+ * place only once recorded, so a worker records those without waiting for its tick.
  */
 export const countsLeases = (config: WebhookConfig): boolean =>
   typeof config.max_concurrency === 'number' || config.ordered === true;
@@ -380,7 +386,8 @@ const CLAIM_SQL = `with recursive ${roomsCte('$6')}, ${QUEUED_WEBHOOKS}, limits 
        ), claimed as (
          update hook_event_queue q
          set locked_by = $3, locked_until = $1::timestamptz + $4 * interval '1 millisecond',
-             gated = q.gated or q.webhook_id = any($5::int[])
+             gated = q.gated or q.webhook_id in (
+               select webhook_id from limits where max_concurrency is not null or ordered)
          from locked where q.hook_event_id = locked.hook_event_id
          returning q.hook_event_id, q.webhook_id, q.max_attempts, q.run_at
        ), drawn as (
@@ -576,7 +583,7 @@ export async function claimForResend(
        update hook_event_queue q
        -- a resend counts toward its webhook's max_concurrency as a gated claim does
        set locked_by = $2, locked_until = $3::timestamptz + $4 * interval '1 millisecond',
-           gated = q.gated or coalesce((select ${LIMITED} from webhooks w where w.id = q.webhook_id), false)
+           gated = q.gated or coalesce((select ${COUNTS_LEASES} from webhooks w where w.id = q.webhook_id), false)
        where q.hook_event_id = $1 and (q.locked_until is null or q.locked_until <= $3::timestamptz)
        returning q.hook_event_id
      )

@@ -4,6 +4,7 @@ import { isoMicro } from '../../src/core/clock.js';
 import { claimDue } from '../../src/queue/claim.js';
 import { recordAttempts } from '../../src/queue/record.js';
 import { createContext, type Context } from '../helpers/context.js';
+import type { WorkerOptions } from '../../src/delivery/worker.js';
 import { Gauge, realWorker, until } from './support.js';
 
 let ctx: Context;
@@ -162,55 +163,54 @@ test('ordered: an event that spent its attempts lets the next one go', async () 
   assert.deepEqual(got, [0, 1]);
 });
 
-test('a running worker never has more than max_concurrency requests at the target', async () => {
-  const gauge = await Gauge.start(60);
-  const worker = realWorker(ctx, { concurrency: 10 });
+/**
+ * `events` published to a webhook with max_concurrency 2 at a real receiver that answers
+ * after `delayMs`, delivered by a running worker with `options`, waited for until every
+ * one is recorded as delivered: how many requests arrived, and most at once.
+ */
+async function deliverLimited(
+  path: string,
+  events: number,
+  delayMs: number,
+  options: Partial<WorkerOptions>,
+): Promise<{ arrived: number; most: number }> {
+  const gauge = await Gauge.start(delayMs);
+  const worker = realWorker(ctx, options);
   try {
-    const path = '/limited';
     const hook = await ctx.createWebhook({
       target_url: gauge.url(path),
       config: { max_concurrency: 2 },
     });
-    for (let i = 0; i < 10; i++) assert.equal(await ctx.publish(hook.id as number, { n: i }), 202);
+    for (let i = 0; i < events; i++) {
+      assert.equal(await ctx.publish(hook.id as number, { n: i }), 202);
+    }
     await worker.start();
-    await until('all ten delivered', async () => {
+    await until(`all ${events} delivered and recorded`, async () => {
       const { rows } = await ctx.db.query<{ n: number }>(
         'select count(*)::int as n from hook_events where webhook_id = $1 and delivered',
         [hook.id],
       );
-      return rows[0]!.n === 10;
+      return rows[0]!.n === events;
     });
-    assert.equal(gauge.count(path), 10);
-    assert.ok((gauge.max.get(path) ?? 0) <= 2, `at most 2 at once, saw ${gauge.max.get(path)}`);
+    return { arrived: gauge.count(path), most: gauge.max.get(path) ?? 0 };
   } finally {
     await worker.stop();
     await gauge.close();
   }
+}
+
+test('a running worker never has more than max_concurrency requests at the target', async () => {
+  const { arrived, most } = await deliverLimited('/limited', 10, 60, { concurrency: 10 });
+  assert.equal(arrived, 10);
+  assert.ok(most <= 2, `at most 2 at once, saw ${most}`);
 });
 
 test('a worker records the attempts of a webhook with max_concurrency at once, not at its tick', async () => {
-  const gauge = await Gauge.start(0);
   // a tick far longer than the test may wait: only a record made at once frees the slots
-  const worker = realWorker(ctx, { concurrency: 10, flushIntervalMs: 600_000 });
-  try {
-    const path = '/limited-prompt';
-    const hook = await ctx.createWebhook({
-      target_url: gauge.url(path),
-      config: { max_concurrency: 2 },
-    });
-    for (let i = 0; i < 6; i++) assert.equal(await ctx.publish(hook.id as number, { n: i }), 202);
-    await worker.start();
-    await until('all six delivered and recorded', async () => {
-      const { rows } = await ctx.db.query<{ n: number }>(
-        'select count(*)::int as n from hook_events where webhook_id = $1 and delivered',
-        [hook.id],
-      );
-      return rows[0]!.n === 6;
-    });
-    assert.equal(gauge.count(path), 6);
-    assert.ok((gauge.max.get(path) ?? 0) <= 2, `at most 2 at once, saw ${gauge.max.get(path)}`);
-  } finally {
-    await worker.stop();
-    await gauge.close();
-  }
+  const { arrived, most } = await deliverLimited('/limited-prompt', 6, 0, {
+    concurrency: 10,
+    flushIntervalMs: 600_000,
+  });
+  assert.equal(arrived, 6);
+  assert.ok(most <= 2, `at most 2 at once, saw ${most}`);
 });

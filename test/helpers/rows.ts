@@ -78,15 +78,21 @@ export async function insertWaitingEvents(db: Db, count: number): Promise<void> 
 
 /**
  * A webhook of `userId` written straight into the table, for tests below the API: active,
- * for package.created, at a port where nobody listens, retried every second.
+ * for package.created, at a port where nobody listens, retried every second, with
+ * `config` as its settings.
  */
-export async function insertWebhook(db: Db, userId: number): Promise<number> {
+export async function insertWebhook(
+  db: Db,
+  userId: number,
+  config: Record<string, unknown> = {},
+): Promise<number> {
   const { rows } = await db.query<{ id: number }>(
-    `insert into webhooks (user_id, target_url, secret_key, event_type, retry_countdown_config)
-     values ($1, 'http://127.0.0.1:9/', 'whsec_YWJj', 'package.created',
+    `insert into webhooks (user_id, target_url, secret_key, event_type, config,
+                           retry_countdown_config)
+     values ($1, 'http://127.0.0.1:9/', 'whsec_YWJj', 'package.created', $2::jsonb,
              '{"choice":"fixed","kwargs":{"seconds":1}}')
      returning id`,
-    [userId],
+    [userId, JSON.stringify(config)],
   );
   return rows[0]!.id;
 }

@@ -27,8 +27,7 @@ before(async () => {
     from: PLAIN + 1,
     config: { max_concurrency: 2 },
   });
-  limited = await insertWebhook(db, rows[0]!.id);
-  await db.query(`update webhooks set config = '{"max_concurrency": 2}' where id = $1`, [limited]);
+  limited = await insertWebhook(db, rows[0]!.id, { max_concurrency: 2 });
   await db.transaction((tx) =>
     enqueueHookEvents(tx, [newHookEvent(limited, 1)], isoMicro(Date.now() - 60_000)),
   );
@@ -68,8 +67,7 @@ test('a claim through the gate counts the leases of a limited webhook, not its b
   const { rows } = await db.query<{ id: number }>(
     `insert into users (username, is_admin) values ('backlog', true) returning id`,
   );
-  const hook = await insertWebhook(db, rows[0]!.id);
-  await db.query(`update webhooks set config = '{"max_concurrency": 3}' where id = $1`, [hook]);
+  const hook = await insertWebhook(db, rows[0]!.id, { max_concurrency: 3 });
   const BACKLOG = 3000;
   await db.transaction((tx) =>
     enqueueHookEvents(
