@@ -81,7 +81,8 @@ const MAX_FLUSHES = 2;
  * that has events, leased ones and retries not due yet included. Events a publish left
  * for the workers wake a claim at once that looks at their webhooks too (its NOTIFY
  * names them; one that names none, or a lease given back, wakes a sweep), and a claim
- * that comes back short with nothing waiting for room is followed by a sweep; what else
+ * that comes back short with nothing waiting for room is followed by a sweep unless the
+ * last sweep found everything due and every claim since came back short; what else
  * becomes due (a retry, a lease that ran out) waits this long at most for a busy worker
  * to look.
  */
@@ -501,8 +502,10 @@ export class Worker {
           }
           this.waitFor = this.capped.size > 0 ? 'capped' : 'notify';
           // a claim of the known webhooks alone cannot say that nothing else is due:
-          // before sleeping, look at every webhook
-          if (!sweep && this.waitFor === 'notify') {
+          // before sleeping, look at every webhook, unless the last sweep (made less than
+          // SWEEP_MS ago, or this claim would be one) found everything due and every claim
+          // since came back short
+          if (!sweep && this.waitFor === 'notify' && !this.caughtUp) {
             this.sweepNeeded = true;
             this.woken = true;
           }

@@ -369,6 +369,9 @@ test('draining one webhook, the worker makes no claim it can know comes back emp
   const received = ctx.receiver.requests.filter((r) => r.path === '/drain').length;
   assert.ok(received >= events, `the receiver got ${received} of ${events}`);
   assert.ok(claims.made >= events / 20, `claims of at most a cap's room each: ${claims.made}`);
-  // the last claims, which find the queue empty, are all that may come back empty
+  // Only claims near the end may come back empty: one made as the last events filled
+  // the webhook's room, one once it has made room again, and the sweep after them. A
+  // short claim of the known webhooks made while the last sweep's answer stands adds no
+  // sweep (one more empty claim each time the drain ended that way: four, in a CI run).
   assert.ok(claims.empty <= 3, `${claims.empty} of ${claims.made} claims took nothing`);
 });
