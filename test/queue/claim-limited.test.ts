@@ -139,3 +139,65 @@ test('a claim through the gate counts the leases of a limited webhook, not its b
   );
   assert.equal((await taken()).length, 1, 'its place came free');
 });
+
+test("an ordered webhook's claim looks up its oldest queued event, not its backlog", async () => {
+  const { rows } = await db.query<{ id: number }>(
+    `insert into users (username, is_admin) values ('ordered', true) returning id`,
+  );
+  const hook = await insertWebhook(db, rows[0]!.id, { ordered: true });
+  const BACKLOG = 3000;
+  await db.transaction((tx) =>
+    enqueueHookEvents(
+      tx,
+      Array.from({ length: BACKLOG }, (_, n) => newHookEvent(hook, n)),
+      isoMicro(Date.now() - 60_000),
+    ),
+  );
+  await db.query('analyze hook_event_queue');
+  const { rows: ids } = await db.query<{ id: number }>(
+    'select id from hook_events where webhook_id = $1 order by id limit 2',
+    [hook],
+  );
+  const [oldest, second] = ids.map((r) => Number(r.id));
+  const claim = { workerId: 'w-ordered', leaseMs: 60_000, limit: 10 };
+  const seen = new Map<string, Sent>();
+  const taken = async () =>
+    (await claimBatch(noting(db, seen), { ...claim, now: isoMicro(Date.now()) })).events
+      .filter((e) => e.webhook.id === hook)
+      .map((e) => e.id);
+  const record = (id: number, next: 'retry' | 'done') =>
+    recordAttempts(db, claim.workerId, [
+      {
+        id,
+        at: isoMicro(Date.now()),
+        status: 500,
+        content: 'no',
+        delivered: false,
+        // due again at once, yet after every other event of the webhook
+        next:
+          next === 'retry' ? { kind: 'retry', at: isoMicro(Date.now() - 1_000) } : { kind: 'done' },
+        durationMs: 1,
+        error: null,
+        worker: claim.workerId,
+        deactivate: false,
+      },
+    ]);
+  assert.deepEqual(await taken(), [oldest], 'the oldest event alone');
+  assert.deepEqual(await taken(), [], 'nothing while it is leased');
+  await record(oldest!, 'retry');
+  // its retry is due after the 2,999 others, and it still goes first
+  assert.deepEqual(await taken(), [oldest], 'the oldest again, for its retry');
+  const sent = seen.get('oms_claim');
+  assert.ok(sent, 'no oms_claim statement was sent');
+  for (const settings of [[], ['enable_bitmapscan = off', 'enable_seqscan = off']]) {
+    // the lease, the oldest event's row and the scan for webhooks with events queued; a
+    // scan of the webhook's due rows for its oldest read all ${BACKLOG}
+    const queue = await rowsRead(db, sent, 'hook_event_queue', settings);
+    assert.ok(queue < 80, `${queue} queue rows read (${settings.join(', ') || 'defaults'})`);
+    const events = await rowsRead(db, sent, 'hook_events', settings);
+    assert.ok(events < 20, `${events} event rows read (${settings.join(', ') || 'defaults'})`);
+  }
+  // given up after its last retry, it leaves the queue: the next one in id order goes
+  await record(oldest!, 'done');
+  assert.deepEqual(await taken(), [second], 'the next event once the oldest is given up');
+});
