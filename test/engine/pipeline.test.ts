@@ -55,6 +55,16 @@ function watchedDb(ran: (name: string | undefined, rows: ClaimedRow[]) => void, 
   });
 }
 
+/** A worker on `db` that claims when woken alone: no poll, no sweep by the clock. */
+const wokenOnlyWorker = (db: Db) =>
+  realWorker(ctx, {
+    db,
+    concurrency: 8,
+    batchSize: 16,
+    pollIntervalMs: 3_600_000,
+    sweepMs: 3_600_000,
+  });
+
 /** A webhook with 400 events queued and another with none, for a busy worker. */
 async function busyAndOther(): Promise<{ busy: number; other: number; events: number }> {
   ctx.receiver.respond(() => ({ status: 200, body: 'ok', delayMs: 5 }));
@@ -324,13 +334,7 @@ test("a publish's NOTIFY names its webhooks, and a busy worker claims for them a
   const db = watchedDb((name, rows) => {
     if (rows.some((r) => r.id !== null && r.webhook_id === other)) tookOther.push(name);
   });
-  const worker = realWorker(ctx, {
-    db,
-    concurrency: 8,
-    batchSize: 16,
-    pollIntervalMs: 3_600_000,
-    sweepMs: 3_600_000,
-  });
+  const worker = wokenOnlyWorker(db);
   await worker.start();
   try {
     await until('the busy webhook is draining', async () => (await delivered(busy)) >= 40);
@@ -374,4 +378,29 @@ test('draining one webhook, the worker makes no claim it can know comes back emp
   // short claim of the known webhooks made while the last sweep's answer stands adds no
   // sweep (one more empty claim each time the drain ended that way: four, in a CI run).
   assert.ok(claims.empty <= 3, `${claims.empty} of ${claims.made} claims took nothing`);
+});
+
+test('a claim a NOTIFY wakes adds no sweep when the sweep before it found everything due', async () => {
+  // events other tests left queued would be found by the first sweep: none here
+  await ctx.db.query('delete from hook_event_queue');
+  const hook = (await ctx.createWebhook({ target_url: ctx.receiver.url('/notified') }))
+    .id as number;
+  const claims: (string | undefined)[] = [];
+  const db = watchedDb((name) => {
+    if (name === 'oms_claim_open' || name === 'oms_claim_known') claims.push(name);
+  });
+  const worker = wokenOnlyWorker(db);
+  await worker.start();
+  try {
+    // its first claim, a sweep through the gate's transaction, found everything due
+    await until('the worker caught up', () => worker.handoffReport().room > 0);
+    claims.length = 0;
+    await queueEvents(hook, 1);
+    await until('the event delivered', async () => (await delivered(hook)) === 1);
+  } finally {
+    await worker.stop({ graceMs: 0 });
+  }
+  // the claim of the webhook the NOTIFY named came back short, as the sweep had; a sweep
+  // after it could find nothing either
+  assert.deepEqual(claims, ['oms_claim_known']);
 });

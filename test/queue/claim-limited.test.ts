@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { isoMicro } from '../../src/core/clock.js';
 import { claimBatch, claimForResend, releaseLeases } from '../../src/queue/claim.js';
-import { recordAttempts } from '../../src/queue/record.js';
+import { recordAttempts, type AttemptOutcome } from '../../src/queue/record.js';
 import { enqueueHookEvents } from '../../src/queue/enqueue.js';
 import type { Db } from '../../src/store/db.js';
 import { noting, rowsRead, testDb, type Sent } from '../helpers/db.js';
@@ -63,12 +63,19 @@ test('the check for webhooks with shared limits reads those with events queued, 
   }
 });
 
-test('a claim through the gate counts the leases of a limited webhook, not its backlog', async () => {
+const BACKLOG = 3000;
+
+/**
+ * A webhook of a new user `name` with `config`, and BACKLOG events of it queued; `taken`
+ * claims through the gate as worker `workerId` and returns the ids of that webhook's
+ * events it took, noting the statements sent in `seen`.
+ */
+async function backlogOf(name: string, config: Record<string, unknown>) {
   const { rows } = await db.query<{ id: number }>(
-    `insert into users (username, is_admin) values ('backlog', true) returning id`,
+    `insert into users (username, is_admin) values ($1, true) returning id`,
+    [name],
   );
-  const hook = await insertWebhook(db, rows[0]!.id, { max_concurrency: 3 });
-  const BACKLOG = 3000;
+  const hook = await insertWebhook(db, rows[0]!.id, config);
   await db.transaction((tx) =>
     enqueueHookEvents(
       tx,
@@ -77,29 +84,66 @@ test('a claim through the gate counts the leases of a limited webhook, not its b
     ),
   );
   await db.query('analyze hook_event_queue');
-  const claim = { workerId: 'w-backlog', leaseMs: 60_000, limit: 10 };
+  const workerId = `w-${name}`;
   const seen = new Map<string, Sent>();
   const taken = async () =>
-    (await claimBatch(noting(db, seen), { ...claim, now: isoMicro(Date.now()) })).events
+    (
+      await claimBatch(noting(db, seen), {
+        workerId,
+        leaseMs: 60_000,
+        limit: 10,
+        now: isoMicro(Date.now()),
+      })
+    ).events
       .filter((e) => e.webhook.id === hook)
       .map((e) => e.id);
-  const first = await taken();
-  assert.equal(first.length, 3, 'max_concurrency of them');
-  assert.deepEqual(await taken(), [], 'none while three are leased');
+  return { hook, workerId, seen, taken };
+}
+
+/** Records a failed attempt of event `id` by `workerId`, with what comes `next`. */
+const recordFailure = (workerId: string, id: number, next: AttemptOutcome['next']) =>
+  recordAttempts(db, workerId, [
+    {
+      id,
+      at: isoMicro(Date.now()),
+      status: 500,
+      content: 'no',
+      delivered: false,
+      next,
+      durationMs: 1,
+      error: null,
+      worker: workerId,
+      deactivate: false,
+    },
+  ]);
+
+/**
+ * Asserts that the `oms_claim` statement noted in `seen` reads fewer than `fewer` rows of
+ * `table`, as PostgreSQL plans it and with scans by index forced.
+ */
+async function assertClaimReads(seen: Map<string, Sent>, table: string, fewer: number) {
   const sent = seen.get('oms_claim');
   assert.ok(sent, 'no oms_claim statement was sent');
   for (const settings of [[], ['enable_bitmapscan = off', 'enable_seqscan = off']]) {
-    // the three leases, the head of the range the claim would take from, and the scan
-    // for webhooks with events queued; the count read all ${BACKLOG} before
-    const read = await rowsRead(db, sent, 'hook_event_queue', settings);
-    assert.ok(read < 80, `${read} queue rows read (${settings.join(', ') || 'defaults'})`);
+    const read = await rowsRead(db, sent, table, settings);
+    assert.ok(read < fewer, `${read} rows of ${table} read (${settings.join(', ') || 'defaults'})`);
   }
+}
+
+test('a claim through the gate counts the leases of a limited webhook, not its backlog', async () => {
+  const { hook, workerId, seen, taken } = await backlogOf('backlog', { max_concurrency: 3 });
+  const first = await taken();
+  assert.equal(first.length, 3, 'max_concurrency of them');
+  assert.deepEqual(await taken(), [], 'none while three are leased');
+  // the three leases, the head of the range the claim would take from, and the scan for
+  // webhooks with events queued; the count read all ${BACKLOG} before
+  await assertClaimReads(seen, 'hook_event_queue', 80);
 
   // a lease given back no longer counts; a manual resend's lease does
-  assert.equal(await releaseLeases(db, claim.workerId, [first[0]!]), 1);
+  assert.equal(await releaseLeases(db, workerId, [first[0]!]), 1);
   const again = await taken();
   assert.equal(again.length, 1, 'the place given back');
-  assert.equal(await releaseLeases(db, claim.workerId, again), 1);
+  assert.equal(await releaseLeases(db, workerId, again), 1);
   const { rows: queued } = await db.query<{ id: number }>(
     `select hook_event_id as id from hook_event_queue
      where webhook_id = $1 and locked_by is null order by hook_event_id desc limit 1`,
@@ -115,20 +159,10 @@ test('a claim through the gate counts the leases of a limited webhook, not its b
   assert.deepEqual(await taken(), [], "two leases and the resend's");
 
   // a recorded attempt that will be retried leaves the leases the gate counts
-  await recordAttempts(db, claim.workerId, [
-    {
-      id: first[1]!,
-      at: isoMicro(Date.now()),
-      status: 500,
-      content: 'no',
-      delivered: false,
-      next: { kind: 'retry', at: isoMicro(Date.now() + 3_600_000) },
-      durationMs: 1,
-      error: null,
-      worker: claim.workerId,
-      deactivate: false,
-    },
-  ]);
+  await recordFailure(workerId, first[1]!, {
+    kind: 'retry',
+    at: isoMicro(Date.now() + 3_600_000),
+  });
   const { rows: flagged } = await db.query<{ id: number }>(
     'select hook_event_id as id from hook_event_queue where webhook_id = $1 and gated order by 1',
     [hook],
@@ -141,63 +175,23 @@ test('a claim through the gate counts the leases of a limited webhook, not its b
 });
 
 test("an ordered webhook's claim looks up its oldest queued event, not its backlog", async () => {
-  const { rows } = await db.query<{ id: number }>(
-    `insert into users (username, is_admin) values ('ordered', true) returning id`,
-  );
-  const hook = await insertWebhook(db, rows[0]!.id, { ordered: true });
-  const BACKLOG = 3000;
-  await db.transaction((tx) =>
-    enqueueHookEvents(
-      tx,
-      Array.from({ length: BACKLOG }, (_, n) => newHookEvent(hook, n)),
-      isoMicro(Date.now() - 60_000),
-    ),
-  );
-  await db.query('analyze hook_event_queue');
+  const { hook, workerId, seen, taken } = await backlogOf('ordered', { ordered: true });
   const { rows: ids } = await db.query<{ id: number }>(
     'select id from hook_events where webhook_id = $1 order by id limit 2',
     [hook],
   );
   const [oldest, second] = ids.map((r) => Number(r.id));
-  const claim = { workerId: 'w-ordered', leaseMs: 60_000, limit: 10 };
-  const seen = new Map<string, Sent>();
-  const taken = async () =>
-    (await claimBatch(noting(db, seen), { ...claim, now: isoMicro(Date.now()) })).events
-      .filter((e) => e.webhook.id === hook)
-      .map((e) => e.id);
-  const record = (id: number, next: 'retry' | 'done') =>
-    recordAttempts(db, claim.workerId, [
-      {
-        id,
-        at: isoMicro(Date.now()),
-        status: 500,
-        content: 'no',
-        delivered: false,
-        // due again at once, yet after every other event of the webhook
-        next:
-          next === 'retry' ? { kind: 'retry', at: isoMicro(Date.now() - 1_000) } : { kind: 'done' },
-        durationMs: 1,
-        error: null,
-        worker: claim.workerId,
-        deactivate: false,
-      },
-    ]);
   assert.deepEqual(await taken(), [oldest], 'the oldest event alone');
   assert.deepEqual(await taken(), [], 'nothing while it is leased');
-  await record(oldest!, 'retry');
+  // due again at once, yet after every other event of the webhook
+  await recordFailure(workerId, oldest!, { kind: 'retry', at: isoMicro(Date.now() - 1_000) });
   // its retry is due after the 2,999 others, and it still goes first
   assert.deepEqual(await taken(), [oldest], 'the oldest again, for its retry');
-  const sent = seen.get('oms_claim');
-  assert.ok(sent, 'no oms_claim statement was sent');
-  for (const settings of [[], ['enable_bitmapscan = off', 'enable_seqscan = off']]) {
-    // the lease, the oldest event's row and the scan for webhooks with events queued; a
-    // scan of the webhook's due rows for its oldest read all ${BACKLOG}
-    const queue = await rowsRead(db, sent, 'hook_event_queue', settings);
-    assert.ok(queue < 80, `${queue} queue rows read (${settings.join(', ') || 'defaults'})`);
-    const events = await rowsRead(db, sent, 'hook_events', settings);
-    assert.ok(events < 20, `${events} event rows read (${settings.join(', ') || 'defaults'})`);
-  }
+  // the lease, the oldest event's row and the scan for webhooks with events queued; a
+  // scan of the webhook's due rows for its oldest read all ${BACKLOG}
+  await assertClaimReads(seen, 'hook_event_queue', 80);
+  await assertClaimReads(seen, 'hook_events', 20);
   // given up after its last retry, it leaves the queue: the next one in id order goes
-  await record(oldest!, 'done');
+  await recordFailure(workerId, oldest!, { kind: 'done' });
   assert.deepEqual(await taken(), [second], 'the next event once the oldest is given up');
 });
