@@ -41,12 +41,19 @@ const RESET_PATHS = 'reset enable_bitmapscan; reset enable_seqscan';
 
 /**
  * PostgreSQL's shared_buffers, down from PGlite's 128MB: the buffer cache lives in the
- * process's own (WebAssembly) memory, so it counts in full in the service's RSS, and 32MB
- * measured no slower than 128MB. Passed as a start parameter after PGlite's own, which it
- * keeps; a `postgresqlconf` would replace postgresql.conf and lose its other settings
- * (TimeZone became GMT instead of UTC).
+ * process's own (WebAssembly) memory, where every page it has used stays counted in the
+ * service's RSS, and WebAssembly memory is never given back. 32MB measured no slower than
+ * 128MB, and 16MB within this machine's noise of 32MB: draining 300,000 events
+ * (`PROBE_DB=pglite bench/backlog-probe.ts 300000`, three alternated pairs, with the
+ * database thread's smaller young generation too, see pglite-thread.ts) read
+ * 9,972-10,530/s against 10,366-10,767/s, means 3% apart, and the service's peak RSS
+ * 266-274 MB against 299-348; publishing while delivering (`bench/publish-probe.ts 15
+ * all`, two pairs) 5,099 and 5,185/s against 4,605 and 5,312/s. A checkpoint also has
+ * at most half as many dirty buffers to write. Passed as a
+ * start parameter after PGlite's own, which it keeps; a `postgresqlconf` would replace
+ * postgresql.conf and lose its other settings (TimeZone became GMT instead of UTC).
  */
-const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=32MB'];
+const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
 
 /**
  * On a data directory, commits that reach the disk. PGlite starts PostgreSQL with fsync

@@ -32,9 +32,9 @@ const show = async (db: Db, setting: string): Promise<string> => {
   return Object.values(rows[0]!)[0]!;
 };
 
-test('shared_buffers is 32MB and TimeZone still UTC, however the database is opened', async () => {
+test('shared_buffers is 16MB and TimeZone still UTC, however the database is opened', async () => {
   for (const { name, db } of opened) {
-    assert.equal(await show(db, 'shared_buffers'), '32MB', name);
+    assert.equal(await show(db, 'shared_buffers'), '16MB', name);
     assert.equal(await show(db, 'timezone'), 'UTC', name);
   }
 });
