@@ -35,61 +35,64 @@ try {
   for (let i = 0; i < hangingCount; i++) hanging.push(await hook(`${recv}/${kind}/${i}`, false));
   await insertOtherWebhooks(probe.db, probe.userId, { count: Number(process.env.OTHERS ?? 0) });
   const service = await startProbeService(probe, { nodeFlags });
-  const stats = async () =>
-    (await (await fetch(`${recv}/stats`)).json()) as { count: number; hanging: number };
-  const commits = async () =>
-    Number(
-      (
-        await admin.query<{ n: string }>(
-          `select xact_commit as n from pg_stat_database where datname = current_database()`,
-        )
-      ).rows[0]!.n,
-    );
-  const emitRun = async () => {
-    await fetch(`${recv}/reset`, { method: 'POST' });
-    await admin.query('select pg_stat_clear_snapshot()');
-    const before = await commits();
-    const started = performance.now();
-    await emitOrders(service.api, probe.auth, emits);
-    while ((await stats()).count < emits * 20) await sleep(20);
-    const seconds = (performance.now() - started) / 1000;
-    // statistics reach pg_stat_database within the stats flush interval (about a second)
-    await sleep(1_500);
-    await admin.query('select pg_stat_clear_snapshot()');
-    const perDelivery = ((await commits()) - before) / (emits * 20);
-    return { perSecond: (await stats()).count / seconds, perDelivery };
-  };
-  const setHanging = async (active: boolean) => {
-    for (const id of hanging)
-      await fetch(`${service.api}/api/v1/oms/webhooks/${id}/`, {
-        method: 'PATCH',
-        headers: { ...probe.auth, 'content-type': 'application/json' },
-        body: JSON.stringify({ is_active: active }),
-      }).then((r) => r.arrayBuffer());
-  };
-  await emitRun(); // warm-up
-  const runs = { without: [] as number[], with: [] as number[] };
-  for (let p = 0; p < pairs; p++) {
-    for (const hang of p % 2 === 0 ? [false, true] : [true, false]) {
-      await setHanging(hang);
-      if (!hang && kind === 'slow') await sleep(5_500); // their requests still out end
-      if (!hang && kind === 'hang') {
-        do {
-          await fetch(`${recv}/unhang`, { method: 'POST' });
-          await sleep(300);
-        } while ((await stats()).hanging > 0);
-      }
-      const r = await emitRun();
-      (hang ? runs.with : runs.without).push(r.perSecond);
-      process.stdout.write(
-        `${hang ? 'with   ' : 'without'} ${r.perSecond.toFixed(0)} deliveries/s, ${r.perDelivery.toFixed(3)} commits per delivery\n`,
+  try {
+    const stats = async () =>
+      (await (await fetch(`${recv}/stats`)).json()) as { count: number; hanging: number };
+    const commits = async () =>
+      Number(
+        (
+          await admin.query<{ n: string }>(
+            `select xact_commit as n from pg_stat_database where datname = current_database()`,
+          )
+        ).rows[0]!.n,
       );
+    const emitRun = async () => {
+      await fetch(`${recv}/reset`, { method: 'POST' });
+      await admin.query('select pg_stat_clear_snapshot()');
+      const before = await commits();
+      const started = performance.now();
+      await emitOrders(service.api, probe.auth, emits);
+      while ((await stats()).count < emits * 20) await sleep(20);
+      const seconds = (performance.now() - started) / 1000;
+      // statistics reach pg_stat_database within the stats flush interval (about a second)
+      await sleep(1_500);
+      await admin.query('select pg_stat_clear_snapshot()');
+      const perDelivery = ((await commits()) - before) / (emits * 20);
+      return { perSecond: (await stats()).count / seconds, perDelivery };
+    };
+    const setHanging = async (active: boolean) => {
+      for (const id of hanging)
+        await fetch(`${service.api}/api/v1/oms/webhooks/${id}/`, {
+          method: 'PATCH',
+          headers: { ...probe.auth, 'content-type': 'application/json' },
+          body: JSON.stringify({ is_active: active }),
+        }).then((r) => r.arrayBuffer());
+    };
+    await emitRun(); // warm-up
+    const runs = { without: [] as number[], with: [] as number[] };
+    for (let p = 0; p < pairs; p++) {
+      for (const hang of p % 2 === 0 ? [false, true] : [true, false]) {
+        await setHanging(hang);
+        if (!hang && kind === 'slow') await sleep(5_500); // their requests still out end
+        if (!hang && kind === 'hang') {
+          do {
+            await fetch(`${recv}/unhang`, { method: 'POST' });
+            await sleep(300);
+          } while ((await stats()).hanging > 0);
+        }
+        const r = await emitRun();
+        (hang ? runs.with : runs.without).push(r.perSecond);
+        process.stdout.write(
+          `${hang ? 'with   ' : 'without'} ${r.perSecond.toFixed(0)} deliveries/s, ${r.perDelivery.toFixed(3)} commits per delivery\n`,
+        );
+      }
     }
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    process.stdout.write(`ratio ${(mean(runs.with) / mean(runs.without)).toFixed(3)}\n`);
+    await fetch(`${recv}/unhang`, { method: 'POST' });
+  } finally {
+    await service.stop();
   }
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  process.stdout.write(`ratio ${(mean(runs.with) / mean(runs.without)).toFixed(3)}\n`);
-  await fetch(`${recv}/unhang`, { method: 'POST' });
-  await service.stop();
 } finally {
   receiver.child.kill('SIGTERM');
   await probe.drop();

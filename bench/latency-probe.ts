@@ -25,77 +25,80 @@ const probe = await probeSchema();
 try {
   const hook = await addWebhook(probe, `${origin}/seq/`);
   const service = await startProbeService(probe, { nodeFlags });
-  const pool = makePool(service.api);
-  const stats = async () =>
-    ((await (await fetch(`${origin}/stats`)).json()) as { distinct: number }).distinct;
-  const until = async (want: number) => {
-    const t = performance.now();
-    while ((await stats()) < want && performance.now() - t < 120_000)
-      await new Promise((resolve) => setTimeout(resolve, 50));
-  };
-  // commits in the whole database and WAL flushes (PostgreSQL), the probe's few included
-  const walCounts = async () =>
-    (
-      await probe.admin?.query<{ commits: string; syncs: string }>(
-        `select (select sum(xact_commit) from pg_stat_database) as commits,
+  try {
+    const pool = makePool(service.api);
+    const stats = async () =>
+      ((await (await fetch(`${origin}/stats`)).json()) as { distinct: number }).distinct;
+    const until = async (want: number) => {
+      const t = performance.now();
+      while ((await stats()) < want && performance.now() - t < 120_000)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    };
+    // commits in the whole database and WAL flushes (PostgreSQL), the probe's few included
+    const walCounts = async () =>
+      (
+        await probe.admin?.query<{ commits: string; syncs: string }>(
+          `select (select sum(xact_commit) from pg_stat_database) as commits,
                 (select wal_sync from pg_stat_wal) as syncs`,
-      )
-    )?.rows.map((r) => ({ commits: Number(r.commits), syncs: Number(r.syncs) }))[0];
-  const target = (base: number): Target => ({
-    origin: '',
-    path: '/api/v1/oms/oms_hook_events/publish-event/',
-    headers: probe.auth,
-    body: (i) =>
-      JSON.stringify({
-        hook,
-        instance: { pk: i, model: 'package', data: { seq: base + i, pad: 'p'.repeat(900) } },
-      }),
-    expect: 202,
-  });
-  if (warmSeconds > 0) {
-    const warm = await closedLoop(pool, target(0), warmSeconds, 64);
-    await until(warm.requests - warm.errors);
-    process.stdout.write(`warm-up: ${warm.requests} published and delivered\n`);
-    await fetch(`${origin}/reset`, { method: 'POST' });
+        )
+      )?.rows.map((r) => ({ commits: Number(r.commits), syncs: Number(r.syncs) }))[0];
+    const target = (base: number): Target => ({
+      origin: '',
+      path: '/api/v1/oms/oms_hook_events/publish-event/',
+      headers: probe.auth,
+      body: (i) =>
+        JSON.stringify({
+          hook,
+          instance: { pk: i, model: 'package', data: { seq: base + i, pad: 'p'.repeat(900) } },
+        }),
+      expect: 202,
+    });
+    if (warmSeconds > 0) {
+      const warm = await closedLoop(pool, target(0), warmSeconds, 64);
+      await until(warm.requests - warm.errors);
+      process.stdout.write(`warm-up: ${warm.requests} published and delivered\n`);
+      await fetch(`${origin}/reset`, { method: 'POST' });
+    }
+    const base = 10_000_000;
+    const cpuNow = () => cpuByPart(service.pid, receiver.child.pid);
+    const cpu0 = cpuNow();
+    const wal0 = await walCounts();
+    const steady = await openLoop(pool, target(base), seconds, rate);
+    const started = steady.dueAt(0);
+    await until(steady.requests - steady.errors);
+    const cpu = perEvent(cpu0, cpuNow(), steady.requests - steady.errors);
+    const wal1 = await walCounts();
+    const arrivals = (await (await fetch(`${origin}/arrivals`)).json()) as Record<string, number>;
+    const lat: number[] = [];
+    const worstBySecond = new Map<number, number>();
+    for (const [seq, at] of Object.entries(arrivals)) {
+      const i = Number(seq) - base;
+      if (i < 0 || i >= steady.requests) continue;
+      // from when the publish was due, as the open loop counts its requests
+      const sent = steady.dueAt(i);
+      lat.push(at - sent);
+      const second = Math.floor((sent - started) / 1000);
+      worstBySecond.set(second, Math.max(worstBySecond.get(second) ?? 0, at - sent));
+    }
+    const fmt = (v: number[]) =>
+      `p50 ${percentile(v, 50).toFixed(1)} p99 ${percentile(v, 99).toFixed(1)} max ${v.reduce((m, x) => Math.max(m, x), 0).toFixed(1)} ms`;
+    process.stdout.write(
+      `${steady.requests} at ${rate}/s, ${steady.errors} errors\n` +
+        `publish requests: ${fmt(steady.latenciesMs)}\n` +
+        `publish to arrival: ${fmt(lat)} (${lat.length} measured)\n` +
+        `CPU per event, µs: ${cpu}\n` +
+        (wal0 && wal1
+          ? `per event: ${((wal1.commits - wal0.commits) / steady.requests).toFixed(2)} commits, ${((wal1.syncs - wal0.syncs) / steady.requests).toFixed(2)} WAL flushes\n`
+          : '') +
+        `worst arrival by second: ${[...worstBySecond.entries()]
+          .sort((a, b) => a[0] - b[0])
+          .map(([s, ms]) => `${s}:${ms.toFixed(0)}`)
+          .join(' ')}\n`,
+    );
+    await pool.close();
+  } finally {
+    await service.stop();
   }
-  const base = 10_000_000;
-  const cpuNow = () => cpuByPart(service.pid, receiver.child.pid);
-  const cpu0 = cpuNow();
-  const wal0 = await walCounts();
-  const steady = await openLoop(pool, target(base), seconds, rate);
-  const started = steady.dueAt(0);
-  await until(steady.requests - steady.errors);
-  const cpu = perEvent(cpu0, cpuNow(), steady.requests - steady.errors);
-  const wal1 = await walCounts();
-  const arrivals = (await (await fetch(`${origin}/arrivals`)).json()) as Record<string, number>;
-  const lat: number[] = [];
-  const worstBySecond = new Map<number, number>();
-  for (const [seq, at] of Object.entries(arrivals)) {
-    const i = Number(seq) - base;
-    if (i < 0 || i >= steady.requests) continue;
-    // from when the publish was due, as the open loop counts its requests
-    const sent = steady.dueAt(i);
-    lat.push(at - sent);
-    const second = Math.floor((sent - started) / 1000);
-    worstBySecond.set(second, Math.max(worstBySecond.get(second) ?? 0, at - sent));
-  }
-  const fmt = (v: number[]) =>
-    `p50 ${percentile(v, 50).toFixed(1)} p99 ${percentile(v, 99).toFixed(1)} max ${Math.max(...v).toFixed(1)} ms`;
-  process.stdout.write(
-    `${steady.requests} at ${rate}/s, ${steady.errors} errors\n` +
-      `publish requests: ${fmt(steady.latenciesMs)}\n` +
-      `publish to arrival: ${fmt(lat)} (${lat.length} measured)\n` +
-      `CPU per event, µs: ${cpu}\n` +
-      (wal0 && wal1
-        ? `per event: ${((wal1.commits - wal0.commits) / steady.requests).toFixed(2)} commits, ${((wal1.syncs - wal0.syncs) / steady.requests).toFixed(2)} WAL flushes\n`
-        : '') +
-      `worst arrival by second: ${[...worstBySecond.entries()]
-        .sort((a, b) => a[0] - b[0])
-        .map(([s, ms]) => `${s}:${ms.toFixed(0)}`)
-        .join(' ')}\n`,
-  );
-  await pool.close();
-  await service.stop();
 } finally {
   receiver.child.kill('SIGTERM');
   await probe.drop();

@@ -31,43 +31,49 @@ try {
   });
   await insertOtherWebhooks(probe.db, probe.userId, { count: Number(process.env.OTHERS ?? 0) });
   const service = await startProbeService(probe, { role, nodeFlags });
-  const pool = makePool(service.api);
-  const cpuNow = () => cpuByPart(service.pid, receiver?.child.pid);
-  const cpu0 = cpuNow();
-  const body = (i: number) =>
-    JSON.stringify({ hook, instance: { pk: i, model: 'package', data: { pad: 'p'.repeat(900) } } });
-  const r = await closedLoop(
-    pool,
-    {
-      origin: '',
-      path: '/api/v1/oms/oms_hook_events/publish-event/',
-      headers: probe.auth,
-      body,
-      expect: 202,
-    },
-    seconds,
-    64,
-  );
-  await pool.close();
-  process.stdout.write(
-    `publish: ${r.perSecond.toFixed(0)} req/s, ${r.errors} errors of ${r.requests}\n`,
-  );
-  if (origin) {
-    const t = performance.now();
-    const want = r.requests - r.errors;
-    const arrived = async () =>
-      ((await (await fetch(`${origin}/stats`)).json()) as { distinct: number }).distinct;
-    let got = await arrived();
-    while (got < want && performance.now() - t < 60_000) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      got = await arrived();
-    }
-    process.stdout.write(
-      `delivered ${got} of ${want}, ${((performance.now() - t) / 1000).toFixed(2)} s after the last publish\n`,
+  try {
+    const pool = makePool(service.api);
+    const cpuNow = () => cpuByPart(service.pid, receiver?.child.pid);
+    const cpu0 = cpuNow();
+    const body = (i: number) =>
+      JSON.stringify({
+        hook,
+        instance: { pk: i, model: 'package', data: { pad: 'p'.repeat(900) } },
+      });
+    const r = await closedLoop(
+      pool,
+      {
+        origin: '',
+        path: '/api/v1/oms/oms_hook_events/publish-event/',
+        headers: probe.auth,
+        body,
+        expect: 202,
+      },
+      seconds,
+      64,
     );
+    await pool.close();
+    process.stdout.write(
+      `publish: ${r.perSecond.toFixed(0)} req/s, ${r.errors} errors of ${r.requests}\n`,
+    );
+    if (origin) {
+      const t = performance.now();
+      const want = r.requests - r.errors;
+      const arrived = async () =>
+        ((await (await fetch(`${origin}/stats`)).json()) as { distinct: number }).distinct;
+      let got = await arrived();
+      while (got < want && performance.now() - t < 60_000) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        got = await arrived();
+      }
+      process.stdout.write(
+        `delivered ${got} of ${want}, ${((performance.now() - t) / 1000).toFixed(2)} s after the last publish\n`,
+      );
+    }
+    process.stdout.write(`CPU per event, µs: ${perEvent(cpu0, cpuNow(), r.requests - r.errors)}\n`);
+  } finally {
+    await service.stop();
   }
-  process.stdout.write(`CPU per event, µs: ${perEvent(cpu0, cpuNow(), r.requests - r.errors)}\n`);
-  await service.stop();
 } finally {
   receiver?.child.kill('SIGTERM');
   await probe.drop();
