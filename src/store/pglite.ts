@@ -49,9 +49,9 @@ const RESET_PATHS = 'reset enable_bitmapscan; reset enable_seqscan';
  * 9,972-10,530/s against 10,366-10,767/s, means 3% apart, and the service's peak RSS
  * 266-274 MB against 299-348; publishing while delivering (`bench/publish-probe.ts 15
  * all`, two pairs) 5,099 and 5,185/s against 4,605 and 5,312/s. A checkpoint also has
- * at most half as many dirty buffers to write. Passed as a
- * start parameter after PGlite's own, which it keeps; a `postgresqlconf` would replace
- * postgresql.conf and lose its other settings (TimeZone became GMT instead of UTC).
+ * at most half as many dirty buffers to write. Passed as a start parameter after
+ * PGlite's own, which it keeps; a `postgresqlconf` would replace postgresql.conf and
+ * lose its other settings (TimeZone became GMT instead of UTC).
  */
 const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
 
