@@ -15,6 +15,8 @@ export const CHURNED_TABLES = [
   'workers',
 ] as const;
 
+export type ChurnedTable = (typeof CHURNED_TABLES)[number];
+
 /** A table is vacuumed once its dead rows reach this many ... */
 export const DEAD_ROWS_MIN = 1_000;
 /** ... and this share of its live rows (autovacuum's own default share). */
@@ -27,7 +29,8 @@ export interface Vacuumed {
 }
 
 /**
- * VACUUMs the churned tables that carry many dead rows, when nothing else will: PGlite
+ * VACUUMs those of `tables` (all the churned ones unless given) that carry many dead
+ * rows, when nothing else will: PGlite
  * has no autovacuum, and a PostgreSQL server can have it turned off (this project's CI
  * machine does). Without it, every delivered event leaves dead rows behind for good: the
  * files only grow, and scans that cannot mark index entries dead (a bitmap scan) visit
@@ -37,7 +40,10 @@ export interface Vacuumed {
  * On PGlite a VACUUM runs in the service's own thread and holds up every other statement
  * while it lasts; the share above keeps the work proportional to the rows written.
  */
-export async function vacuumChurned(db: Db): Promise<Vacuumed[]> {
+export async function vacuumChurned(
+  db: Db,
+  tables: readonly ChurnedTable[] = CHURNED_TABLES,
+): Promise<Vacuumed[]> {
   if (db.kind === 'postgres') {
     const { rows } = await db.query<{ on: boolean }>(
       `select current_setting('autovacuum') = 'on' as on`,
@@ -53,12 +59,12 @@ export async function vacuumChurned(db: Db): Promise<Vacuumed[]> {
      where schemaname = current_schema() and relname = any($1::text[])
        and n_dead_tup >= $2::int and n_dead_tup >= $3::float8 * n_live_tup
      order by n_dead_tup desc`,
-    [CHURNED_TABLES, DEAD_ROWS_MIN, DEAD_ROWS_SHARE],
+    [tables, DEAD_ROWS_MIN, DEAD_ROWS_SHARE],
   );
   const done: Vacuumed[] = [];
   for (const { table, dead } of rows) {
     // the name comes from CHURNED_TABLES, not from the catalog's text
-    const name = CHURNED_TABLES.find((t) => t === table);
+    const name = tables.find((t) => t === table);
     if (!name) continue;
     const started = performance.now();
     await db.query(`vacuum (skip_locked) ${name}`);

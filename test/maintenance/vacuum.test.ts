@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import pino from 'pino';
+import { systemClock } from '../../src/core/clock.js';
+import { Sender } from '../../src/delivery/sender.js';
+import { Maintenance } from '../../src/maintenance/maintenance.js';
 import { DEAD_ROWS_MIN, vacuumChurned } from '../../src/maintenance/vacuum.js';
 import type { Db } from '../../src/store/db.js';
 import { ensureUser } from '../../src/store/tokens.js';
@@ -13,13 +17,15 @@ before(async () => {
 });
 after(() => drop());
 
-const queueStats = async () =>
+const tableStats = async (table: string) =>
   (
     await db.query<{ dead: number; vacuums: number }>(
       `select n_dead_tup::int as dead, (vacuum_count + autovacuum_count)::int as vacuums
-       from pg_stat_user_tables where schemaname = current_schema() and relname = 'hook_event_queue'`,
+       from pg_stat_user_tables where schemaname = current_schema() and relname = $1`,
+      [table],
     )
   ).rows[0]!;
+const queueStats = () => tableStats('hook_event_queue');
 
 /**
  * Waits until no other session of this database holds a snapshot taken before now, or
@@ -44,11 +50,14 @@ async function noOlderSnapshots(): Promise<void> {
   throw new Error('another session kept a snapshot or transaction older than the churn for 15 s');
 }
 
-test('a queue full of dead rows is vacuumed where no autovacuum will, and left alone after', async () => {
-  const user = await ensureUser(db, 'vacuum', true);
+/**
+ * Leaves `churned` dead rows in the queue, with 10 live ones after them, and as many dead
+ * rows in hook_events (the events of the webhook `name` made, deleted after the queue
+ * rows), in one connection whose table counts are handed on as it commits.
+ */
+async function churn(name: string, churned: number): Promise<void> {
+  const user = await ensureUser(db, name, true);
   const hook = await insertWebhook(db, user.id);
-  const churned = DEAD_ROWS_MIN * 3;
-  // one connection for the churn, whose table counts are handed on as it commits
   await db.transaction(async (tx) => {
     await tx.query(
       `with ins as (
@@ -59,16 +68,27 @@ test('a queue full of dead rows is vacuumed where no autovacuum will, and left a
       [hook, churned + 10],
     );
     await tx.query(
-      `delete from hook_event_queue where hook_event_id in
-         (select hook_event_id from hook_event_queue order by hook_event_id limit $1)`,
-      [churned],
+      `with gone as (
+         delete from hook_event_queue where hook_event_id in
+           (select hook_event_id from hook_event_queue where webhook_id = $1
+            order by hook_event_id limit $2)
+         returning hook_event_id)
+       delete from hook_events where id in (select hook_event_id from gone)`,
+      [hook, churned],
     );
     await tx.query('select pg_stat_force_next_flush()');
   });
-  const autovacuum =
-    db.kind === 'postgres' &&
-    (await db.query<{ on: boolean }>(`select current_setting('autovacuum') = 'on' as on`)).rows[0]!
-      .on;
+}
+
+const autovacuumOn = async () =>
+  db.kind === 'postgres' &&
+  (await db.query<{ on: boolean }>(`select current_setting('autovacuum') = 'on' as on`)).rows[0]!
+    .on;
+
+test('a queue full of dead rows is vacuumed where no autovacuum will, and left alone after', async () => {
+  const churned = DEAD_ROWS_MIN * 3;
+  await churn('vacuum', churned);
+  const autovacuum = await autovacuumOn();
   if (db.kind === 'postgres') await noOlderSnapshots();
   const before = await queueStats();
 
@@ -93,4 +113,39 @@ test('a queue full of dead rows is vacuumed where no autovacuum will, and left a
     (await vacuumChurned(db)).map((v) => v.table),
     [],
   );
+});
+
+test('a running maintenance vacuums the queue every heartbeat, the other tables at its interval', async () => {
+  const sender = new Sender({ responseCapBytes: 1024 });
+  const maintenance = new Maintenance({
+    db,
+    clock: systemClock,
+    logger: pino({ level: 'silent' }),
+    sender,
+    heartbeatMs: 100,
+    intervalMs: 3_600_000, // its first turn runs at start, the next in an hour
+    retentionDays: 0,
+    autoDisableDays: 0,
+    callbackTimeoutMs: 1_000,
+  });
+  maintenance.start();
+  try {
+    // the interval's first turn, at start, has nothing to vacuum and is done by then
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const before = { queue: await queueStats(), events: await tableStats('hook_events') };
+    await churn('vacuum-heartbeat', DEAD_ROWS_MIN * 3);
+    if (await autovacuumOn()) return; // the server's own autovacuum has the job
+    let queue = await queueStats();
+    for (let i = 0; i < 100 && queue.vacuums === before.queue.vacuums; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      queue = await queueStats();
+    }
+    assert.ok(queue.vacuums > before.queue.vacuums, 'the queue was not vacuumed within 10 s');
+    const events = await tableStats('hook_events');
+    assert.ok(events.dead >= DEAD_ROWS_MIN * 3, `${events.dead} dead events`);
+    assert.equal(events.vacuums, before.events.vacuums, 'hook_events waits for the interval');
+  } finally {
+    await maintenance.stop();
+    await sender.close();
+  }
 });
