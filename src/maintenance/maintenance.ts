@@ -7,7 +7,7 @@ import { disableFailingWebhooks, notifyDisabled } from './auto-disable.js';
 import { DEAD_AFTER_BEATS } from './heartbeat.js';
 import { rescueLeases } from './rescue.js';
 import { purgeOldEvents } from './retention.js';
-import { vacuumChurned, type ChurnedTable, type Vacuumed } from './vacuum.js';
+import { CHURNED_TABLES, vacuumChurned, type ChurnedTable, type Vacuumed } from './vacuum.js';
 
 export interface MaintenanceOptions {
   db: Db;
@@ -111,15 +111,15 @@ export class Maintenance {
   }
 
   /**
-   * VACUUMs the tables delivery churns, where no autovacuum does (see vacuum.ts); `tables`
-   * narrows them. A vacuum of the queue alone is logged at debug: it comes every heartbeat.
+   * VACUUMs the tables delivery churns, where no autovacuum does (see vacuum.ts), or those
+   * of `tables`, and logs each at `level`.
    */
-  async vacuum(tables?: readonly ChurnedTable[]): Promise<Vacuumed[]> {
+  async vacuum(
+    tables: readonly ChurnedTable[] = CHURNED_TABLES,
+    level: 'info' | 'debug' = 'info',
+  ): Promise<Vacuumed[]> {
     const vacuumed = await vacuumChurned(this.o.db, tables);
-    for (const v of vacuumed) {
-      if (tables === QUEUE) this.o.logger.debug(v, 'vacuumed a table of dead rows');
-      else this.o.logger.info(v, 'vacuumed a table of dead rows');
-    }
+    for (const v of vacuumed) this.o.logger[level](v, 'vacuumed a table of dead rows');
     return vacuumed;
   }
 
@@ -139,7 +139,8 @@ export class Maintenance {
     this.loops = [
       this.every(this.o.heartbeatMs, 'lease rescue and queue vacuum', async () => {
         await this.rescue();
-        if (this.running) await this.vacuum(QUEUE);
+        // at debug: it comes every heartbeat
+        if (this.running) await this.vacuum(QUEUE, 'debug');
       }),
       this.every(this.o.intervalMs, 'retention, auto-disable and vacuum', async () => {
         await this.purge(() => this.running);

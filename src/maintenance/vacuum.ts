@@ -30,9 +30,8 @@ export interface Vacuumed {
 
 /**
  * VACUUMs those of `tables` (all the churned ones unless given) that carry many dead
- * rows, when nothing else will: PGlite
- * has no autovacuum, and a PostgreSQL server can have it turned off (this project's CI
- * machine does). Without it, every delivered event leaves dead rows behind for good: the
+ * rows, when nothing else will: PGlite has no autovacuum, and a PostgreSQL server can
+ * have it turned off (this project's CI machine does). Without it, every delivered event leaves dead rows behind for good: the
  * files only grow, and scans that cannot mark index entries dead (a bitmap scan) visit
  * them all again each time. Where autovacuum is on, this does nothing and leaves the
  * work to it. `skip_locked` passes over a table another VACUUM is already working on.

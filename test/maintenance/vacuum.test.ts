@@ -115,7 +115,11 @@ test('a queue full of dead rows is vacuumed where no autovacuum will, and left a
   );
 });
 
-test('a running maintenance vacuums the queue every heartbeat, the other tables at its interval', async () => {
+test('a running maintenance vacuums the queue every heartbeat, the other tables at its interval', async (t) => {
+  if (await autovacuumOn()) {
+    t.skip("the server's own autovacuum has the job");
+    return;
+  }
   const sender = new Sender({ responseCapBytes: 1024 });
   const maintenance = new Maintenance({
     db,
@@ -134,7 +138,6 @@ test('a running maintenance vacuums the queue every heartbeat, the other tables 
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const before = { queue: await queueStats(), events: await tableStats('hook_events') };
     await churn('vacuum-heartbeat', DEAD_ROWS_MIN * 3);
-    if (await autovacuumOn()) return; // the server's own autovacuum has the job
     let queue = await queueStats();
     for (let i = 0; i < 100 && queue.vacuums === before.queue.vacuums; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
