@@ -13,6 +13,7 @@ import type { Db } from '../store/db.js';
 import { openDb, openWorkerDb } from '../store/open.js';
 import { countUsers, createToken, ensureUser } from '../store/tokens.js';
 import { serveParentHandoffs, WorkerProcesses, workerProcessCount } from './worker-processes.js';
+import { growHeapsByHalf } from './heap.js';
 
 /**
  * Runs the roles this process was given until SIGTERM or SIGINT: `api` (HTTP), `worker`
@@ -21,6 +22,8 @@ import { serveParentHandoffs, WorkerProcesses, workerProcessCount } from './work
  * attempts the grace period, releases whatever is still leased, and closes the database.
  */
 export async function serve(config: Config, logger: Logger, clock: Clock): Promise<number> {
+  // before the database thread starts, though the flag would reach it later too
+  if (!config.databaseUrl) growHeapsByHalf();
   const db = await openDb(config, logger);
   const { applied } = await migrate(db);
   if (applied.length) logger.info({ applied }, 'migrations applied');

@@ -12,6 +12,7 @@ import {
   type HandoffReport,
 } from '../queue/handoff.js';
 import type { ClaimedEvent } from '../queue/claim.js';
+import { HEAP_GROWS_BY_HALF } from './heap.js';
 
 /** How long a worker process that exited waits before it is started again. */
 const RESTART_DELAY_MS = 1_000;
@@ -41,7 +42,7 @@ export function workerProcessCount(config: Config): number {
  * at its peak against 164-186 MB (two alternated pairs), for 62-64 µs of its CPU per
  * event against 59-60.
  */
-export const WORKER_NODE_FLAGS: readonly string[] = ['--heap-growing-percent=50'];
+export const WORKER_NODE_FLAGS: readonly string[] = [HEAP_GROWS_BY_HALF];
 
 /** A worker process's node flags: WORKER_NODE_FLAGS, then this process's own. */
 export function workerNodeArgs(execArgv: readonly string[]): string[] {
