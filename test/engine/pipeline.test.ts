@@ -67,7 +67,7 @@ const wokenOnlyWorker = (db: Db) =>
 
 /** A webhook with 400 events queued and another with none, for a busy worker. */
 async function busyAndOther(): Promise<{ busy: number; other: number; events: number }> {
-  ctx.receiver.respond(() => ({ status: 200, body: 'ok', delayMs: 5 }));
+  ctx.receiver.respond(() => ({ status: 200, body: 'ok', delayMs: 20 }));
   const busy = (await ctx.createWebhook({ target_url: ctx.receiver.url('/busy') })).id as number;
   const other = (await ctx.createWebhook({ target_url: ctx.receiver.url('/other') })).id as number;
   const events = 400;
