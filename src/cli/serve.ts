@@ -22,7 +22,7 @@ import { growHeapsByHalf } from './heap.js';
  * attempts the grace period, releases whatever is still leased, and closes the database.
  */
 export async function serve(config: Config, logger: Logger, clock: Clock): Promise<number> {
-  // before the database thread starts, though the flag would reach it later too
+  // set before the database thread starts, so that its heap is made with it too
   if (!config.databaseUrl) growHeapsByHalf();
   const db = await openDb(config, logger);
   const { applied } = await migrate(db);

@@ -31,10 +31,11 @@ export interface Vacuumed {
 /**
  * VACUUMs those of `tables` (all the churned ones unless given) that carry many dead
  * rows, when nothing else will: PGlite has no autovacuum, and a PostgreSQL server can
- * have it turned off (this project's CI machine does). Without it, every delivered event leaves dead rows behind for good: the
- * files only grow, and scans that cannot mark index entries dead (a bitmap scan) visit
- * them all again each time. Where autovacuum is on, this does nothing and leaves the
- * work to it. `skip_locked` passes over a table another VACUUM is already working on.
+ * have it turned off (this project's CI machine does). Without it, every delivered
+ * event leaves dead rows behind for good: the files only grow, and scans that cannot
+ * mark index entries dead (a bitmap scan) visit them all again each time. Where
+ * autovacuum is on, this does nothing and leaves the work to it. `skip_locked` passes
+ * over a table another VACUUM is already working on.
  *
  * On PGlite a VACUUM runs in the service's own thread and holds up every other statement
  * while it lasts; the share above keeps the work proportional to the rows written.
