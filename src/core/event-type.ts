@@ -5,7 +5,14 @@
  * `package.created` and `package.status.shipped`).
  */
 export function isPattern(subscription: string): boolean {
-  return subscription.split('.').includes('*');
+  // some segment is `*` alone: the whole of it, the first, the last or one between dots
+  // (every publish asks this of its webhook; no array is made for it)
+  return (
+    subscription === '*' ||
+    subscription.startsWith('*.') ||
+    subscription.endsWith('.*') ||
+    subscription.includes('.*.')
+  );
 }
 
 export function matchesEventType(subscription: string, eventType: string): boolean {

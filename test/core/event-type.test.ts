@@ -43,6 +43,24 @@ test('isPattern tells names from patterns', () => {
   assert.equal(isPattern('package.*'), true);
   assert.equal(isPattern('*'), true);
   assert.equal(isPattern('*.created'), true);
+  assert.equal(isPattern('package.*.shipped'), true);
+  // a `*` inside a segment is no wildcard
+  assert.equal(isPattern('package*.created'), false);
+  assert.equal(isPattern('package.*created'), false);
+  assert.equal(isPattern('package.created*'), false);
+  assert.equal(isPattern('**'), false);
+  assert.equal(isPattern(''), false);
+});
+
+test('isPattern says what splitting into segments says, for every short string', () => {
+  const alphabet = ['a', '.', '*'];
+  let strings = [''];
+  for (let length = 1; length <= 7; length++) {
+    strings = strings.flatMap((s) => alphabet.map((c) => s + c));
+    for (const s of strings) {
+      assert.equal(isPattern(s), s.split('.').includes('*'), JSON.stringify(s));
+    }
+  }
 });
 
 test('valid names and subscriptions', () => {
