@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -112,6 +112,35 @@ describe(
         assert.equal(await server.stop(), 0);
       }
     });
+
+    test(
+      "started as a command, serve runs with glibc's mmap threshold held, after the caller's tunables",
+      { skip: process.platform !== 'linux' && 'reads /proc' },
+      async () => {
+        const port = await freePort();
+        const server = await startServer(
+          ['--data-dir', join(dir, 'tunables')],
+          { GLIBC_TUNABLES: 'glibc.malloc.arena_max=8' },
+          port,
+        );
+        try {
+          // the shell lines end in `exec node`: the process spawned is the service itself
+          const pid = server.child.pid!;
+          const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+          assert.match(command[0]!, /node$/);
+          // glibc (2.36) ends each tunable's value in place as it reads them, so the
+          // variable shows in /proc with a NUL where the shell wrote a colon
+          const environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
+          assert.match(
+            environ,
+            /(^|\0)GLIBC_TUNABLES=glibc\.malloc\.arena_max=8[:\0]glibc\.malloc\.mmap_threshold=131072\0/,
+            JSON.stringify(environ.match(/GLIBC_TUNABLES=[^]{0,80}/)?.[0]),
+          );
+        } finally {
+          assert.equal(await server.stop(), 0);
+        }
+      },
+    );
 
     test('a second process on a data directory in use stops at once with a clear message', async () => {
       const data = join(dir, 'locked');
