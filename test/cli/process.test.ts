@@ -1,79 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { api, cli, startServer } from '../helpers/cli.js';
 import { onPostgres } from '../helpers/db.js';
 import { Receiver } from '../helpers/receiver.js';
 import { freePort } from '../helpers/ports.js';
-
-/**
- * The real binary, as a user runs it, on the embedded database: these are about PGlite
- * data directories and process lifecycles, so they run once, in the PGlite pass.
- */
-const BIN = new URL('../../bin/oms-hooks', import.meta.url).pathname;
-
-function cli(args: string[], env: Record<string, string> = {}) {
-  const res = spawnSync(BIN, args, {
-    encoding: 'utf8',
-    env: { ...process.env, DATABASE_URL: '', ...env },
-    timeout: 60_000,
-  });
-  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
-}
-
-interface Server {
-  child: ChildProcess;
-  output: () => string;
-  stop: () => Promise<number | null>;
-}
-
-async function startServer(
-  args: string[],
-  env: Record<string, string>,
-  port: number,
-): Promise<Server> {
-  const child = spawn(BIN, ['serve', '--port', String(port), ...args], {
-    env: { ...process.env, DATABASE_URL: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  // Ready when /healthz answers; fail fast if the process dies first.
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`serve exited early:\n${out}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
-      if (res.ok) break;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() > deadline) throw new Error(`serve did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return {
-    child,
-    output: () => out,
-    stop: async () => {
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
-}
-
-const api = async (port: number, token: string, method: string, path: string, body?: unknown) => {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method,
-    headers: { authorization: `Token ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-};
 
 describe(
   'the oms-hooks binary on the embedded database',
@@ -150,59 +83,6 @@ describe(
       // Once it has stopped, the directory is free again.
       const res = cli(['token', 'create', '--username', 'x', '--data-dir', data]);
       assert.equal(res.code, 0, res.stderr);
-    });
-
-    test('first start creates an admin and prints its token; accepted events survive a restart', async () => {
-      const data = join(dir, 'restart');
-      const port = await freePort();
-      // API only: the event is accepted and stored, but nothing delivers it yet.
-      const apiOnly = await startServer(
-        ['--data-dir', data, '--role', 'api', '--allow-private-targets'],
-        {},
-        port,
-      );
-      let token: string;
-      try {
-        const match = /shown only this once:\s+([0-9a-f]{40})/.exec(apiOnly.output());
-        assert.ok(match, `no admin token printed:\n${apiOnly.output()}`);
-        token = match[1]!;
-        const hook = await api(port, token, 'POST', '/api/v1/oms/webhooks/', {
-          target_url: receiver.url('/restart'),
-          event_type: 'package.created',
-        });
-        assert.equal(hook.status, 201);
-        const published = await api(
-          port,
-          token,
-          'POST',
-          '/api/v1/oms/oms_hook_events/publish-event/',
-          {
-            hook: hook.body.id,
-            instance: { pk: 7, model: 'package', data: { number: 'R7' } },
-          },
-        );
-        assert.equal(published.status, 202);
-      } finally {
-        assert.equal(await apiOnly.stop(), 0);
-      }
-      assert.equal(receiver.requests.length, 0);
-
-      const full = await startServer(['--data-dir', data, '--allow-private-targets'], {}, port);
-      try {
-        await receiver.waitFor(1, 30_000);
-        assert.equal(JSON.parse(receiver.requests[0]!.body).payload.number, 'R7');
-        // Recorded as delivered (the receiver answered 200).
-        for (let i = 0; i < 50; i++) {
-          const list = await api(port, token, 'GET', '/api/v1/oms/oms_hook_events/?delivered=true');
-          if (list.body.count === 1) break;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        const list = await api(port, token, 'GET', '/api/v1/oms/oms_hook_events/');
-        assert.equal(list.body.results[0].delivered, true);
-        assert.equal(list.body.results[0].retry_count, 1);
-      } finally {
-        assert.equal(await full.stop(), 0);
-      }
     });
 
     test('bad configuration is refused with a message and exit code 2', () => {
