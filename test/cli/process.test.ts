@@ -35,8 +35,20 @@ describe(
       assert.ok(!list.stdout.includes(key), 'token list must not print keys');
 
       const port = await freePort();
-      const server = await startServer(['--data-dir', data], {}, port);
+      // a young generation the caller chose is left alone (checked below)
+      const server = await startServer(
+        ['--data-dir', data],
+        { NODE_OPTIONS: '--max-semi-space-size=8' },
+        port,
+      );
       try {
+        if (process.platform === 'linux') {
+          const command = readFileSync(`/proc/${server.child.pid!}/cmdline`, 'utf8').split('\0');
+          assert.ok(
+            !command.some((arg) => arg.startsWith('--max-semi-space-size')),
+            command.join(' '),
+          );
+        }
         assert.equal((await api(port, key, 'GET', '/api/v1/oms/webhooks/')).status, 200);
         assert.equal((await api(port, 'f'.repeat(40), 'GET', '/api/v1/oms/webhooks/')).status, 401);
         // The data directory has users already: no first-start admin token is printed.
@@ -57,12 +69,14 @@ describe(
       try {
         // Checked on this server rather than one of its own, which would cost this file
         // another first start: started as a command on PGlite, the service runs with
-        // glibc's mmap threshold held, after the caller's tunables (bin/oms-hooks).
+        // glibc's mmap threshold held, after the caller's tunables, and with a young
+        // generation of 4 MB a semi-space for its main thread (bin/oms-hooks).
         if (process.platform === 'linux') {
           // the shell lines end in `exec node`: the process spawned is the service itself
           const pid = server.child.pid!;
           const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
           assert.match(command[0]!, /node$/);
+          assert.equal(command[1], '--max-semi-space-size=4');
           // glibc (2.36) ends each tunable's value in place as it reads them, so the
           // variable shows in /proc with a NUL where the shell wrote a colon
           const environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
