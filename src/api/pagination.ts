@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { Type } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { AppError } from '../core/errors.js';
 
 /** DRF page-number pagination: `{count, next, previous, results}` with absolute links. */

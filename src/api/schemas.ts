@@ -1,4 +1,4 @@
-import { Type } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 
 /** Response and shared schemas; the OpenAPI document is generated from these. */
 const Timestamp = Type.String({ description: 'UTC, microseconds: 2024-02-19T08:12:18.591206Z' });

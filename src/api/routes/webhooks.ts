@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
-import { Type, type Static, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type, type Static } from 'typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../../core/errors.js';
 import { isPattern, isValidSubscription, matchesEventType } from '../../core/event-type.js';
