@@ -1,9 +1,8 @@
-import { Agent, request } from 'undici';
 import { toError } from '../core/errors.js';
 import { Http1Agent, type ResponseHeaders } from './http1.js';
 import type { OutgoingRequest } from './request.js';
 import { TargetGuard, type Resolver } from './ssrf.js';
-import { authHeader, TokenCache } from './target-auth.js';
+import { authHeader, TokenCache, type OutsideClient } from './target-auth.js';
 
 export interface SendResult {
   /** HTTP status, or null when no response arrived (refused, timed out, reset). */
@@ -56,8 +55,8 @@ export interface FetchResult {
 export class Sender {
   /** Attempts' POSTs (see http1.ts for why not undici). */
   private readonly http1: Http1Agent;
-  /** The rare GETs: token endpoints and content types' source URLs. */
-  private readonly agent: Agent;
+  /** The rare requests: token endpoints and content types' source URLs (OutsideClient). */
+  private outside: Promise<OutsideClient> | undefined;
   readonly guard: TargetGuard;
   private readonly tokens: TokenCache;
 
@@ -72,13 +71,19 @@ export class Sender {
       keepAliveMs: 10_000,
       lookup: this.guard.lookup,
     });
-    this.agent = new Agent({
-      keepAliveTimeout: 10_000,
-      connections: options.connectionsPerOrigin ?? 64,
-      connect: { lookup: this.guard.lookup, rejectUnauthorized: true },
-    });
-    this.tokens = new TokenCache(this.agent);
+    this.tokens = new TokenCache(this.client);
   }
+
+  /** undici and its pool, loaded and made at the first request outside an attempt. */
+  private readonly client = (): Promise<OutsideClient> =>
+    (this.outside ??= import('undici').then(({ Agent, request }) => ({
+      dispatcher: new Agent({
+        keepAliveTimeout: 10_000,
+        connections: this.options.connectionsPerOrigin ?? 64,
+        connect: { lookup: this.guard.lookup, rejectUnauthorized: true },
+      }),
+      request,
+    })));
 
   async send(req: OutgoingRequest): Promise<SendResult> {
     const started = performance.now();
@@ -122,10 +127,11 @@ export class Sender {
     const refused = this.guard.checkUrl(url);
     if (refused) throw new Error(refused);
     try {
+      const { dispatcher, request } = await this.client();
       const res = await request(url, {
         method: 'GET',
         headers,
-        dispatcher: this.agent,
+        dispatcher,
         signal: AbortSignal.timeout(timeoutMs),
       });
       return { status: res.statusCode, text: await res.body.text() };
@@ -160,7 +166,7 @@ export class Sender {
 
   async close(): Promise<void> {
     await this.http1.close();
-    await this.agent.close();
+    if (this.outside) await (await this.outside).dispatcher.close();
   }
 }
 

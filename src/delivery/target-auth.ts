@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { toError } from '../core/errors.js';
 
 /**
@@ -82,15 +82,26 @@ export class TokenFetchError extends Error {
   readonly code = 'ERR_TOKEN_FETCH';
 }
 
+/**
+ * undici's client for the requests made outside attempts (token fetches, content types'
+ * source URLs). The sender loads undici only when the first of them is made: most
+ * services never make one, and loaded it holds about 3.5 MB of every process's heap.
+ */
+export interface OutsideClient {
+  dispatcher: Dispatcher;
+  request: typeof import('undici').request;
+}
+
 async function fetchToken(
   auth: TokenAuth,
-  dispatcher: Dispatcher,
+  client: () => Promise<OutsideClient>,
   timeoutMs: number,
 ): Promise<string> {
   const body = auth.body ?? { username: auth.username, password: auth.password };
   let status: number;
   let text: string;
   try {
+    const { dispatcher, request } = await client();
     const res = await request(auth.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json' },
@@ -129,7 +140,7 @@ async function fetchToken(
 export class TokenCache {
   private readonly tokens = new Map<string, Promise<string>>();
 
-  constructor(private readonly dispatcher: Dispatcher) {}
+  constructor(private readonly client: () => Promise<OutsideClient>) {}
 
   static keyOf(webhookId: number, auth: TokenAuth): string {
     return `${webhookId}:${createHash('sha256').update(JSON.stringify(auth)).digest('hex')}`;
@@ -138,7 +149,7 @@ export class TokenCache {
   get(key: string, auth: TokenAuth, timeoutMs: number): Promise<string> {
     let token = this.tokens.get(key);
     if (!token) {
-      token = fetchToken(auth, this.dispatcher, timeoutMs);
+      token = fetchToken(auth, this.client, timeoutMs);
       this.tokens.set(key, token);
       // a failed fetch is not remembered: the next attempt tries again
       token.catch(() => {
