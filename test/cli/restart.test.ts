@@ -53,7 +53,7 @@ describe(
           'POST',
           '/api/v1/oms/oms_hook_events/publish-event/',
           {
-            hook: hook.body.id,
+            hook: (hook.body as { id: number }).id,
             instance: { pk: 7, model: 'package', data: { number: 'R7' } },
           },
         );
@@ -70,12 +70,14 @@ describe(
         // Recorded as delivered (the receiver answered 200).
         for (let i = 0; i < 50; i++) {
           const list = await api(port, token, 'GET', '/api/v1/oms/oms_hook_events/?delivered=true');
-          if (list.body.count === 1) break;
+          if ((list.body as { count: number }).count === 1) break;
           await new Promise((r) => setTimeout(r, 100));
         }
         const list = await api(port, token, 'GET', '/api/v1/oms/oms_hook_events/');
-        assert.equal(list.body.results[0].delivered, true);
-        assert.equal(list.body.results[0].retry_count, 1);
+        const [event] = (list.body as { results: { delivered: boolean; retry_count: number }[] })
+          .results;
+        assert.equal(event?.delivered, true);
+        assert.equal(event?.retry_count, 1);
       } finally {
         assert.equal(await full.stop(), 0);
       }

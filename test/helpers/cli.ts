@@ -57,6 +57,7 @@ export async function startServer(
   };
 }
 
+/** A request to the API of a service on 127.0.0.1 with a token; the body as parsed JSON. */
 export const api = async (
   port: number,
   token: string,
@@ -70,5 +71,9 @@ export const api = async (
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: text ? (JSON.parse(text) as unknown) : null,
+  };
 };

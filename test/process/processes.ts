@@ -9,6 +9,7 @@ import { migrate } from '../../src/store/migrate.js';
 import { createPgDb } from '../../src/store/pg.js';
 import { createToken, ensureUser } from '../../src/store/tokens.js';
 import { insertWebhook, type WebhookInput } from '../../src/store/webhooks.js';
+import { api, BIN } from '../helpers/cli.js';
 import { createTestSchema } from '../helpers/db.js';
 import { freePort } from '../helpers/ports.js';
 import { TallyReceiver } from './tally-receiver.js';
@@ -17,7 +18,7 @@ import { TallyReceiver } from './tally-receiver.js';
  * The real binary (compiled dist/, `npm run build` first) as separate processes on one
  * PostgreSQL schema. Every setting goes through the environment, as an operator's would.
  */
-export const BIN = new URL('../../bin/oms-hooks', import.meta.url).pathname;
+export { api, BIN };
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -225,23 +226,3 @@ export async function seedEvents(db: Db, webhookId: number, count: number): Prom
   );
   return uuids;
 }
-
-export const api = async (
-  port: number,
-  token: string,
-  method: string,
-  path: string,
-  body?: unknown,
-) => {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method,
-    headers: { authorization: `Token ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return {
-    status: res.status,
-    headers: res.headers,
-    body: text ? (JSON.parse(text) as unknown) : null,
-  };
-};
