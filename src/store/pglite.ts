@@ -115,6 +115,77 @@ class DurableNodeFS extends NodeFS {
   }
 }
 
+/** The part of Emscripten's FS, and of its in-memory file nodes, that releaseBundle uses. */
+interface BundleFs {
+  lookupPath(path: string): { node: FsNode };
+  readdir(path: string): string[];
+  unlink(path: string): void;
+  isDir(mode: number): boolean;
+  isFile(mode: number): boolean;
+  isMountpoint(node: FsNode): boolean;
+}
+interface FsNode {
+  mode: number;
+  contents?: unknown;
+  usedBytes?: number;
+}
+
+/** A file of PGlite's bundle, `pglite.data`, that PostgreSQL may read after it started. */
+const READ_AFTER_START = [
+  // TimeZone and its abbreviations, read whenever a zone is set or named
+  '/pglite/share/postgresql/timezone',
+  // triggers and functions in PL/pgSQL; each database loads it at its first use
+  '/pglite/lib/postgresql/plpgsql.so',
+];
+/** Files this small are kept whatever they are: PGlite's own stubs among them. */
+const SMALL_FILE = 8 * 1024;
+
+/**
+ * Gives back the memory of PGlite's file bundle once the database is open. PGlite reads
+ * `pglite.data` (6.2 MB: the catalog template initdb loads, ICU's collation data,
+ * encoding conversions, the snowball stemmers, build files, time zones) into one buffer,
+ * and every file of its in-memory file system is a view of that buffer, so all of it
+ * stayed resident for the life of the process, 6.1 MB of the service's RSS. After start
+ * PostgreSQL reads only time zone files and PL/pgSQL's module from it (every file the
+ * test suite opened outside the data directory, traced through FS.open, was one of
+ * those). So those, and small files, are copied out, the rest removed, and the buffer
+ * detached, which frees it even though PGlite's loader still references it. Should a
+ * new PGlite lay its files out otherwise (no `postgres.bki` held as a view), nothing is
+ * touched.
+ */
+export function releaseBundle(fsApi: BundleFs): number {
+  let bundle: ArrayBufferLike | undefined;
+  try {
+    const bki = fsApi.lookupPath('/pglite/share/postgresql/postgres.bki').node.contents;
+    if (bki instanceof Uint8Array && bki.byteLength < bki.buffer.byteLength) bundle = bki.buffer;
+  } catch {
+    return 0;
+  }
+  if (!bundle || !(bundle instanceof ArrayBuffer)) return 0;
+  const visit = (dir: string) => {
+    for (const name of fsApi.readdir(dir)) {
+      if (name === '.' || name === '..') continue;
+      const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
+      const { node } = fsApi.lookupPath(path);
+      if (fsApi.isDir(node.mode)) {
+        if (!fsApi.isMountpoint(node) && path !== '/proc' && path !== '/dev') visit(path);
+        continue;
+      }
+      const contents = node.contents;
+      if (!fsApi.isFile(node.mode) || !(contents instanceof Uint8Array)) continue;
+      if (contents.buffer !== bundle) continue;
+      const keep =
+        contents.byteLength <= SMALL_FILE || READ_AFTER_START.some((p) => path.startsWith(p));
+      if (keep) node.contents = contents.slice(0, node.usedBytes ?? contents.byteLength);
+      else fsApi.unlink(path);
+    }
+  };
+  visit('/');
+  const size = bundle.byteLength;
+  structuredClone(bundle, { transfer: [bundle] });
+  return size;
+}
+
 /**
  * When the embedded database checkpoints. PostgreSQL's server checkpoints by itself, on
  * a timer and once enough WAL has been written since the last checkpoint; PGlite runs
@@ -235,6 +306,7 @@ export async function createPgliteDb(
       [OID.timestamp]: keepText,
     },
   });
+  releaseBundle(lite.Module.FS as unknown as BundleFs);
 
   /*
    * Named statements, as on PostgreSQL: PGlite's own query() parses and plans every
