@@ -77,7 +77,7 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
 
   try {
     if (runsWorker) {
-      workerDb = openWorkerDb(db, config.databaseUrl);
+      workerDb = await openWorkerDb(db, config.databaseUrl);
       worker = new Worker({
         db: workerDb,
         clock,

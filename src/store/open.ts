@@ -2,7 +2,6 @@ import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Db } from './db.js';
-import { createPgDb } from './pg.js';
 import type { CheckpointPolicy } from './pglite.js';
 import { createPgliteThreadDb } from './pglite-thread.js';
 
@@ -58,7 +57,11 @@ export async function openDb(
   options: { databaseUrl: string | undefined; dataDir: string; checkpoints?: CheckpointPolicy },
   logger?: Logger,
 ): Promise<Db> {
-  if (options.databaseUrl) return createPgDb({ connectionString: options.databaseUrl });
+  if (options.databaseUrl) {
+    // pg is loaded here, not at start: on PGlite it would be 3 MB of heap never used
+    const { createPgDb } = await import('./pg.js');
+    return createPgDb({ connectionString: options.databaseUrl });
+  }
   const dir = resolve(options.dataDir);
   const unlock = lockDataDir(dir);
   try {
@@ -107,8 +110,9 @@ export const WORKER_SERVER_OPTIONS = '-c enable_bitmapscan=off -c enable_seqscan
  * The database a worker uses: on PostgreSQL a pool of its own with
  * WORKER_SERVER_OPTIONS; on PGlite, one session for everything, the same database.
  */
-export function openWorkerDb(db: Db, databaseUrl: string | undefined): Db {
+export async function openWorkerDb(db: Db, databaseUrl: string | undefined): Promise<Db> {
   if (db.kind !== 'postgres' || !databaseUrl) return db;
+  const { createPgDb } = await import('./pg.js');
   return createPgDb({
     connectionString: databaseUrl,
     // as many as the shared pool it replaces: its two LISTEN connections hold one each,

@@ -84,7 +84,7 @@ test('a named statement is prepared once on its connection and runs again', { sk
 
 test("a worker's connections plan queue reads through indexes only", { skip }, async () => {
   const main = createPgDb({ connectionString: url, max: 1, schema });
-  const worker = openWorkerDb(main, withOptions(`-c search_path=${schema}`));
+  const worker = await openWorkerDb(main, withOptions(`-c search_path=${schema}`));
   try {
     assert.notEqual(worker, main);
     const seen: Record<string, string> = {};
