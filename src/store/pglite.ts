@@ -182,7 +182,11 @@ export function releaseBundle(fsApi: BundleFs): number {
   };
   visit('/');
   const size = bundle.byteLength;
-  structuredClone(bundle, { transfer: [bundle] });
+  try {
+    structuredClone(bundle, { transfer: [bundle] });
+  } catch {
+    return 0; // not detachable: the files removed are gone, the memory stays
+  }
   return size;
 }
 
