@@ -1,5 +1,4 @@
 import formbody from '@fastify/formbody';
-import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   type FastifyBaseLogger,
@@ -15,6 +14,7 @@ import type { Db } from '../store/db.js';
 import { authHook, maskForReadOnly } from './auth.js';
 import { installErrorHandling } from './errors.js';
 import { Lookups } from './lookups.js';
+import { openApiDocument } from './openapi.js';
 import { lazyChildLogger } from './request-logger.js';
 import { attemptRoutes } from './routes/attempts.js';
 import { catalogRoutes } from './routes/catalog.js';
@@ -52,17 +52,9 @@ export const omsHooksApi: FastifyPluginAsync<AppDeps> = async (app, options) => 
   installErrorHandling(app);
   // Form bodies as DRF takes them; `instance[pk]=1` nests.
   await app.register(formbody, { parser: (body: string) => qs.parse(body, { depth: 3 }) });
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'oms-hooks', version: '0.1.0', description: 'The OMS webhook event API.' },
-      components: {
-        securitySchemes: { token: { type: 'apiKey', in: 'header', name: 'Authorization' } },
-      },
-      security: [{ token: [] }],
-    },
-  });
+  const openApi = openApiDocument(app);
 
-  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, openApi);
   app.get('/healthz', { schema: { hide: true } }, async () => {
     await deps.db.query('select 1');
     return { status: 'ok' };
