@@ -14,10 +14,11 @@ const SPEC = {
  * The OpenAPI document, made by @fastify/swagger at its first request rather than at
  * start. The plugin must see each route as it is added, so registered on the app it
  * was loaded by every process, and with it `yaml` (for a YAML document the service
- * never serves) and their helpers: 0.8 MB of a service's heap at rest (a heap snapshot,
- * 16.4 MB against 17.2) held for an endpoint read now and then. Here the app only notes its routes; the first request loads the plugin into a
- * Fastify of its own, adds the same routes (their schemas, no handlers of ours) and
- * keeps the document it makes. HEAD routes are left out, as the plugin leaves them.
+ * never serves) and their helpers: 0.8 MB of a service's heap at rest (a heap
+ * snapshot, 16.4 MB against 17.2) held for an endpoint read now and then. Here the app
+ * only notes its routes; the first request loads the plugin into a Fastify of its own,
+ * adds the same routes (their schemas, no handlers of ours) and keeps the document it
+ * makes. HEAD routes are left out, as the plugin leaves them.
  */
 export function openApiDocument(app: FastifyInstance): () => Promise<unknown> {
   const routes: RouteOptions[] = [];

@@ -154,14 +154,16 @@ const SMALL_FILE = 8 * 1024;
  * touched.
  */
 export function releaseBundle(fsApi: BundleFs): number {
-  let bundle: ArrayBufferLike | undefined;
+  let bki: unknown;
   try {
-    const bki = fsApi.lookupPath('/pglite/share/postgresql/postgres.bki').node.contents;
-    if (bki instanceof Uint8Array && bki.byteLength < bki.buffer.byteLength) bundle = bki.buffer;
+    bki = fsApi.lookupPath('/pglite/share/postgresql/postgres.bki').node.contents;
   } catch {
     return 0;
   }
-  if (!bundle || !(bundle instanceof ArrayBuffer)) return 0;
+  // the bundle is the larger buffer that file is a view of; any other layout is left alone
+  if (!(bki instanceof Uint8Array) || !(bki.buffer instanceof ArrayBuffer)) return 0;
+  if (bki.byteLength === bki.buffer.byteLength) return 0;
+  const bundle = bki.buffer;
   const visit = (dir: string) => {
     for (const name of fsApi.readdir(dir)) {
       if (name === '.' || name === '..') continue;

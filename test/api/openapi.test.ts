@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { omsHooksApi } from '../../src/api/app.js';
-import { createContext, type Context } from '../helpers/context.js';
+import type { FastifyInstance } from 'fastify';
+import { apiWithRoutes, createContext, type Context } from '../helpers/context.js';
 
 /**
  * The OpenAPI document is made at its first request, from the routes the app noted as
@@ -11,22 +10,16 @@ import { createContext, type Context } from '../helpers/context.js';
  */
 let ctx: Context;
 let app: FastifyInstance;
-const routes: { method: string; url: string; hidden: boolean }[] = [];
+let routes: { method: string; url: string; hidden: boolean }[];
 
 before(async () => {
   ctx = await createContext();
-  app = Fastify({ ajv: { customOptions: { allowUnionTypes: true } } });
-  app.addHook('onRoute', (r) => {
+  const probe = await apiWithRoutes(ctx);
+  app = probe.app;
+  routes = probe.routes.flatMap((r) => {
     const hidden = (r.schema as { hide?: boolean } | undefined)?.hide === true;
-    for (const method of [r.method].flat()) routes.push({ method, url: r.url, hidden });
+    return [r.method].flat().map((method) => ({ method, url: r.url, hidden }));
   });
-  await app.register(omsHooksApi, {
-    db: ctx.db,
-    clock: ctx.clock,
-    config: ctx.config,
-    sender: ctx.sender,
-  });
-  await app.ready();
 });
 after(async () => {
   await app?.close();

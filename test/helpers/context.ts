@@ -1,6 +1,11 @@
-import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type InjectOptions,
+  type LightMyRequestResponse,
+  type RouteOptions,
+} from 'fastify';
 import pino from 'pino';
-import { buildApp } from '../../src/api/app.js';
+import { buildApp, omsHooksApi } from '../../src/api/app.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { Sender } from '../../src/delivery/sender.js';
@@ -125,4 +130,27 @@ export async function createContext(
     },
   };
   return ctx;
+}
+
+/**
+ * The API on a Fastify of its own, ready, with the context's database, clock, config and
+ * sender, and every route it added as Fastify's onRoute saw it (HEAD routes included):
+ * for tests that go over all routes rather than a list kept by hand.
+ */
+export async function apiWithRoutes(
+  ctx: Context,
+): Promise<{ app: FastifyInstance; routes: RouteOptions[] }> {
+  const app = Fastify({ ajv: { customOptions: { allowUnionTypes: true } } });
+  const routes: RouteOptions[] = [];
+  app.addHook('onRoute', (route) => {
+    routes.push(route);
+  });
+  await app.register(omsHooksApi, {
+    db: ctx.db,
+    clock: ctx.clock,
+    config: ctx.config,
+    sender: ctx.sender,
+  });
+  await app.ready();
+  return { app, routes };
 }

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import Fastify from 'fastify';
-import { omsHooksApi } from '../../src/api/app.js';
-import { createContext, type Context } from '../helpers/context.js';
+import { apiWithRoutes, createContext, type Context } from '../helpers/context.js';
 
 /**
  * Every route the app has, found by asking Fastify rather than listed by hand, tried
@@ -16,20 +14,13 @@ const ids: Record<string, number> = {};
 
 before(async () => {
   ctx = await createContext();
-  const probe = Fastify({ ajv: { customOptions: { allowUnionTypes: true } } });
-  probe.addHook('onRoute', (r) => {
+  const probe = await apiWithRoutes(ctx);
+  await probe.app.close();
+  for (const r of probe.routes) {
     for (const method of [r.method].flat()) {
       if (method !== 'HEAD') routes.push({ method, url: r.url });
     }
-  });
-  await probe.register(omsHooksApi, {
-    db: ctx.db,
-    clock: ctx.clock,
-    config: ctx.config,
-    sender: ctx.sender,
-  });
-  await probe.ready();
-  await probe.close();
+  }
   routes = routes.filter(
     (r, i) => routes.findIndex((o) => o.method === r.method && o.url === r.url) === i,
   );
