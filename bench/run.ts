@@ -655,6 +655,14 @@ async function main() {
     );
     await apiPool.close();
     await stop(service);
+    // This machine's speed drifts within minutes: on 2026-12-05 F read 13,808 req/s in a
+    // full run at 07:59 and 30,266 in a quick run at 08:17. The ceilings measured again
+    // once every phase with a ratio or a rate is done, under the same conditions (no
+    // service running), say how far it drifted around those phases; the ratios stay
+    // against the first measure.
+    log('ceilings H and F again, after the publish phases');
+    const cH2 = await ceilingH(receiver.child, rport);
+    const cF2 = await ceilingF();
     rows.splice(
       rows.findIndex((r) => r.name.startsWith('publish (closed loop')) + 1,
       0,
@@ -789,6 +797,10 @@ async function main() {
     const cores = availableParallelism();
     const perCall = (c: Ceiling, server: string) =>
       `CPU per request: client ${c.clientUs.toFixed(0)} us, ${server} ${c.serverUs.toFixed(0)} us`;
+    const again = (first: Ceiling, second: Ceiling) => {
+      const drift = (100 * (second.perSecond - first.perSecond)) / first.perSecond;
+      return `again after the publish phases: ${second.perSecond.toFixed(0)} req/s, ${drift >= 0 ? '+' : ''}${drift.toFixed(0)}%`;
+    };
     rows.unshift(
       {
         name: 'ceiling H: undici POSTs to the receiver',
@@ -796,7 +808,7 @@ async function main() {
         unit: 'req/s',
         target: '',
         ok: undefined,
-        note: perCall(cH, 'receiver'),
+        note: `${perCall(cH, 'receiver')}; ${again(cH, cH2)}`,
       },
       {
         name: 'ceiling F: Fastify POST without a database',
@@ -804,7 +816,7 @@ async function main() {
         unit: 'req/s',
         target: '',
         ok: undefined,
-        note: perCall(cF, 'server'),
+        note: `${perCall(cF, 'server')}; ${again(cF, cF2)}`,
       },
       {
         name: 'ceiling P: single-row inserts',
