@@ -1,11 +1,6 @@
-import Fastify, {
-  type FastifyInstance,
-  type InjectOptions,
-  type LightMyRequestResponse,
-  type RouteOptions,
-} from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse, RouteOptions } from 'fastify';
 import pino from 'pino';
-import { buildApp, omsHooksApi } from '../../src/api/app.js';
+import { buildApp } from '../../src/api/app.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { Sender } from '../../src/delivery/sender.js';
@@ -133,23 +128,18 @@ export async function createContext(
 }
 
 /**
- * The API on a Fastify of its own, ready, with the context's database, clock, config and
- * sender, and every route it added as Fastify's onRoute saw it (HEAD routes included):
- * for tests that go over all routes rather than a list kept by hand.
+ * The API as the service builds it (buildApp), ready, with the context's database,
+ * clock, config and sender, and every route it added as Fastify's onRoute saw it (HEAD
+ * routes included): for tests that go over all routes rather than a list kept by hand.
  */
 export async function apiWithRoutes(
   ctx: Context,
 ): Promise<{ app: FastifyInstance; routes: RouteOptions[] }> {
-  const app = Fastify({ ajv: { customOptions: { allowUnionTypes: true } } });
+  const app = buildApp({ db: ctx.db, clock: ctx.clock, config: ctx.config, sender: ctx.sender });
   const routes: RouteOptions[] = [];
+  // the API's plugin runs at ready(), so this hook, added first, sees each of its routes
   app.addHook('onRoute', (route) => {
     routes.push(route);
-  });
-  await app.register(omsHooksApi, {
-    db: ctx.db,
-    clock: ctx.clock,
-    config: ctx.config,
-    sender: ctx.sender,
   });
   await app.ready();
   return { app, routes };
