@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Db } from '../../src/store/db.js';
 import {
@@ -21,6 +23,9 @@ import {
  * On a data directory, a commit of the embedded database must reach the disk before it
  * counts, as on PostgreSQL: PGlite's own defaults leave it in the OS's page cache.
  */
+/** A WAL segment's file name: timeline, log and segment, eight hex digits each. */
+const WAL_SEGMENT = /^[0-9A-F]{24}$/;
+
 const settings = async (db: Db) =>
   (
     await db.query<{ fsync: string; method: string }>(
@@ -43,6 +48,27 @@ test('on a data directory each commit flushes the WAL on the host, and the rows 
     await withPglite(dir, async (again) => {
       const { rows } = await again.query<{ n: number }>('select count(*)::int as n from durable_t');
       assert.equal(rows[0]!.n, 3);
+    });
+  }));
+
+test('on a data directory a new WAL segment gets its blocks as it is written, not zeros first', () =>
+  withDataDir(async (dir) => {
+    await withPglite(dir, async (db) => {
+      const { rows } = await db.query<{ zero: string }>(
+        `select current_setting('wal_init_zero') as zero`,
+      );
+      assert.equal(rows[0]!.zero, 'off');
+      const segments = () => readdirSync(join(dir, 'pg_wal')).filter((f) => WAL_SEGMENT.test(f));
+      await db.exec('create table segment_t (id int)');
+      const before = segments();
+      await db.query('select pg_switch_wal()');
+      await db.query('insert into segment_t values (1)');
+      const made = segments().filter((f) => !before.includes(f));
+      assert.equal(made.length, 1, `new segments: ${made.join(', ')}`);
+      // a whole segment by its size, and (on a file system with holes) a few blocks on disk
+      const { size, blocks } = statSync(join(dir, 'pg_wal', made[0]!));
+      assert.equal(size, 16 * 1024 * 1024);
+      assert.ok(blocks * 512 < 1024 * 1024, `${blocks * 512} bytes allocated`);
     });
   }));
 

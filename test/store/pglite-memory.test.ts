@@ -53,9 +53,13 @@ const SIZED_FROM_SHARED_BUFFERS = [
   'wal_buffers',
 ];
 
-/** On a data directory, commits are flushed to disk (pglite-durable.test.ts). */
+/**
+ * On a data directory, commits are flushed to disk, and new WAL segments are not
+ * zero-filled first (pglite-durable.test.ts).
+ */
 const DURABLE = [
   { name: 'fsync', setting: 'on', source: 'command line' },
+  { name: 'wal_init_zero', setting: 'off', source: 'command line' },
   { name: 'wal_sync_method', setting: 'fsync', source: 'command line' },
 ];
 
