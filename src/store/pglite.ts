@@ -57,18 +57,20 @@ const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB']
 
 /**
  * On a data directory, a new WAL segment is not filled with zeros before it is used
- * (`wal_init_zero=off`): PostgreSQL writes a one-byte mark at its end instead, and the
- * file system gives it blocks as the WAL is written. Zero-filled, each new segment was
- * 16 MB written and flushed inside the database's only thread, and every statement
- * waited: at 2,000 events/s, a publish or record statement took 53-99 ms once every
- * 2.7 s, every 16 MB of WAL (statements over 30 ms timed in the database thread, in
- * `PROBE_DB=pglite bench/latency-probe.ts 20 2000 15`); with the setting none did but
- * one a run, which came without it too, at the same moment. New segments are made only until checkpoints recycle old ones (see
- * CHECKPOINTS): after the first, at 563 MB of WAL in that probe, the stalls stopped with
- * either setting. A sparse segment on ext4 flushed no slower: 6,000 single-row commits
- * read p50 0.40-0.57 ms against 0.41-0.55 (three alternated pairs). PostgreSQL names
- * this setting for copy-on-write file systems; on others its only cost is that a disk
- * found full when the WAL is written is found then, and not when the segment is made.
+ * (`wal_init_zero=off`): PostgreSQL writes one byte at its end instead, and the file
+ * system gives it blocks as the WAL is written. Zero-filled, each new segment was 16 MB
+ * written and flushed inside the database's only thread while every statement waited:
+ * at 2,000 events/s, a publish or record statement took 53-99 ms once every 2.7 s,
+ * every 16 MB of WAL (statements over 30 ms timed in the database thread, in
+ * `PROBE_DB=pglite bench/latency-probe.ts 20 2000 15`). With the setting none did, but
+ * for one stall a run that runs without it had too, 35-38 s after the start: the kernel
+ * writing back the database's files (docs/performance.md). New segments are made only
+ * until checkpoints recycle old ones (see CHECKPOINTS): after the first, at 563 MB of
+ * WAL in that probe, the stalls stopped with either setting. A sparse segment on ext4
+ * flushed no slower: 6,000 single-row commits read p50 0.40-0.57 ms against 0.41-0.55
+ * (three alternated pairs). PostgreSQL names this setting for copy-on-write file
+ * systems; elsewhere its cost is that a segment's space is taken as the WAL fills it, so
+ * a full disk shows when a commit writes rather than when the segment is made.
  */
 const WAL_NOT_ZEROED = ['-c', 'wal_init_zero=off'];
 
