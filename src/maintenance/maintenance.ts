@@ -42,8 +42,11 @@ const DAY_MS = 86_400_000;
  * leaves a dead row there, and on PGlite a VACUUM holds the only database thread while
  * it lasts: once a minute it found a minute's worth (120,000 dead rows at 2,000
  * events/s), and a full run of the bench logged 240 ms for 198,092, during which the
- * database answered nothing else. The queue's live rows are few, so its VACUUM costs
- * about what it removes: every heartbeat, a heartbeat's worth.
+ * database answered nothing else. The queue's live rows are usually few, so its VACUUM
+ * costs about what it removes: every heartbeat, a heartbeat's worth. With a backlog
+ * they are many, and each VACUUM's pass over the queue's indexes reads every entry:
+ * draining a million on PGlite, each took 107-670 ms (the bench on 2026-12-05), and the
+ * share of dead rows vacuum.ts asks for spaced them 4-19 s apart.
  */
 const QUEUE: readonly ChurnedTable[] = ['hook_event_queue'];
 
