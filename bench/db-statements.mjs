@@ -12,9 +12,8 @@
  * execute and sync of one statement in separate calls, one after the other). Every 2 s
  * it writes a table to `$OMS_DB_STATEMENTS` (default `db-statements-<pid>.txt` in the
  * temporary folder): per statement its runs, total and longest time, and the share of
- * the thread's time since its first statement.
- * Calls wait their turn in PGlite before they start, so the times do not overlap and the
- * total is how long the thread was held.
+ * the thread's time since its first statement. Calls wait their turn in PGlite before
+ * they start, so the times do not overlap and their sum is how long the thread was held.
  */
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
