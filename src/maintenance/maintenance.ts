@@ -4,6 +4,7 @@ import { toError } from '../core/errors.js';
 import type { Sender } from '../delivery/sender.js';
 import type { Db } from '../store/db.js';
 import { disableFailingWebhooks, notifyDisabled } from './auto-disable.js';
+import { foldEventCounts } from './counts.js';
 import { DEAD_AFTER_BEATS } from './heartbeat.js';
 import { rescueLeases } from './rescue.js';
 import { purgeOldEvents } from './retention.js';
@@ -30,6 +31,8 @@ export interface MaintenanceOptions {
 
 export interface MaintenanceReport {
   rescued: { workers: string[]; released: number } | undefined;
+  /** Rows of hook_event_counts folded into one per key. */
+  folded: number;
   purged: number;
   disabled: number[];
   vacuumed: Vacuumed[];
@@ -46,17 +49,20 @@ const DAY_MS = 86_400_000;
  * costs about what it removes: every heartbeat, a heartbeat's worth. With a backlog
  * they are many, and each VACUUM's pass over the queue's indexes reads every entry:
  * draining a million on PGlite, each took 107-670 ms (the bench on 2026-12-05), and the
- * share of dead rows vacuum.ts asks for spaced them 4-19 s apart.
+ * share of dead rows vacuum.ts asks for spaced them 4-19 s apart. The event counts are
+ * vacuumed as often, since each heartbeat's fold deletes what publishes wrote since
+ * the last (counts.ts).
  */
-const QUEUE: readonly ChurnedTable[] = ['hook_event_queue'];
+const EVERY_HEARTBEAT: readonly ChurnedTable[] = ['hook_event_queue', 'hook_event_counts'];
 
 /**
- * The maintenance role: rescues the leases of dead workers and vacuums the queue every
- * heartbeat, and every interval purges old events, deactivates webhooks that only fail,
- * and vacuums the churned tables where no autovacuum does. Each job runs under the
- * maintenance advisory lock (a VACUUM, which cannot run in a transaction, passes over a
- * table another is vacuuming), so any number of maintenance processes can run. Failures
- * (the database away) are logged and the job is tried again on its next turn.
+ * The maintenance role: rescues the leases of dead workers, folds the event counts and
+ * vacuums the queue every heartbeat, and every interval purges old events, deactivates
+ * webhooks that only fail, and vacuums the churned tables where no autovacuum does.
+ * Each job runs under the maintenance advisory lock (a VACUUM, which cannot run in a
+ * transaction, passes over a table another is vacuuming), so any number of maintenance
+ * processes can run. Failures (the database away) are logged and the job is tried again
+ * on its next turn.
  */
 export class Maintenance {
   private running = false;
@@ -130,6 +136,7 @@ export class Maintenance {
   async runOnce(): Promise<MaintenanceReport> {
     return {
       rescued: await this.rescue(),
+      folded: await foldEventCounts(this.o.db),
       purged: await this.purge(),
       disabled: await this.autoDisable(),
       vacuumed: await this.vacuum(),
@@ -140,10 +147,11 @@ export class Maintenance {
     if (this.running) return;
     this.running = true;
     this.loops = [
-      this.every(this.o.heartbeatMs, 'lease rescue and queue vacuum', async () => {
+      this.every(this.o.heartbeatMs, 'lease rescue, counts and queue vacuum', async () => {
         await this.rescue();
+        if (this.running) await foldEventCounts(this.o.db);
         // at debug: it comes every heartbeat
-        if (this.running) await this.vacuum(QUEUE, 'debug');
+        if (this.running) await this.vacuum(EVERY_HEARTBEAT, 'debug');
       }),
       this.every(this.o.intervalMs, 'retention, auto-disable and vacuum', async () => {
         await this.purge(() => this.running);

@@ -3,11 +3,13 @@ import type { Db } from '../store/db.js';
 /**
  * The tables whose rows the service updates or deletes as a matter of course: a queue
  * row is written, leased and deleted for every event; a hook event is rewritten at each
- * attempt; retention deletes events with their payloads and attempts; rate buckets and
+ * attempt; retention deletes events with their payloads and attempts; maintenance folds
+ * the rows of event counts written by each publish and delete; rate buckets and
  * worker heartbeats are updated in place many times a minute.
  */
 export const CHURNED_TABLES = [
   'hook_event_queue',
+  'hook_event_counts',
   'hook_events',
   'hook_event_payloads',
   'delivery_attempts',
