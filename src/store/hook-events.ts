@@ -186,6 +186,15 @@ export async function countHookEvents(
   return rows[0]!.n;
 }
 
+/**
+ * A page of events: first the page's ids, then their rows. PostgreSQL takes a webhook's
+ * events to be spread evenly over the ids, so for a webhook with most of them it
+ * expects to find a page soon reading the whole table backwards by id, and when its
+ * events are not the newest it reads past all the others': with 1,000,000 of one
+ * webhook and then 200,000 of another, the first's first page took 20 ms on PostgreSQL
+ * and 66 on PGlite. Asked for ids alone, it reads them off the index of the webhook's
+ * events without visiting the table (0.1 ms), and fetches the page's 20 rows by id.
+ */
 export async function listHookEvents(
   db: Queryable,
   scope: Scope,
@@ -205,8 +214,11 @@ export async function listHookEvents(
     )
     .join(', ');
   const { rows } = await db.query<HookEventRow>(
-    `select ${COLUMNS} from hook_events e join webhooks w on w.id = e.webhook_id
-     ${where} order by ${order} limit $${params.length - 1} offset $${params.length}`,
+    `select ${COLUMNS} from (
+       select e.id from hook_events e join webhooks w on w.id = e.webhook_id
+       ${where} order by ${order} limit $${params.length - 1} offset $${params.length}
+     ) page join hook_events e on e.id = page.id join webhooks w on w.id = e.webhook_id
+     order by ${order}`,
     params,
   );
   return rows.map(hookEventJson);
