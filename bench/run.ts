@@ -756,6 +756,11 @@ async function main() {
     for (const [name, path] of [
       // the page a newcomer opens first: no filter, every stored event counted
       ['first page, oms_hook_events, no filter, p95', '/api/v1/oms/oms_hook_events/'],
+      // the backlog's webhook: most of the stored events, none of the newest
+      [
+        'first page, oms_hook_events?webhook, p95',
+        `/api/v1/oms/oms_hook_events/?webhook=${hookSeq}`,
+      ],
       [
         'first page, oms_hook_events?webhook&delivered=false, p95',
         `/api/v1/oms/oms_hook_events/?webhook=${healthy[0]}&delivered=false`,
