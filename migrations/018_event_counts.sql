@@ -6,25 +6,27 @@
 -- page has to answer in 100 ms.
 --
 -- This table keeps those totals as the events are written: each statement that inserts
--- events adds a row per webhook and event type with how many it inserted, each that
--- deletes them a row with minus that, so that a count is the sum of a few rows. Rows
--- are only ever added, never updated: two publishes (or a publish and a retention purge)
--- of the same webhook do not wait for each other's lock, as they would on one running
--- total. Maintenance folds each key's rows into one, every heartbeat
--- (src/maintenance/counts.ts), so that a sum reads about as many rows as the writes of a
--- heartbeat made.
+-- events adds a row per webhook, event type and content type with how many it
+-- inserted, each that deletes them a row with minus that, so that a count is the sum of
+-- a few rows. Rows are only ever added, never updated: two publishes (or a publish and
+-- a retention purge) of the same webhook do not wait for each other's lock, as they
+-- would on one running total. Maintenance folds each key's rows into one, every
+-- heartbeat (src/maintenance/counts.ts), so that a sum reads about as many rows as the
+-- writes of a heartbeat made.
 --
--- What the counts cover: an event's webhook and event type never change (migration 012
--- refuses the first; nothing writes the second), so these keys stay right whatever an
--- attempt changes. Whether an event was delivered does change, at every attempt, and is
--- not kept here: `delivered=true` is the total less the undelivered ones, which the
--- partial index of migration 006 counts.
+-- What the counts cover: an event's webhook, event type and content type never change
+-- (migration 012 refuses the first and the last; nothing writes the second), so these
+-- keys stay right whatever an attempt changes. Whether an event was delivered does
+-- change, at every attempt, and is not kept here: `delivered=true` is the total less the
+-- undelivered ones, which the partial index of migration 006 counts.
 create table hook_event_counts (
   webhook_id integer not null,
   event_type text not null,
+  content_type_id integer,
   n bigint not null
 );
-create index hook_event_counts_key_idx on hook_event_counts (webhook_id, event_type) include (n);
+create index hook_event_counts_key_idx on hook_event_counts (webhook_id, event_type, content_type_id)
+  include (n);
 
 create or replace function oms_hook_events_inserted() returns trigger language plpgsql as $$
 declare
@@ -55,8 +57,9 @@ begin
             table = 'hook_events',
             detail = format('Key (content_type_id)=(%s) is not present in table "content_types".', model);
   end if;
-  insert into hook_event_counts (webhook_id, event_type, n)
-    select webhook_id, event_type, count(*) from inserted group by webhook_id, event_type;
+  insert into hook_event_counts (webhook_id, event_type, content_type_id, n)
+    select webhook_id, event_type, content_type_id, count(*) from inserted
+    group by webhook_id, event_type, content_type_id;
   return null;
 end
 $$;
@@ -66,8 +69,9 @@ begin
   delete from hook_event_queue q using deleted d where q.hook_event_id = d.id;
   delete from delivery_attempts a using deleted d where a.hook_event_id = d.id;
   delete from hook_event_payloads p using deleted d where p.hook_event_id = d.id;
-  insert into hook_event_counts (webhook_id, event_type, n)
-    select webhook_id, event_type, -count(*) from deleted group by webhook_id, event_type;
+  insert into hook_event_counts (webhook_id, event_type, content_type_id, n)
+    select webhook_id, event_type, content_type_id, -count(*) from deleted
+    group by webhook_id, event_type, content_type_id;
   return null;
 end
 $$;
@@ -75,5 +79,6 @@ $$;
 -- The events already stored, counted once. The lock holds off inserts and deletes until
 -- this transaction commits, so none falls between this count and the triggers above.
 lock table hook_events in share mode;
-insert into hook_event_counts (webhook_id, event_type, n)
-  select webhook_id, event_type, count(*) from hook_events group by webhook_id, event_type;
+insert into hook_event_counts (webhook_id, event_type, content_type_id, n)
+  select webhook_id, event_type, content_type_id, count(*) from hook_events
+  group by webhook_id, event_type, content_type_id;

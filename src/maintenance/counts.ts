@@ -3,7 +3,7 @@ import { withMaintenanceLock } from './lock.js';
 
 /**
  * Folds the rows each statement added to hook_event_counts (migration 018) into one row
- * per webhook and event type, and drops the keys that sum to nothing (a deleted
+ * per webhook, event type and content type, and drops the keys that sum to nothing (a deleted
  * webhook's). A count sums the rows of its keys, so between two folds it reads as many
  * rows as publishes and deletes were written meanwhile: run every heartbeat, a few
  * hundred at most at this machine's rates. The rows are deleted and their sums inserted
@@ -15,16 +15,17 @@ export async function foldEventCounts(db: Db): Promise<number> {
   const folded = await withMaintenanceLock(db, async (tx) => {
     const { rows } = await tx.query<{ folded: number }>(
       `with keys as (
-         select webhook_id, event_type from hook_event_counts
-         group by webhook_id, event_type having count(*) > 1
+         select webhook_id, event_type, content_type_id from hook_event_counts
+         group by webhook_id, event_type, content_type_id having count(*) > 1
        ), gone as (
          delete from hook_event_counts c using keys k
          where c.webhook_id = k.webhook_id and c.event_type = k.event_type
-         returning c.webhook_id, c.event_type, c.n
+           and c.content_type_id is not distinct from k.content_type_id
+         returning c.webhook_id, c.event_type, c.content_type_id, c.n
        ), summed as (
-         insert into hook_event_counts (webhook_id, event_type, n)
-         select webhook_id, event_type, sum(n) from gone
-         group by webhook_id, event_type having sum(n) <> 0
+         insert into hook_event_counts (webhook_id, event_type, content_type_id, n)
+         select webhook_id, event_type, content_type_id, sum(n) from gone
+         group by webhook_id, event_type, content_type_id having sum(n) <> 0
        )
        select count(*)::int as folded from gone`,
     );

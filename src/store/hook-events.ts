@@ -145,16 +145,21 @@ function whereClause(scope: Scope, f: HookEventFilters, params: unknown[]): stri
   return `where true${parts.map((p) => ` and ${p}`).join('')}${scopeClause(scope, params)}`;
 }
 
-/** The filters hook_event_counts can answer for (migration 018); `delivered` by subtraction. */
-const COUNTED_FILTERS: ReadonlySet<string> = new Set(['webhook', 'event_type', 'delivered']);
+/** The filters hook_event_counts answers (migration 018); `delivered` by subtraction. */
+const COUNTED_FILTERS: ReadonlySet<string> = new Set([
+  'webhook',
+  'event_type',
+  'content_type',
+  'delivered',
+]);
 
 /**
- * How many events a list matches. Filtered at most by webhook and event type, and by
- * `delivered=true`, the count is a sum over hook_event_counts (migration 018), less the
- * undelivered events for `delivered=true`, which the partial index on them counts, both
- * in one statement and so from one snapshot. Any other filter counts the events
- * themselves, as `delivered=false` and the undelivered list do from their partial
- * indexes.
+ * How many events a list matches. Filtered at most by webhook, event type and content
+ * type, and by `delivered=true`, the count is a sum over hook_event_counts (migration
+ * 018), less the undelivered events for `delivered=true`, which the partial index on
+ * them counts, both in one statement and so from one snapshot. Any other filter counts
+ * the events themselves, as `delivered=false` and the undelivered list do from their
+ * partial indexes.
  */
 export async function countHookEvents(
   db: Queryable,
@@ -174,7 +179,11 @@ export async function countHookEvents(
     return rows[0]!.n;
   }
   // the totals go by the alias of the events, `e`, so that the same clause filters both
-  const keys = { webhook: filters.webhook, event_type: filters.event_type };
+  const keys = {
+    webhook: filters.webhook,
+    event_type: filters.event_type,
+    content_type: filters.content_type,
+  };
   const total = `select coalesce(sum(e.n), 0) from hook_event_counts e
     join webhooks w on w.id = e.webhook_id ${whereClause(scope, keys, params)}`;
   const pending =

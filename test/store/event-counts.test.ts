@@ -41,11 +41,19 @@ before(async () => {
 });
 after(() => drop());
 
-/** Publishes `n` events of `eventType` to `webhook`, in one statement as a group commit. */
+/** The content types of the seeded catalog the events name. */
+const PACKAGE = 4;
+const ORDER = 3;
+
+/**
+ * Publishes `n` events of `eventType` to `webhook`, in one statement as a group commit: a
+ * third of them of content type package, a third order, a third none.
+ */
 async function publish(webhook: number, n: number, eventType = 'package.created') {
   const events = Array.from({ length: n }, (_, i) => ({
     ...newHookEvent(webhook, i),
     eventType,
+    contentTypeId: i % 3 === 0 ? null : i % 3 === 1 ? PACKAGE : ORDER,
   }));
   await enqueueCommitted(db, events, isoMicro(Date.now()));
 }
@@ -55,8 +63,16 @@ async function counted(scope: Scope, f: HookEventFilters): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
     `select count(*)::int as n from hook_events e join webhooks w on w.id = e.webhook_id
      where ($1::bigint is null or e.webhook_id = $1) and ($2::text is null or e.event_type = $2)
-       and ($3::bool is null or e.delivered = $3) and ($4::bool or w.user_id = $5)`,
-    [f.webhook ?? null, f.event_type ?? null, f.delivered ?? null, scope.isAdmin, scope.userId],
+       and ($3::bool is null or e.delivered = $3) and ($4::bool or w.user_id = $5)
+       and ($6::bigint is null or e.content_type_id = $6)`,
+    [
+      f.webhook ?? null,
+      f.event_type ?? null,
+      f.delivered ?? null,
+      scope.isAdmin,
+      scope.userId,
+      f.content_type ?? null,
+    ],
   );
   return rows[0]!.n;
 }
@@ -75,6 +91,9 @@ async function assertCountsRight(label: string): Promise<void> {
     { webhook: other },
     { event_type: 'package.shipped' },
     { webhook: created, event_type: 'package.shipped' },
+    { content_type: PACKAGE },
+    { content_type: ORDER, webhook: created },
+    { content_type: PACKAGE, delivered: true },
     { delivered: true },
     { delivered: true, webhook: created },
     { delivered: true, event_type: 'package.created' },
@@ -153,11 +172,14 @@ test('a count read from hook_event_counts equals the events counted one by one, 
   await db.query('delete from webhooks where id = $1', [shipped]);
   await assertCountsRight('after deletes');
 
+  type Key = { webhook_id: number; event_type: string; content_type_id: number | null };
+  const keyed = `group by webhook_id, event_type, content_type_id
+    order by webhook_id, event_type, content_type_id nulls first`;
   const rowsOfCounts = async () =>
     (
-      await db.query<{ webhook_id: number; event_type: string; rows: number; n: number }>(
-        `select webhook_id, event_type, count(*)::int as rows, sum(n)::int as n
-         from hook_event_counts group by webhook_id, event_type order by webhook_id, event_type`,
+      await db.query<Key & { rows: number; n: number }>(
+        `select webhook_id, event_type, content_type_id, count(*)::int as rows, sum(n)::int as n
+         from hook_event_counts ${keyed}`,
       )
     ).rows;
   assert.ok(
@@ -165,11 +187,13 @@ test('a count read from hook_event_counts equals the events counted one by one, 
     'each publish and delete added a row',
   );
   assert.ok((await foldEventCounts(db)) > 0);
-  assert.deepEqual(await rowsOfCounts(), [
-    { webhook_id: created, event_type: 'package.created', rows: 1, n: 33 },
-    { webhook_id: created, event_type: 'package.shipped', rows: 1, n: 5 },
-    { webhook_id: other, event_type: 'package.created', rows: 1, n: 7 },
-  ]);
+  // one row for each key with events, holding their number; none for the deleted webhook
+  const { rows: stored } = await db.query<Key & { n: number }>(
+    `select webhook_id, event_type, content_type_id, 1 as rows, count(*)::int as n
+     from hook_events ${keyed}`,
+  );
+  assert.equal(stored.length, 9);
+  assert.deepEqual(await rowsOfCounts(), stored);
   assert.equal(await foldEventCounts(db), 0, 'nothing left to fold');
   await assertCountsRight('after a fold');
 
@@ -189,6 +213,6 @@ test('migration 018 counts the events stored before it', async () => {
   const { rows } = await db.query<{ rows: number }>(
     'select count(*)::int as rows from hook_event_counts',
   );
-  assert.equal(rows[0]!.rows, 3, 'one row per webhook and event type');
+  assert.equal(rows[0]!.rows, 9, 'one row per webhook, event type and content type');
   await assertCountsRight('after the migration');
 });
