@@ -28,53 +28,24 @@ create table hook_event_counts (
 create index hook_event_counts_key_idx on hook_event_counts (webhook_id, event_type, content_type_id)
   include (n);
 
-create or replace function oms_hook_events_inserted() returns trigger language plpgsql as $$
-declare
-  hook integer;
-  model integer;
+-- One function for both triggers: each names its statement's rows `changed`.
+create function oms_hook_events_counted() returns trigger language plpgsql as $$
 begin
-  -- A locking clause keeps each exists from being turned into a join: it runs once per
-  -- distinct id, and a row deleted by a transaction that committed while this one waited
-  -- for its lock is not found.
-  select
-    (select i.webhook_id from (select distinct webhook_id from inserted) i
-      where not exists (select from webhooks w where w.id = i.webhook_id for key share)
-      limit 1),
-    (select i.content_type_id
-      from (select distinct content_type_id from inserted where content_type_id is not null) i
-      where not exists (select from content_types c where c.id = i.content_type_id for key share)
-      limit 1)
-  into hook, model;
-  if hook is not null then
-    raise exception 'insert or update on table "hook_events" violates foreign key constraint "hook_events_webhook_id_fkey"'
-      using errcode = 'foreign_key_violation', constraint = 'hook_events_webhook_id_fkey',
-            table = 'hook_events',
-            detail = format('Key (webhook_id)=(%s) is not present in table "webhooks".', hook);
-  end if;
-  if model is not null then
-    raise exception 'insert or update on table "hook_events" violates foreign key constraint "hook_events_content_type_id_fkey"'
-      using errcode = 'foreign_key_violation', constraint = 'hook_events_content_type_id_fkey',
-            table = 'hook_events',
-            detail = format('Key (content_type_id)=(%s) is not present in table "content_types".', model);
-  end if;
   insert into hook_event_counts (webhook_id, event_type, content_type_id, n)
-    select webhook_id, event_type, content_type_id, count(*) from inserted
-    group by webhook_id, event_type, content_type_id;
+    select webhook_id, event_type, content_type_id,
+           case when tg_op = 'INSERT' then count(*) else -count(*) end
+    from changed group by webhook_id, event_type, content_type_id;
   return null;
 end
 $$;
 
-create or replace function oms_hook_events_deleted() returns trigger language plpgsql as $$
-begin
-  delete from hook_event_queue q using deleted d where q.hook_event_id = d.id;
-  delete from delivery_attempts a using deleted d where a.hook_event_id = d.id;
-  delete from hook_event_payloads p using deleted d where p.hook_event_id = d.id;
-  insert into hook_event_counts (webhook_id, event_type, content_type_id, n)
-    select webhook_id, event_type, content_type_id, -count(*) from deleted
-    group by webhook_id, event_type, content_type_id;
-  return null;
-end
-$$;
+create trigger hook_events_counted_in after insert on hook_events
+  referencing new table as changed
+  for each statement execute function oms_hook_events_counted();
+
+create trigger hook_events_counted_out after delete on hook_events
+  referencing old table as changed
+  for each statement execute function oms_hook_events_counted();
 
 -- The events already stored, counted once. The lock holds off inserts and deletes until
 -- this transaction commits, so none falls between this count and the triggers above.
