@@ -25,8 +25,8 @@ create table hook_event_counts (
   content_type_id integer,
   n bigint not null
 );
-create index hook_event_counts_key_idx on hook_event_counts (webhook_id, event_type, content_type_id)
-  include (n);
+create index hook_event_counts_key_idx
+  on hook_event_counts (webhook_id, event_type, content_type_id) include (n);
 
 -- One function for both triggers: each names its statement's rows `changed`.
 create function oms_hook_events_counted() returns trigger language plpgsql as $$
