@@ -7,6 +7,7 @@ import { enqueueCommitted } from '../../src/queue/enqueue.js';
 import { recordAttempts, type AttemptOutcome } from '../../src/queue/record.js';
 import type { Db } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
+import { ensureUser } from '../../src/store/tokens.js';
 import { countHookEvents, type HookEventFilters } from '../../src/store/hook-events.js';
 import type { Scope } from '../../src/store/webhooks.js';
 import { noting, testDb, UNNAMED, type Sent } from '../helpers/db.js';
@@ -25,15 +26,8 @@ let other: number;
 
 before(async () => {
   ({ db, drop } = await testDb());
-  const user = async (name: string) =>
-    (
-      await db.query<{ id: number }>(
-        `insert into users (username, is_admin) values ($1, false) returning id`,
-        [name],
-      )
-    ).rows[0]!.id;
-  alice = await user('alice');
-  bob = await user('bob');
+  alice = (await ensureUser(db, 'alice', false)).id;
+  bob = (await ensureUser(db, 'bob', false)).id;
   created = await insertWebhook(db, alice);
   shipped = await insertWebhook(db, alice);
   await db.query(`update webhooks set event_type = 'package.shipped' where id = $1`, [shipped]);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Db, Queryable } from '../../src/store/db.js';
+import { ensureUser } from '../../src/store/tokens.js';
 import { listHookEvents, type HookEventJson, type Ordering } from '../../src/store/hook-events.js';
 import { noting, testDb, UNNAMED, type Sent } from '../helpers/db.js';
 import { insertWebhook } from '../helpers/rows.js';
@@ -8,13 +9,12 @@ import { insertWebhook } from '../helpers/rows.js';
 let db: Db;
 let drop: () => Promise<void>;
 let webhook: number;
+let owner: number;
 
 before(async () => {
   ({ db, drop } = await testDb());
-  const { rows } = await db.query<{ id: number }>(
-    `insert into users (username, is_admin) values ('plan', true) returning id`,
-  );
-  webhook = await insertWebhook(db, rows[0]!.id);
+  owner = (await ensureUser(db, 'plan', true)).id;
+  webhook = await insertWebhook(db, owner);
   await db.query(
     `with ins as (
        insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count)
@@ -121,11 +121,7 @@ test("a webhook's first page reads its own events, though most are its own and t
   // PostgreSQL takes a webhook's events to be spread evenly over the ids; read backwards
   // by id, the first page of one holding most of them but none of the newest went past
   // every newer event of the others (with 1,000,000 and 200,000, 20 ms on PostgreSQL)
-  const { rows } = await db.query<{ user_id: number }>(
-    'select user_id from webhooks where id = $1',
-    [webhook],
-  );
-  const other = await insertWebhook(db, rows[0]!.user_id);
+  const other = await insertWebhook(db, owner);
   await db.query(
     `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count)
      select $1, gen_random_uuid(), 'package.created', true, 1 from generate_series(1, 500)`,
