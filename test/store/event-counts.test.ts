@@ -8,10 +8,14 @@ import { recordAttempts, type AttemptOutcome } from '../../src/queue/record.js';
 import type { Db } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
 import { ensureUser } from '../../src/store/tokens.js';
-import { countHookEvents, type HookEventFilters } from '../../src/store/hook-events.js';
+import {
+  countHookEvents,
+  SPLIT_WEBHOOKS,
+  type HookEventFilters,
+} from '../../src/store/hook-events.js';
 import type { Scope } from '../../src/store/webhooks.js';
 import { noting, testDb, UNNAMED, type Sent } from '../helpers/db.js';
-import { insertWebhook, newHookEvent } from '../helpers/rows.js';
+import { insertOtherWebhooks, insertWebhook, newHookEvent } from '../helpers/rows.js';
 
 let db: Db;
 let drop: () => Promise<void>;
@@ -92,6 +96,15 @@ async function assertCountsRight(label: string): Promise<void> {
     { delivered: true, webhook: created },
     { delivered: true, event_type: 'package.created' },
     { delivered: false },
+    { delivered: false, webhook: created },
+    // webhooks all of whose events are of the type or content type (shipped's of
+    // package.shipped, other's of package.created), and webhooks with some of others
+    { delivered: false, event_type: 'package.shipped' },
+    { delivered: false, event_type: 'package.created' },
+    { delivered: false, webhook: created, event_type: 'package.shipped' },
+    { delivered: false, content_type: ORDER },
+    { delivered: true, event_type: 'package.shipped' },
+    { delivered: true, event_type: 'package.shipped', content_type: PACKAGE },
     { webhook: 2 ** 40 },
   ];
   for (const scope of scopes) {
@@ -209,4 +222,31 @@ test('migration 018 counts the events stored before it', async () => {
   );
   assert.equal(rows[0]!.rows, 9, 'one row per webhook, event type and content type');
   await assertCountsRight('after the migration');
+});
+
+test('with more webhooks of a type than are counted one by one, its undelivered events still count right', async () => {
+  // past SPLIT_WEBHOOKS webhooks the count checks each event's type instead of going
+  // webhook by webhook; bob's new webhooks each get two package.shipped events, every
+  // other one a package.created as well, and a third of them are delivered
+  const count = SPLIT_WEBHOOKS + 20;
+  await insertOtherWebhooks(db, bob, { count });
+  await db.query(
+    `insert into hook_events (webhook_id, uuid, event_type, content_type_id)
+     select w.id, gen_random_uuid(), t, 4
+     from webhooks w cross join unnest(array['package.shipped', 'package.shipped',
+                                             'package.created']) with ordinality u(t, o)
+     where w.user_id = $1 and w.id <> $2 and (o < 3 or w.id % 2 = 0)`,
+    [bob, other],
+  );
+  const { rows } = await db.query<{ id: number; webhook_id: number }>(
+    `select e.id::int as id, e.webhook_id from hook_events e
+     join webhooks w on w.id = e.webhook_id where w.user_id = $1 and e.webhook_id <> $2`,
+    [bob, other],
+  );
+  assert.equal(new Set(rows.map((r) => r.webhook_id)).size, count);
+  await attempt(
+    rows.filter((r) => r.id % 3 === 0).map((r) => r.id),
+    true,
+  );
+  await assertCountsRight(`with ${count} more webhooks`);
 });
