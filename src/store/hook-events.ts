@@ -222,13 +222,24 @@ function webhooksMatching(scope: Scope, f: HookEventFilters, params: unknown[]):
 const TOTAL_OF_M = `(select sum(c.n) from hook_event_counts c where c.webhook_id = m.webhook_id)`;
 
 /**
- * Beyond this many webhooks with events of a type, the undelivered events of the type
- * are counted checking each one's type rather than webhook by webhook: going webhook by
- * webhook costs about 4 µs for each (two lookups) on PostgreSQL here, checking the type
- * about 1.4 µs for each undelivered event, so that at worst, with few undelivered, it
- * adds about 4 ms.
+ * The most webhooks with events of a type that its reads go through one by one. Going
+ * webhook by webhook costs lookups of each webhook's own, and finding them costs a pass
+ * over their totals: with 20,000 webhooks of a type, 10-20 ms on PostgreSQL and 20-30
+ * on PGlite before reading an event. Past this many rows of totals of the type (one per
+ * webhook and content type once folded), its reads are those of any other filter.
  */
-export const SPLIT_WEBHOOKS = 1000;
+export const PER_WEBHOOK_MAX = 1000;
+
+/**
+ * A query whose one row, `many`, says whether hook_event_counts holds more than
+ * PER_WEBHOOK_MAX rows of the event type of `f`. It stops reading at the first row past
+ * them.
+ */
+function manyWebhooks(f: HookEventFilters, params: unknown[]): string {
+  return `select count(*) > ${PER_WEBHOOK_MAX} as many from (
+      select from hook_event_counts e ${whereClause(ADMIN, keyFilters(f), params)}
+      limit ${PER_WEBHOOK_MAX + 1}) r`;
+}
 
 /**
  * The subquery that counts the undelivered events of `keys`. Filtered by an event type,
@@ -237,18 +248,19 @@ export const SPLIT_WEBHOOKS = 1000;
  * reading the events for their type: a webhook subscribed to one type, the usual kind.
  * Only the other webhooks' are read and checked. With 100,000 undelivered of 1,100,000
  * events, `?event_type=&delivered=false` counted in 134-180 ms on PostgreSQL, checking
- * the type of each, 8 ms so. Each webhook costs lookups of its own, though, and with
- * 20,000 webhooks of the type holding one undelivered event each, the count took 83 ms
- * so against 13: past SPLIT_WEBHOOKS webhooks, it checks each event's type again.
+ * the type of each, 8 ms so. Past PER_WEBHOOK_MAX webhooks it checks each event's type
+ * (with 20,000 webhooks of the type holding one undelivered event each, going webhook
+ * by webhook took 83 ms against 13).
  */
 function undeliveredCount(scope: Scope, keys: HookEventFilters, params: unknown[]): string {
   const pending = (f: HookEventFilters) =>
     `select count(*) from hook_events e join webhooks w on w.id = e.webhook_id
      ${whereClause(scope, { ...f, delivered: false }, params)}`;
   if (keys.event_type === undefined) return `(${pending(keys)})`;
+  // the CTEs are read only by the branch taken
   return `(with m as materialized (${webhooksMatching(scope, keys, params)}),
       t as materialized (select m.webhook_id, m.matching = ${TOTAL_OF_M} as pure from m)
-    select case when (select count(*) from m) > ${SPLIT_WEBHOOKS} then (${pending(keys)})
+    select case when (${manyWebhooks(keys, params)}) then (${pending(keys)})
       else (${pending({ webhook: keys.webhook })}
             and e.webhook_id in (select webhook_id from t where pure))
          + (${pending(keys)} and e.webhook_id in (select webhook_id from t where not pure))
@@ -256,16 +268,16 @@ function undeliveredCount(scope: Scope, keys: HookEventFilters, params: unknown[
 }
 
 /**
- * Whether a page of `wanted` rows (its offset and limit), in id order, is read for
- * less by reading each matching webhook's events off its own index than by reading the
- * whole table by id: only for an event type without a webhook, which no index of the
- * events serves on its own. hook_event_counts tells how many
- * events match, in all and per webhook, so that either read can be costed as the rows
- * it would pass before it has `wanted` matches, taking the matches to be spread evenly:
- * the table's rows times wanted / matches, against the sum of the same for each
- * webhook with matches. A type with 10,000 events among 1,010,000 costs 2,020 rows one
- * way and 20 the other; a type most events are of, one way about `wanted` and the
- * other `wanted` for each of its webhooks.
+ * Whether a page of `wanted` rows (its offset and limit), in id order, is read for less
+ * by reading each matching webhook's events off its own index than by reading the whole
+ * table by id: only for an event type without a webhook, which no index of the events
+ * serves on its own, and of at most PER_WEBHOOK_MAX webhooks. hook_event_counts tells
+ * how many events match, in all and per webhook, so that either read can be costed as
+ * the rows it would pass before it has `wanted` matches, taking the matches to be
+ * spread evenly: the span of the table's ids times wanted / matches, against the sum of
+ * the same for each webhook with matches. A type with 10,000 events among 1,010,000
+ * costs 2,020 rows one way and 20 the other; a type most events are of, one way about
+ * `wanted` and the other `wanted` for each of its webhooks.
  */
 async function readsPerWebhook(
   db: Queryable,
@@ -279,14 +291,17 @@ async function readsPerWebhook(
   const params: unknown[] = [wanted];
   // first what the matches alone tell: each webhook passes at least as many rows as it
   // has matches for the page (`least`), and most webhooks with matches settle it so
-  const { rows } = await db.query<{ least: number; matching: number; all: number }>(
-    `select coalesce(sum(least(m.matching, $1)), 0)::float8 as least,
+  const { rows } = await db.query<{ many: boolean; least: number; matching: number; all: number }>(
+    `with many as materialized (${manyWebhooks(filters, params)})
+     select (select many from many),
+            coalesce(sum(least(m.matching, $1)), 0)::float8 as least,
             coalesce(sum(m.matching), 0)::float8 as matching,
-            (select coalesce(sum(n), 0) from hook_event_counts)::float8 as all
-     from (${webhooksMatching(scope, filters, params)}) m`,
+            (select coalesce(max(id) - min(id) + 1, 0) from hook_events)::float8 as all
+     from (${webhooksMatching(scope, filters, params)}) m where not (select many from many)`,
     params,
   );
-  const { least, matching, all } = rows[0]!;
+  const { many, least, matching, all } = rows[0]!;
+  if (many) return false;
   // with no match anywhere, the page is empty whichever way, and read so at once
   if (matching === 0) return true;
   const whole = Math.min(all, (wanted * all) / matching);

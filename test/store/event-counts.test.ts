@@ -10,7 +10,7 @@ import { migrate } from '../../src/store/migrate.js';
 import { ensureUser } from '../../src/store/tokens.js';
 import {
   countHookEvents,
-  SPLIT_WEBHOOKS,
+  PER_WEBHOOK_MAX,
   type HookEventFilters,
 } from '../../src/store/hook-events.js';
 import type { Scope } from '../../src/store/webhooks.js';
@@ -225,10 +225,10 @@ test('migration 018 counts the events stored before it', async () => {
 });
 
 test('with more webhooks of a type than are counted one by one, its undelivered events still count right', async () => {
-  // past SPLIT_WEBHOOKS webhooks the count checks each event's type instead of going
+  // past PER_WEBHOOK_MAX webhooks the count checks each event's type instead of going
   // webhook by webhook; bob's new webhooks each get two package.shipped events, every
   // other one a package.created as well, and a third of them are delivered
-  const count = SPLIT_WEBHOOKS + 20;
+  const count = PER_WEBHOOK_MAX + 20;
   await insertOtherWebhooks(db, bob, { count });
   await db.query(
     `insert into hook_events (webhook_id, uuid, event_type, content_type_id)
