@@ -167,10 +167,16 @@ export async function countHookEvents(
   filters: HookEventFilters,
 ): Promise<number> {
   const params: unknown[] = [];
-  const counted = Object.entries(filters).every(
-    ([k, v]) => v === undefined || COUNTED_FILTERS.has(k),
-  );
-  if (!counted) {
+  const only = (names: ReadonlySet<string>) =>
+    Object.entries(filters).every(([k, v]) => v === undefined || names.has(k));
+  if (filters.undelivered && filters.event_type !== undefined && only(UNDELIVERED_BY_TYPE)) {
+    const { rows } = await db.query<{ n: number }>(
+      `select (${undeliveredListCount(scope, filters, params)})::int as n`,
+      params,
+    );
+    return rows[0]!.n;
+  }
+  if (!only(COUNTED_FILTERS)) {
     const { rows } = await db.query<{ n: number }>(
       `select count(*)::int as n from hook_events e join webhooks w on w.id = e.webhook_id
        ${whereClause(scope, filters, params)}`,
@@ -265,6 +271,31 @@ function undeliveredCount(scope: Scope, keys: HookEventFilters, params: unknown[
             and e.webhook_id in (select webhook_id from t where pure))
          + (${pending(keys)} and e.webhook_id in (select webhook_id from t where not pure))
       end)`;
+}
+
+/** The filters undeliveredListCount answers. */
+const UNDELIVERED_BY_TYPE: ReadonlySet<string> = new Set(['undelivered', 'event_type', 'webhook']);
+
+/**
+ * The subquery that counts the undelivered list of an event type (and a webhook): for
+ * each webhook with events of the type, off the partial index of the list by type and
+ * webhook (migration 006) alone. Counted in one pass over the list, PostgreSQL read the
+ * list's index by id and each event for its type, taking the table's order by id to make
+ * that cheap: 100,000 of a type took 110-125 ms on PostgreSQL, 26 off the index by type
+ * alone, 212 on PGlite. Past PER_WEBHOOK_MAX webhooks of the type it counts in one pass.
+ */
+function undeliveredListCount(scope: Scope, f: HookEventFilters, params: unknown[]): string {
+  const plain = `select count(*) from hook_events e join webhooks w on w.id = e.webhook_id
+    ${whereClause(scope, f, params)}`;
+  params.push(f.event_type);
+  const type = `$${params.length}`;
+  return `case when (${manyWebhooks(f, params)}) then (${plain}) else (
+      select coalesce(sum(u.n), 0) from (${webhooksMatching(scope, f, params)}) m
+      cross join lateral (
+        select count(*) as n from hook_events e
+        where e.event_type = ${type} and e.webhook_id = m.webhook_id
+          and not e.delivered and e.retry_count > 0
+      ) u) end`;
 }
 
 /**

@@ -62,7 +62,8 @@ async function counted(scope: Scope, f: HookEventFilters): Promise<number> {
     `select count(*)::int as n from hook_events e join webhooks w on w.id = e.webhook_id
      where ($1::bigint is null or e.webhook_id = $1) and ($2::text is null or e.event_type = $2)
        and ($3::bool is null or e.delivered = $3) and ($4::bool or w.user_id = $5)
-       and ($6::bigint is null or e.content_type_id = $6)`,
+       and ($6::bigint is null or e.content_type_id = $6)
+       and (not $7 or (not e.delivered and e.retry_count > 0))`,
     [
       f.webhook ?? null,
       f.event_type ?? null,
@@ -70,6 +71,7 @@ async function counted(scope: Scope, f: HookEventFilters): Promise<number> {
       scope.isAdmin,
       scope.userId,
       f.content_type ?? null,
+      f.undelivered ?? false,
     ],
   );
   return rows[0]!.n;
@@ -105,6 +107,11 @@ async function assertCountsRight(label: string): Promise<void> {
     { delivered: false, content_type: ORDER },
     { delivered: true, event_type: 'package.shipped' },
     { delivered: true, event_type: 'package.shipped', content_type: PACKAGE },
+    // the undelivered list: attempted and not delivered
+    { undelivered: true, event_type: 'package.shipped' },
+    { undelivered: true, event_type: 'package.created' },
+    { undelivered: true, event_type: 'package.created', webhook: created },
+    { undelivered: true, event_type: 'package.none' },
     { webhook: 2 ** 40 },
   ];
   for (const scope of scopes) {
@@ -153,6 +160,7 @@ test('a count read from hook_event_counts equals the events counted one by one, 
   await attempt(mine.slice(0, 20), true);
   await attempt(mine.slice(20, 25), false);
   await attempt((await ids(shipped)).slice(0, 8), true);
+  await attempt((await ids(shipped)).slice(8, 11), false);
   await assertCountsRight('published and attempted');
 
   // the unfiltered count is the sum of the rows the publishes wrote, not a count of events
@@ -225,9 +233,10 @@ test('migration 018 counts the events stored before it', async () => {
 });
 
 test('with more webhooks of a type than are counted one by one, its undelivered events still count right', async () => {
-  // past PER_WEBHOOK_MAX webhooks the count checks each event's type instead of going
+  // past PER_WEBHOOK_MAX webhooks the counts check each event's type instead of going
   // webhook by webhook; bob's new webhooks each get two package.shipped events, every
-  // other one a package.created as well, and a third of them are delivered
+  // other one a package.created as well; a third of them are delivered, a third
+  // attempted and not delivered
   const count = PER_WEBHOOK_MAX + 20;
   await insertOtherWebhooks(db, bob, { count });
   await db.query(
@@ -247,6 +256,10 @@ test('with more webhooks of a type than are counted one by one, its undelivered 
   await attempt(
     rows.filter((r) => r.id % 3 === 0).map((r) => r.id),
     true,
+  );
+  await attempt(
+    rows.filter((r) => r.id % 3 === 1).map((r) => r.id),
+    false,
   );
   await assertCountsRight(`with ${count} more webhooks`);
 });
