@@ -242,3 +242,38 @@ test("a rare event type's pages are read off its webhooks' own events", async ()
     }
   }
 });
+
+test('a type of many events, all older than the others, is read webhook by webhook', async () => {
+  // spread evenly, a seventh of the events would fill a page reading about 140 of them
+  // by id; all older than the rest, reading by id passes every other event first
+  const webhooks: number[] = [];
+  for (let i = 0; i < 10; i++) webhooks.push(await insertWebhook(db, owner));
+  await db.query(
+    `insert into hook_events (id, webhook_id, uuid, event_type, delivered, retry_count)
+     overriding system value
+     select -g, ($1::int[])[1 + g % 10], gen_random_uuid(), 'order.updated', true, 1
+     from generate_series(1, 1000) g`,
+    [webhooks],
+  );
+  await db.query('vacuum analyze hook_events');
+  const { rows } = await db.query<{ older: number; all: number }>(
+    `select count(*) filter (where id < 0)::int as older, count(*)::int as "all"
+     from hook_events`,
+  );
+  assert.ok(rows[0]!.all > 6 * rows[0]!.older, JSON.stringify(rows[0]));
+  const seen = new Map<string, Sent>();
+  const page = await listHookEvents(
+    noting(db, seen),
+    { userId: 0, isAdmin: true },
+    { event_type: 'order.updated' },
+    [],
+    20,
+    0,
+  );
+  assert.deepEqual(
+    page.map((e) => e.id),
+    Array.from({ length: 20 }, (_, i) => -1 - i),
+  );
+  const { passedOver, described } = await readPast(seen.get(UNNAMED)!);
+  assert.ok(passedOver <= 40, `${passedOver} rows passed over: ${described}`);
+});
