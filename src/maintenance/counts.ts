@@ -3,10 +3,11 @@ import { withMaintenanceLock } from './lock.js';
 
 /**
  * Folds the rows each statement added to hook_event_counts (migration 018) into one row
- * per webhook, event type and content type, and drops the keys that sum to nothing (a
- * deleted webhook's). A count sums the rows of its keys, so between two folds it reads
- * one row more for each publish or delete statement written meanwhile: run every
- * heartbeat, a heartbeat's worth. The rows are deleted and their sums inserted in one
+ * per webhook, event type and content type, with the lowest and highest id of their
+ * events (migration 019), and drops the keys that sum to nothing (a deleted webhook's).
+ * A count sums the rows of its keys, so between two folds it reads one row more for
+ * each publish or delete statement written meanwhile: run every heartbeat, a
+ * heartbeat's worth. The rows are deleted and their sums inserted in one
  * statement; rows that transactions still open add later are not seen by it and stay
  * for the next fold. Returns the rows folded (0 when another maintenance process holds
  * the lock, or there was nothing to fold).
@@ -21,11 +22,11 @@ export async function foldEventCounts(db: Db): Promise<number> {
          delete from hook_event_counts c using keys k
          where c.webhook_id = k.webhook_id and c.event_type = k.event_type
            and c.content_type_id is not distinct from k.content_type_id
-         returning c.webhook_id, c.event_type, c.content_type_id, c.n
+         returning c.webhook_id, c.event_type, c.content_type_id, c.n, c.min_id, c.max_id
        ), summed as (
-         insert into hook_event_counts (webhook_id, event_type, content_type_id, n)
-         select webhook_id, event_type, content_type_id, sum(n) from gone
-         group by webhook_id, event_type, content_type_id having sum(n) <> 0
+         insert into hook_event_counts (webhook_id, event_type, content_type_id, n, min_id, max_id)
+         select webhook_id, event_type, content_type_id, sum(n), min(min_id), max(max_id)
+         from gone group by webhook_id, event_type, content_type_id having sum(n) <> 0
        )
        select count(*)::int as folded from gone`,
     );

@@ -212,14 +212,16 @@ const keyFilters = (f: HookEventFilters) => ({
 
 /**
  * A query of the webhooks in `scope` (and `webhook`, when given) with events of the
- * event type and content type of `f`, from hook_event_counts: `webhook_id` and how many
- * of its events match, `matching`. It reads the table of totals through (one row per
- * key once folded).
+ * event type and content type of `f`, from hook_event_counts: `webhook_id`, how many of
+ * its events match, `matching`, and the lowest and highest ids they may have, `oldest`
+ * and `newest` (migration 019). It reads the table of totals through (one row per key
+ * once folded).
  */
 function webhooksMatching(scope: Scope, f: HookEventFilters, params: unknown[]): string {
   const where = whereClause(scope, { ...keyFilters(f), webhook: f.webhook }, params);
   // a deleted webhook's totals sum to nothing; the webhooks are read for a user's scope
-  return `select e.webhook_id, sum(e.n) as matching from hook_event_counts e
+  return `select e.webhook_id, sum(e.n) as matching,
+      min(e.min_id) as oldest, max(e.max_id) as newest from hook_event_counts e
     ${scope.isAdmin ? '' : 'join webhooks w on w.id = e.webhook_id'} ${where}
     group by e.webhook_id having sum(e.n) > 0`;
 }
@@ -439,8 +441,8 @@ export async function listHookEvents(
     }
     const matching = `select from hook_events e
       ${whereClause(ADMIN, filters, params)} and e.id = own.id offset 0`;
-    const idsOf = (webhook: string) => `select own.id from (
-        select i.id from hook_events i where i.webhook_id = ${webhook}${of}
+    const idsOf = (webhook: string, from = '') => `select own.id from (
+        select i.id from hook_events i where i.webhook_id = ${webhook}${from}${of}
         order by ${order.replaceAll('e.id', 'i.id')}
       ) own cross join lateral (${matching}) e order by ${order.replaceAll('e.id', 'own.id')}`;
     if (ownWebhook) {
@@ -453,8 +455,14 @@ export async function listHookEvents(
       // the webhooks with matching events, from the totals, in this statement's snapshot
       const webhooks = webhooksMatching(scope, filters, params);
       params.push(limit + offset);
+      // each webhook's read starts at its newest match (or its oldest, read upwards),
+      // past the newer events of other types it may have
+      const from =
+        (ordering[0]?.desc ?? true)
+          ? ' and i.id <= coalesce(k.newest, 9223372036854775807)'
+          : ' and i.id >= coalesce(k.oldest, -9223372036854775808)';
       ids = `select x.id from (${webhooks}) k cross join lateral (
-          ${idsOf('k.webhook_id')} limit $${params.length}
+          ${idsOf('k.webhook_id', from)} limit $${params.length}
         ) x order by ${order.replaceAll('e.id', 'x.id')}`;
     }
   } else {

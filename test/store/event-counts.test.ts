@@ -125,6 +125,29 @@ async function assertCountsRight(label: string): Promise<void> {
   }
 }
 
+/**
+ * hook_event_counts' lowest and highest ids of each key (migration 019) hold its stored
+ * events between them: exactly their lowest and highest when none has been deleted.
+ */
+async function assertBounds(label: string, exact: boolean): Promise<void> {
+  const { rows } = await db.query<{ key: string; low: number; high: number; a: number; b: number }>(
+    `select s.key, s.low, s.high, c.a, c.b from (
+       select concat_ws('/', webhook_id, event_type, content_type_id) as key,
+              min(id)::int as low, max(id)::int as high
+       from hook_events group by webhook_id, event_type, content_type_id) s
+     left join (
+       select concat_ws('/', webhook_id, event_type, content_type_id) as key,
+              min(min_id)::int as a, max(max_id)::int as b
+       from hook_event_counts group by webhook_id, event_type, content_type_id) c
+     on c.key = s.key`,
+  );
+  assert.ok(rows.length > 0);
+  for (const r of rows) {
+    if (exact) assert.deepEqual([r.a, r.b], [r.low, r.high], `${label}: ${r.key}`);
+    else assert.ok(r.a <= r.low && r.b >= r.high, `${label}: ${JSON.stringify(r)}`);
+  }
+}
+
 /** Records one attempt for each of `ids`: delivered, or failed and finished. */
 async function attempt(ids: number[], delivered: boolean): Promise<void> {
   const outcomes: AttemptOutcome[] = ids.map((id) => ({
@@ -162,6 +185,7 @@ test('a count read from hook_event_counts equals the events counted one by one, 
   await attempt((await ids(shipped)).slice(0, 8), true);
   await attempt((await ids(shipped)).slice(8, 11), false);
   await assertCountsRight('published and attempted');
+  await assertBounds('published and attempted', true);
 
   // the unfiltered count is the sum of the rows the publishes wrote, not a count of events
   const seen = new Map<string, Sent>();
@@ -211,25 +235,32 @@ test('a count read from hook_event_counts equals the events counted one by one, 
   assert.deepEqual(await rowsOfCounts(), stored);
   assert.equal(await foldEventCounts(db), 0, 'nothing left to fold');
   await assertCountsRight('after a fold');
+  await assertBounds('after deletes and a fold', false);
 
   await publish(other, 3);
   await assertCountsRight('published after a fold');
+  await assertBounds('published after a fold', false);
 });
 
-test('migration 018 counts the events stored before it', async () => {
+test('migrations 018 and 019 count the events stored before them, and their ids', async () => {
   await publish(created, 4);
   const before = await counted({ userId: 0, isAdmin: true }, {});
   assert.ok(before > 0);
   // back to the schema before migration 018, with its events kept
   await db.query('drop function oms_hook_events_counted() cascade');
   await db.query('drop table hook_event_counts');
-  await db.query('delete from oms_migrations where id = 18');
-  assert.deepEqual(await migrate(db), { applied: ['018_event_counts.sql'] });
+  await db.query('delete from oms_migrations where id in (18, 19)');
+  assert.deepEqual(await migrate(db), {
+    applied: ['018_event_counts.sql', '019_event_count_bounds.sql'],
+  });
   const { rows } = await db.query<{ rows: number }>(
     'select count(*)::int as rows from hook_event_counts',
   );
   assert.equal(rows[0]!.rows, 9, 'one row per webhook, event type and content type');
   await assertCountsRight('after the migration');
+  await assertBounds('after the migration', true);
+  await publish(created, 2, 'package.shipped');
+  await assertBounds('published after the migration', true);
 });
 
 test('with more webhooks of a type than are counted one by one, its undelivered events still count right', async () => {
