@@ -6,11 +6,11 @@ import { withMaintenanceLock } from './lock.js';
  * per webhook, event type and content type, with the lowest and highest id of their
  * events (migration 019), and drops the keys that sum to nothing (a deleted webhook's).
  * A count sums the rows of its keys, so between two folds it reads one row more for
- * each publish or delete statement written meanwhile: run every heartbeat, a
- * heartbeat's worth. The rows are deleted and their sums inserted in one
- * statement; rows that transactions still open add later are not seen by it and stay
- * for the next fold. Returns the rows folded (0 when another maintenance process holds
- * the lock, or there was nothing to fold).
+ * each publish or delete statement written meanwhile: run every heartbeat, a heartbeat's
+ * worth. The rows are deleted and their sums inserted in one statement; rows that
+ * transactions still open add later are not seen by it and stay for the next fold.
+ * Returns the rows folded (0 when another maintenance process holds the lock, or there
+ * was nothing to fold).
  */
 export async function foldEventCounts(db: Db): Promise<number> {
   const folded = await withMaintenanceLock(db, async (tx) => {

@@ -185,11 +185,7 @@ export async function countHookEvents(
     return rows[0]!.n;
   }
   // the totals go by the alias of the events, `e`, so that the same clause filters both
-  const keys = {
-    webhook: filters.webhook,
-    event_type: filters.event_type,
-    content_type: filters.content_type,
-  };
+  const keys = countedKeys(filters);
   let sql: string;
   if (filters.delivered === false) sql = undeliveredCount(scope, keys, params);
   else {
@@ -210,6 +206,9 @@ const keyFilters = (f: HookEventFilters) => ({
   content_type: f.content_type,
 });
 
+/** The filters of `f` that are columns of hook_event_counts. */
+const countedKeys = (f: HookEventFilters) => ({ ...keyFilters(f), webhook: f.webhook });
+
 /**
  * A query of the webhooks in `scope` (and `webhook`, when given) with events of the
  * event type and content type of `f`, from hook_event_counts: `webhook_id`, how many of
@@ -218,7 +217,7 @@ const keyFilters = (f: HookEventFilters) => ({
  * once folded).
  */
 function webhooksMatching(scope: Scope, f: HookEventFilters, params: unknown[]): string {
-  const where = whereClause(scope, { ...keyFilters(f), webhook: f.webhook }, params);
+  const where = whereClause(scope, countedKeys(f), params);
   // a deleted webhook's totals sum to nothing; the webhooks are read for a user's scope
   return `select e.webhook_id, sum(e.n) as matching,
       min(e.min_id) as oldest, max(e.max_id) as newest from hook_event_counts e
