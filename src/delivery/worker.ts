@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { isoMicro, type Clock } from '../core/clock.js';
 import { toError } from '../core/errors.js';
+import { isDeliveredStatus } from '../core/delivered.js';
 import { countdownSeconds } from '../core/retry.js';
 import {
   claimBatch,
@@ -133,7 +134,7 @@ export function outcomeOf(
   worker: string,
 ): AttemptOutcome {
   const { status } = result;
-  const delivered = status !== null && status >= 200 && status < 300;
+  const delivered = isDeliveredStatus(status);
   const gone = status === 410;
   const attempts = event.retryCount + 1;
   let next: Next;

@@ -63,7 +63,8 @@ async function counted(scope: Scope, f: HookEventFilters): Promise<number> {
      where ($1::bigint is null or e.webhook_id = $1) and ($2::text is null or e.event_type = $2)
        and ($3::bool is null or e.delivered = $3) and ($4::bool or w.user_id = $5)
        and ($6::bigint is null or e.content_type_id = $6)
-       and (not $7 or (not e.delivered and e.retry_count > 0))`,
+       and (not $7 or (not e.delivered and e.retry_count > 0))
+       and ($8::int is null or e.response_http_status = $8)`,
     [
       f.webhook ?? null,
       f.event_type ?? null,
@@ -72,6 +73,7 @@ async function counted(scope: Scope, f: HookEventFilters): Promise<number> {
       scope.userId,
       f.content_type ?? null,
       f.undelivered ?? false,
+      f.response_http_status ?? null,
     ],
   );
   return rows[0]!.n;
@@ -112,6 +114,16 @@ async function assertCountsRight(label: string): Promise<void> {
     { undelivered: true, event_type: 'package.created' },
     { undelivered: true, event_type: 'package.created', webhook: created },
     { undelivered: true, event_type: 'package.none' },
+    // a status other than 2xx is counted among the undelivered events alone
+    { response_http_status: 500 },
+    { response_http_status: 503 },
+    { response_http_status: 404 },
+    { response_http_status: 200 },
+    { response_http_status: 500, webhook: created },
+    { response_http_status: 500, event_type: 'package.shipped' },
+    { response_http_status: 500, undelivered: true },
+    { response_http_status: 500, delivered: true },
+    { response_http_status: 200, delivered: false },
     { webhook: 2 ** 40 },
   ];
   for (const scope of scopes) {
@@ -148,12 +160,15 @@ async function assertBounds(label: string, exact: boolean): Promise<void> {
   }
 }
 
-/** Records one attempt for each of `ids`: delivered, or failed and finished. */
-async function attempt(ids: number[], delivered: boolean): Promise<void> {
+/**
+ * Records one attempt for each of `ids`: delivered (200), or failed (500, or `status`)
+ * and finished.
+ */
+async function attempt(ids: number[], delivered: boolean, status?: number): Promise<void> {
   const outcomes: AttemptOutcome[] = ids.map((id) => ({
     id,
     at: isoMicro(Date.now()),
-    status: delivered ? 200 : 500,
+    status: status ?? (delivered ? 200 : 500),
     content: delivered ? 'ok' : 'no',
     delivered,
     next: { kind: 'done' },
@@ -182,6 +197,9 @@ test('a count read from hook_event_counts equals the events counted one by one, 
   const mine = await ids(created);
   await attempt(mine.slice(0, 20), true);
   await attempt(mine.slice(20, 25), false);
+  // failed again with another status, and failed then delivered
+  await attempt(mine.slice(20, 22), false, 503);
+  await attempt(mine.slice(24, 25), true);
   await attempt((await ids(shipped)).slice(0, 8), true);
   await attempt((await ids(shipped)).slice(8, 11), false);
   await assertCountsRight('published and attempted');
