@@ -386,6 +386,44 @@ async function readsPerWebhook(
   return per[0]!.rows < whole;
 }
 
+/**
+ * The most events of a `created_date` range whose page is read off the index by date and
+ * sorted (readsDateRange): 10,000 are read and sorted in 10-15 ms.
+ */
+const DATE_RANGE_ROWS = 10_000;
+
+/**
+ * Whether a page by id of a `created_date` range is read off the index by date and
+ * sorted, rather than as PostgreSQL would choose: it takes the range's events to be
+ * spread evenly over the ids, and reads the table backwards by id expecting a page soon,
+ * where a range of the oldest events passes every newer one first (the oldest 5,000 of
+ * 1,110,000: 196 ms on PostgreSQL, 9.6 read off the index and sorted). Only for a range
+ * of at most DATE_RANGE_ROWS events, which a read of the index that stops at the next
+ * one tells (sorting more costs more than the other way can: 50,000 took 66 ms, against
+ * 58-61). Filtered further, the range's events bound what is read.
+ */
+async function readsDateRange(
+  db: Queryable,
+  filters: HookEventFilters,
+  ordering: Ordering,
+): Promise<boolean> {
+  if (filters.created_date__gte === undefined && filters.created_date__lte === undefined)
+    return false;
+  if (ordering.some((o) => o.field !== 'id')) return false;
+  const params: unknown[] = [];
+  const range = whereClause(
+    ADMIN,
+    { created_date__gte: filters.created_date__gte, created_date__lte: filters.created_date__lte },
+    params,
+  );
+  const { rows } = await db.query<{ n: number }>(
+    `select count(*)::int as n from (
+       select from hook_events e ${range} limit ${DATE_RANGE_ROWS + 1}) r`,
+    params,
+  );
+  return rows[0]!.n <= DATE_RANGE_ROWS;
+}
+
 /** The filters a webhook's own events are read for one by one (readsOwnWebhook). */
 const OWN_FILTERS: ReadonlySet<string> = new Set([
   'webhook',
@@ -500,6 +538,13 @@ export async function listHookEvents(
           limit $${params.length}
         ) x order by ${order.replaceAll('e.id', 'x.id')}`;
     }
+  } else if (await readsDateRange(db, filters, ordering)) {
+    // the range's events off the index by date, a subquery so that PostgreSQL cannot
+    // read the table by id instead, then sorted
+    ids = `select r.id from (
+        select e.id from hook_events e join webhooks w on w.id = e.webhook_id
+        ${whereClause(scope, filters, params)} offset 0
+      ) r order by ${order.replaceAll('e.id', 'r.id')}`;
   } else {
     ids = `select e.id from hook_events e join webhooks w on w.id = e.webhook_id
       ${whereClause(scope, filters, params)} order by ${order}`;
