@@ -733,6 +733,12 @@ async function main() {
     // and counts could not be answered from the indexes. Vacuum once, as autovacuum would.
     await db.query('vacuum analyze hook_events');
     await db.query('analyze');
+    // the date of the 5,000th oldest event: a range of the oldest, which read by id
+    // passes every newer event
+    const { rows: fifth } = await db.query<{ at: string }>(
+      `select oms_ts(created_date) as at from hook_events order by id offset 4999 limit 1`,
+    );
+    const oldest = encodeURIComponent(fifth[0]!.at);
     if (dbKind === 'pglite') await db.close();
     service = await startService(bdb.serviceEnv, servicePort);
     /** The p95 of 40 reads of the page, and a note: its count, the median, the slowest. */
@@ -764,6 +770,15 @@ async function main() {
       [
         'first page, oms_hook_events?webhook&delivered=false, p95',
         `/api/v1/oms/oms_hook_events/?webhook=${healthy[0]}&delivered=false`,
+      ],
+      // a failed status: a tenth of the read set's events answered 500
+      [
+        'first page, oms_hook_events?webhook&response_http_status=500, p95',
+        `/api/v1/oms/oms_hook_events/?webhook=${healthy[0]}&response_http_status=500`,
+      ],
+      [
+        'first page, oms_hook_events?created_date__lte, p95',
+        `/api/v1/oms/oms_hook_events/?created_date__lte=${oldest}`,
       ],
       // a type whose events are all older than the backlog's: no index serves a type alone
       [
