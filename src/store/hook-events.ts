@@ -483,8 +483,10 @@ export async function listHookEvents(
   limit: number,
   offset: number,
 ): Promise<HookEventJson[]> {
-  const perWebhook = await readsPerWebhook(db, scope, filters, ordering, limit + offset);
-  const ownWebhook = !perWebhook && readsOwnWebhook(filters, ordering);
+  const dateRange = await readsDateRange(db, filters, ordering);
+  const perWebhook =
+    !dateRange && (await readsPerWebhook(db, scope, filters, ordering, limit + offset));
+  const ownWebhook = !dateRange && !perWebhook && readsOwnWebhook(filters, ordering);
   const params: unknown[] = [];
   const order = [...ordering, { field: 'id' as const, desc: ordering[0]?.desc ?? true }]
     .map(
@@ -494,7 +496,14 @@ export async function listHookEvents(
     )
     .join(', ');
   let ids: string;
-  if (perWebhook || ownWebhook) {
+  if (dateRange) {
+    // the range's events off the index by date, a subquery so that PostgreSQL cannot
+    // read the table by id instead, then sorted
+    ids = `select r.id from (
+        select e.id from hook_events e join webhooks w on w.id = e.webhook_id
+        ${whereClause(scope, filters, params)} offset 0
+      ) r order by ${order.replaceAll('e.id', 'r.id')}`;
+  } else if (perWebhook || ownWebhook) {
     // Each webhook's ids in order off its own index, a subquery so that PostgreSQL
     // cannot read the whole table by id instead (expecting each webhook to hold an even
     // share of the events); then each id's event for the other filters, by id (`offset
@@ -538,13 +547,6 @@ export async function listHookEvents(
           limit $${params.length}
         ) x order by ${order.replaceAll('e.id', 'x.id')}`;
     }
-  } else if (await readsDateRange(db, filters, ordering)) {
-    // the range's events off the index by date, a subquery so that PostgreSQL cannot
-    // read the table by id instead, then sorted
-    ids = `select r.id from (
-        select e.id from hook_events e join webhooks w on w.id = e.webhook_id
-        ${whereClause(scope, filters, params)} offset 0
-      ) r order by ${order.replaceAll('e.id', 'r.id')}`;
   } else {
     ids = `select e.id from hook_events e join webhooks w on w.id = e.webhook_id
       ${whereClause(scope, filters, params)} order by ${order}`;

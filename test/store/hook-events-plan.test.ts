@@ -394,6 +394,7 @@ test("a page by id of a date range of the oldest events reads the range's, off t
          where ($1::timestamptz is null or e.created_date >= $1)
            and ($2::timestamptz is null or e.created_date <= $2)
            and ($3::bool is null or e.delivered = $3) and ($4::bool or w.user_id = $5)
+           and ($7::text is null or e.event_type = $7)
          order by e.id ${asc ? 'asc' : 'desc'} limit 20 offset $6`,
         [
           f.created_date__gte ?? null,
@@ -402,21 +403,27 @@ test("a page by id of a date range of the oldest events reads the range's, off t
           scope.isAdmin,
           scope.userId,
           offset,
+          f.event_type ?? null,
         ],
       )
     ).rows.map((r) => r.id);
   const oldest = { created_date__lte: '2020-01-02T09:20:00Z' };
-  const seen = new Map<string, Sent>();
-  const first = await listHookEvents(noting(db, seen), admin, oldest, [], 20, 0);
-  assert.deepEqual(
-    first.map((e) => e.id),
-    await expected(admin, oldest, false, 0),
-  );
-  // the range's 2,000 events, and the page's; by id, every newer event first
-  const read = await rowsRead(db, seen.get(UNNAMED)!, 'hook_events');
-  assert.ok(read <= 2100, `${read} rows of hook_events read`);
+  // with a type too, read webhook by webhook from each one's newest event of it
+  const ofType = { ...oldest, event_type: 'package.created' };
+  for (const f of [oldest, ofType]) {
+    const seen = new Map<string, Sent>();
+    const first = await listHookEvents(noting(db, seen), admin, f, [], 20, 0);
+    assert.deepEqual(
+      first.map((e) => e.id),
+      await expected(admin, f, false, 0),
+    );
+    // the range's 2,000 events, and the page's; by id, every newer event first
+    const read = await rowsRead(db, seen.get(UNNAMED)!, 'hook_events');
+    assert.ok(read <= 2100, `${JSON.stringify(f)}: ${read} rows of hook_events read`);
+  }
   for (const f of [
     oldest,
+    ofType,
     { ...oldest, delivered: true },
     { created_date__gte: '2020-01-01T00:30:00Z', created_date__lte: '2020-01-01T01:00:00Z' },
     // most events: read by id
