@@ -177,6 +177,33 @@ async function readPast(sent: Sent): Promise<{ passedOver: number; described: st
   };
 }
 
+/**
+ * Each page of `filters` in each scope, by id both ways, at each offset, is the one
+ * `expected` reads from the whole table.
+ */
+async function assertPages(
+  scopes: Scope[],
+  filters: HookEventFilters[],
+  offsets: number[],
+  expected: (scope: Scope, f: HookEventFilters, asc: boolean, offset: number) => Promise<number[]>,
+): Promise<void> {
+  for (const f of filters) {
+    for (const scope of scopes) {
+      for (const asc of [false, true]) {
+        for (const offset of offsets) {
+          const ordering: Ordering = asc ? [{ field: 'id', desc: false }] : [];
+          const page = await listHookEvents(db, scope, f, ordering, 20, offset);
+          assert.deepEqual(
+            page.map((e) => e.id),
+            await expected(scope, f, asc, offset),
+            `${JSON.stringify(scope)} ${JSON.stringify(f)} asc ${asc} offset ${offset}`,
+          );
+        }
+      }
+    }
+  }
+}
+
 test("a rare event type's pages are read off its webhooks' own events", async () => {
   // no index serves the event type alone: read backwards by id, the first page of a
   // type whose events are all older than the others' read past every one of those
@@ -220,26 +247,17 @@ test("a rare event type's pages are read off its webhooks' own events", async ()
         [f.event_type, f.delivered ?? null, scope.isAdmin, scope.userId, offset, !!f.undelivered],
       )
     ).rows.map((r) => r.id);
-  for (const scope of [admin, { userId: stranger, isAdmin: false }]) {
-    for (const f of [
+  await assertPages(
+    [admin, { userId: stranger, isAdmin: false }],
+    [
       shipped,
       { ...shipped, delivered: false },
       { ...shipped, undelivered: true },
       { event_type: 'package.none' },
-    ]) {
-      for (const asc of [false, true]) {
-        for (const offset of [0, 20, 170, 400]) {
-          const ordering: Ordering = asc ? [{ field: 'id', desc: false }] : [];
-          const page = await listHookEvents(db, scope, f, ordering, 20, offset);
-          assert.deepEqual(
-            page.map((e) => e.id),
-            await expected(scope, f, asc, offset),
-            `${JSON.stringify(scope)} ${JSON.stringify(f)} asc ${asc} offset ${offset}`,
-          );
-        }
-      }
-    }
-  }
+    ],
+    [0, 20, 170, 400],
+    expected,
+  );
 });
 
 test('a type of many events, all older than the others, is read webhook by webhook from its newest', async () => {
@@ -421,27 +439,18 @@ test("a page by id of a date range of the oldest events reads the range's, off t
     const read = await rowsRead(db, seen.get(UNNAMED)!, 'hook_events');
     assert.ok(read <= 2100, `${JSON.stringify(f)}: ${read} rows of hook_events read`);
   }
-  for (const f of [
-    oldest,
-    ofType,
-    { ...oldest, delivered: true },
-    { created_date__gte: '2020-01-01T00:30:00Z', created_date__lte: '2020-01-01T01:00:00Z' },
-    // most events: read by id
-    { created_date__gte: '2020-01-01T00:30:00Z' },
-    { created_date__lte: '2019-01-01T00:00:00Z' },
-  ] as HookEventFilters[]) {
-    for (const scope of [admin, stranger]) {
-      for (const asc of [false, true]) {
-        for (const offset of [0, 40]) {
-          const ordering: Ordering = asc ? [{ field: 'id', desc: false }] : [];
-          const page = await listHookEvents(db, scope, f, ordering, 20, offset);
-          assert.deepEqual(
-            page.map((e) => e.id),
-            await expected(scope, f, asc, offset),
-            `${JSON.stringify(scope)} ${JSON.stringify(f)} asc ${asc} offset ${offset}`,
-          );
-        }
-      }
-    }
-  }
+  await assertPages(
+    [admin, stranger],
+    [
+      oldest,
+      ofType,
+      { ...oldest, delivered: true },
+      { created_date__gte: '2020-01-01T00:30:00Z', created_date__lte: '2020-01-01T01:00:00Z' },
+      // most events: read by id
+      { created_date__gte: '2020-01-01T00:30:00Z' },
+      { created_date__lte: '2019-01-01T00:00:00Z' },
+    ] as HookEventFilters[],
+    [0, 40],
+    expected,
+  );
 });
