@@ -16,6 +16,7 @@ let db: Db;
 let drop: () => Promise<void>;
 let webhook: number;
 let owner: number;
+const ADMIN: Scope = { userId: 0, isAdmin: true };
 
 before(async () => {
   ({ db, drop } = await testDb());
@@ -39,7 +40,7 @@ async function listStatement(ordering: Ordering): Promise<{ sent: Sent; page: Ho
   const seen = new Map<string, Sent>();
   const page = await listHookEvents(
     noting(db, seen),
-    { userId: 0, isAdmin: true },
+    ADMIN,
     { webhook, delivered: false },
     ordering,
     20,
@@ -134,7 +135,6 @@ test("a webhook's first page reads its own events, though most are its own and t
     [other],
   );
   await db.query('vacuum analyze hook_events');
-  const admin = { userId: 0, isAdmin: true };
   const stranger = (await ensureUser(db, 'plan-webhook-stranger', false)).id;
   for (const f of [
     { webhook },
@@ -142,14 +142,8 @@ test("a webhook's first page reads its own events, though most are its own and t
     { webhook, event_type: 'package.created', delivered: true },
     { webhook, undelivered: true },
   ] as HookEventFilters[]) {
-    const seen = new Map<string, Sent>();
-    const page = await listHookEvents(noting(db, seen), admin, f, [], 20, 0);
-    assert.deepEqual(
-      page.map((e) => e.id),
-      await expected(admin, f),
-      JSON.stringify(f),
-    );
-    const { passedOver, described } = await readPast(seen.get(UNNAMED)!);
+    const { sent } = await firstPage(f);
+    const { passedOver, described } = await readPast(sent);
     // a few of its own events on the way, for the filtered pages (EXPLAIN gives a
     // lookup's rows removed as an average over its loops); 500 read by id
     assert.ok(passedOver <= 10, `${JSON.stringify(f)}: ${passedOver} passed over: ${described}`);
@@ -209,6 +203,21 @@ async function expected(
 }
 
 /**
+ * The first page of `f` for an admin, checked against expected(), and the statement
+ * that read it.
+ */
+async function firstPage(f: HookEventFilters): Promise<{ page: HookEventJson[]; sent: Sent }> {
+  const seen = new Map<string, Sent>();
+  const page = await listHookEvents(noting(db, seen), ADMIN, f, [], 20, 0);
+  assert.deepEqual(
+    page.map((e) => e.id),
+    await expected(ADMIN, f),
+    JSON.stringify(f),
+  );
+  return { page, sent: seen.get(UNNAMED)! };
+}
+
+/**
  * Each page of `filters` in each scope, by id both ways, at each offset, is the one
  * `expected` reads from the whole table.
  */
@@ -256,18 +265,16 @@ test("a rare event type's pages are read off its webhooks' own events", async ()
   await db.query('vacuum analyze hook_events');
 
   const shipped = { event_type: 'package.shipped' };
-  const seen = new Map<string, Sent>();
-  const admin = { userId: 0, isAdmin: true };
-  const first = await listHookEvents(noting(db, seen), admin, shipped, [], 20, 0);
+  const { page: first, sent } = await firstPage(shipped);
   // read by id, the 3,000 newer events of the other type come first; webhook by
   // webhook, each id read is looked up once: about 60 of each, and the page's 20
-  const read = await rowsRead(db, seen.get(UNNAMED)!, 'hook_events');
+  const read = await rowsRead(db, sent, 'hook_events');
   assert.ok(read <= 500, `${read} rows of hook_events read`);
   assert.equal(first.length, 20);
 
   // whichever way the ids are read, the pages are those of the whole table
   await assertPages(
-    [admin, { userId: stranger, isAdmin: false }],
+    [ADMIN, { userId: stranger, isAdmin: false }],
     [
       shipped,
       { ...shipped, delivered: false },
@@ -305,7 +312,7 @@ test('a type of many events, all older than the others, is read webhook by webho
   const seen = new Map<string, Sent>();
   const page = await listHookEvents(
     noting(db, seen),
-    { userId: 0, isAdmin: true },
+    ADMIN,
     { event_type: 'order.updated' },
     [],
     20,
@@ -346,7 +353,6 @@ test("a webhook's page of a type or content type it has few or none of, or of a 
   const undelivered = counted[0]!.n;
   assert.ok(undelivered < 3000, `${undelivered} undelivered events in all`);
 
-  const admin = { userId: 0, isAdmin: true };
   const stranger = {
     userId: (await ensureUser(db, 'plan-status-stranger', false)).id,
     isAdmin: false,
@@ -364,15 +370,9 @@ test("a webhook's page of a type or content type it has few or none of, or of a 
     [{ webhook: big, response_http_status: 503 }, undelivered + 20, 20],
     [{ webhook: big, response_http_status: 503, event_type: 'package.shipped' }, 20, 1],
   ] as [HookEventFilters, number, number][]) {
-    const seen = new Map<string, Sent>();
-    const page = await listHookEvents(noting(db, seen), admin, f, [], 20, 0);
-    assert.deepEqual(
-      page.map((e) => e.id),
-      await expected(admin, f),
-      JSON.stringify(f),
-    );
+    const { page, sent } = await firstPage(f);
     assert.equal(page.length, length, JSON.stringify(f));
-    const read = await rowsRead(db, seen.get(UNNAMED)!, 'hook_events');
+    const read = await rowsRead(db, sent, 'hook_events');
     assert.ok(read <= most, `${JSON.stringify(f)}: ${read} rows of hook_events read`);
     assert.deepEqual(
       (await listHookEvents(db, stranger, f, [], 20, 0)).map((e) => e.id),
@@ -398,27 +398,22 @@ test("a page by id of a date range of the oldest events reads the range's, off t
   await db.query('vacuum analyze hook_events');
   const { rows: all } = await db.query<{ n: number }>('select count(*)::int as n from hook_events');
   assert.ok(all[0]!.n > 8000, `${all[0]!.n} events`);
-  const admin = { userId: 0, isAdmin: true };
   const stranger = {
     userId: (await ensureUser(db, 'plan-date-stranger', false)).id,
     isAdmin: false,
   };
   const oldest = { created_date__lte: '2020-01-02T09:20:00Z' };
-  // with a type too: read webhook by webhook, each from its newest event of the type
+  // with a type too, which read webhook by webhook would start at each one's newest
+  // event of the type
   const ofType = { ...oldest, event_type: 'package.created' };
   for (const f of [oldest, ofType]) {
-    const seen = new Map<string, Sent>();
-    const first = await listHookEvents(noting(db, seen), admin, f, [], 20, 0);
-    assert.deepEqual(
-      first.map((e) => e.id),
-      await expected(admin, f, false, 0),
-    );
+    const { sent } = await firstPage(f);
     // the range's 2,000 events, and the page's; by id, every newer event first
-    const read = await rowsRead(db, seen.get(UNNAMED)!, 'hook_events');
+    const read = await rowsRead(db, sent, 'hook_events');
     assert.ok(read <= 2100, `${JSON.stringify(f)}: ${read} rows of hook_events read`);
   }
   await assertPages(
-    [admin, stranger],
+    [ADMIN, stranger],
     [
       oldest,
       ofType,
