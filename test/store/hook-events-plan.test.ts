@@ -426,3 +426,86 @@ test("a page by id of a date range of the oldest events reads the range's, off t
     [0, 40],
   );
 });
+
+test("a page by id of a larger date range keeps to the span of its events' ids", async () => {
+  // more than 10,000 events are not sorted off the index by date; read by id, the first
+  // page of a range passed every event created after it (50,000 in the middle of
+  // 1,110,000: 96-102 ms on PostgreSQL; with a type, read webhook by webhook from each
+  // one's newest event of it, 0.45-1.6 s)
+  const spanned = await insertWebhook(db, owner);
+  const ofRare = await insertWebhook(db, owner);
+  // two blocks of 12,000, each id two apart, one in 50 of a rarer type and webhook;
+  // between the later block's ids a few events created years after it, inside the span
+  // of its ids but not in its range
+  await db.query(
+    `insert into hook_events (id, webhook_id, uuid, event_type, delivered, retry_count,
+                              created_date)
+     overriding system value
+     select b.base - 2 * g, case when g % 50 = 0 then $2::int else $1::int end,
+            gen_random_uuid(),
+            case when g % 50 = 0 then 'order.updated'
+                 when g % 2 = 0 then 'package.shipped' else 'package.created' end,
+            g % 3 <> 0, 1, b.start + g * interval '1 minute'
+     from (values (-100000, timestamptz '2018-01-01T00:00:00Z'),
+                  (-50000, timestamptz '2019-01-01T00:00:00Z')) b(base, start),
+          generate_series(1, 12000) g
+     union all
+     select -50001 - 2 * g, $1::int, gen_random_uuid(), 'package.shipped', true, 1,
+            timestamptz '2025-01-01T00:00:00Z' + g * interval '1 minute'
+     from generate_series(1000, 12000, 1000) g`,
+    [spanned, ofRare],
+  );
+  await db.query('vacuum analyze hook_events');
+  const { rows } = await db.query<{ newer: number; older: number }>(
+    `select count(*) filter (where created_date > '2019-01-10')::int as newer,
+            count(*) filter (where created_date < '2019-01-01')::int as older from hook_events`,
+  );
+  assert.ok(rows[0]!.newer > 10_000 && rows[0]!.older > 10_000, JSON.stringify(rows[0]));
+  const range = {
+    created_date__gte: '2019-01-01T00:00:00Z',
+    created_date__lte: '2019-01-10T00:00:00Z',
+  };
+  const shipped = { ...range, event_type: 'package.shipped' };
+  const own = { ...range, webhook: spanned };
+  // a type rarer than the others, read webhook by webhook: the webhooks of the earlier
+  // test hold 1,000 older events of it, all outside the range
+  const rare = { ...range, event_type: 'order.updated' };
+  for (const f of [range, shipped, own, rare] as HookEventFilters[]) {
+    for (const asc of [false, true]) {
+      const seen = new Map<string, Sent>();
+      const ordering: Ordering = asc ? [{ field: 'id', desc: false }] : [];
+      const page = await listHookEvents(noting(db, seen), ADMIN, f, ordering, 20, 0);
+      assert.deepEqual(
+        page.map((e) => e.id),
+        await expected(ADMIN, f, asc),
+      );
+      // from the span's end, the page's events, the few created later between them and
+      // a lookup each; by id, the 12,000 events on the side it starts from first
+      const read = await rowsRead(db, seen.get(UNNAMED)!, 'hook_events');
+      assert.ok(read <= 300, `${JSON.stringify(f)} asc ${asc}: ${read} rows of hook_events read`);
+    }
+  }
+  const stranger = {
+    userId: (await ensureUser(db, 'plan-span-stranger', false)).id,
+    isAdmin: false,
+  };
+  const filters = [
+    range,
+    shipped,
+    own,
+    rare,
+    { ...range, delivered: true },
+    { ...shipped, undelivered: true },
+    { created_date__lte: '2019-01-10T00:00:00Z' },
+    { created_date__gte: '2019-01-01T00:00:00Z', event_type: 'package.created' },
+    { created_date__gte: '2017-01-01T00:00:00Z', created_date__lte: '2017-02-01T00:00:00Z' },
+  ] as HookEventFilters[];
+  await assertPages([ADMIN, stranger], filters, [0, 40]);
+  // an event of the range with the newest id: its span is then the whole table's
+  await db.query(
+    `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count, created_date)
+     values ($1, gen_random_uuid(), 'package.shipped', true, 1, '2019-01-05T00:00:00Z')`,
+    [spanned],
+  );
+  await assertPages([ADMIN, stranger], filters, [0, 40]);
+});
