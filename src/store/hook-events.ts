@@ -213,7 +213,7 @@ export async function countHookEvents(
   }
   if (!only(COUNTED_FILTERS)) {
     const { rows } = await db.query<{ n: number }>(
-      `select count(*)::int as n from hook_events e join webhooks w on w.id = e.webhook_id
+      `select count(*)::int as n from hook_events e ${scopeJoin(scope)}
        ${whereClause(scope, filters, params)}`,
       params,
     );
@@ -231,6 +231,17 @@ export async function countHookEvents(
   const { rows } = await db.query<{ n: number }>(`select (${sql})::int as n`, params);
   return rows[0]!.n;
 }
+
+/**
+ * The join of the events (or their totals) to their webhooks that a user's scope needs,
+ * and an admin's not: every event has its webhook (migration 012 refuses an event
+ * without one, and a webhook's deletion takes its events). Without it, an admin's count
+ * of a `created_date` range reads the index by date alone, where the join looked each
+ * event up for its webhook: the newer half of 1,110,000 counted in 134-167 ms on
+ * PostgreSQL, 52-69 so, and a range of 20,000 in 9.9 ms, 1.7 so.
+ */
+const scopeJoin = (scope: Scope): string =>
+  scope.isAdmin ? '' : 'join webhooks w on w.id = e.webhook_id';
 
 /** Every event: conditions on the events alone, and the webhooks' scope applied apart. */
 const ADMIN: Scope = { userId: 0, isAdmin: true };
@@ -260,7 +271,7 @@ function webhooksMatching(scope: Scope, f: HookEventFilters, params: unknown[]):
   return `select e.webhook_id, sum(e.n) as matching,
       coalesce(min(e.min_id), -9223372036854775808) as oldest,
       coalesce(max(e.max_id), 9223372036854775807) as newest from hook_event_counts e
-    ${scope.isAdmin ? '' : 'join webhooks w on w.id = e.webhook_id'} ${where}
+    ${scopeJoin(scope)} ${where}
     group by e.webhook_id having sum(e.n) > 0`;
 }
 

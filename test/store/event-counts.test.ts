@@ -64,7 +64,10 @@ async function counted(scope: Scope, f: HookEventFilters): Promise<number> {
        and ($3::bool is null or e.delivered = $3) and ($4::bool or w.user_id = $5)
        and ($6::bigint is null or e.content_type_id = $6)
        and (not $7 or (not e.delivered and e.retry_count > 0))
-       and ($8::int is null or e.response_http_status = $8)`,
+       and ($8::int is null or e.response_http_status = $8)
+       and ($9::timestamptz is null or e.created_date >= $9)
+       and ($10::timestamptz is null or e.created_date <= $10)
+       and ($11::timestamptz is null or e.modified_date >= $11)`,
     [
       f.webhook ?? null,
       f.event_type ?? null,
@@ -74,6 +77,9 @@ async function counted(scope: Scope, f: HookEventFilters): Promise<number> {
       f.content_type ?? null,
       f.undelivered ?? false,
       f.response_http_status ?? null,
+      f.created_date__gte ?? null,
+      f.created_date__lte ?? null,
+      f.modified_date__gte ?? null,
     ],
   );
   return rows[0]!.n;
@@ -81,6 +87,12 @@ async function counted(scope: Scope, f: HookEventFilters): Promise<number> {
 
 /** countHookEvents agrees with the table for every scope and filter the counts serve. */
 async function assertCountsRight(label: string): Promise<void> {
+  // the date of the middle event by id, which publishing in order gives the middle date
+  const { rows: middle } = await db.query<{ at: string | null }>(
+    `select (select oms_ts(created_date) from hook_events order by id
+             offset (select count(*) / 2 from hook_events) limit 1) as at`,
+  );
+  const mid = middle[0]!.at ?? new Date().toISOString();
   const scopes: Scope[] = [
     { userId: 0, isAdmin: true },
     { userId: alice, isAdmin: false },
@@ -124,6 +136,12 @@ async function assertCountsRight(label: string): Promise<void> {
     { response_http_status: 500, undelivered: true },
     { response_http_status: 500, delivered: true },
     { response_http_status: 200, delivered: false },
+    // dates: counted event by event, an admin's off the index by date alone
+    { created_date__gte: mid },
+    { created_date__lte: mid },
+    { created_date__gte: mid, webhook: created },
+    { created_date__gte: mid, event_type: 'package.shipped', delivered: false },
+    { modified_date__gte: mid },
     { webhook: 2 ** 40 },
   ];
   for (const scope of scopes) {
