@@ -733,19 +733,17 @@ async function main() {
     // and counts could not be answered from the indexes. Vacuum once, as autovacuum would.
     await db.query('vacuum analyze hook_events');
     await db.query('analyze');
-    // the date of the 5,000th oldest event: a range of the oldest, which read by id
-    // passes every newer event
-    const { rows: fifth } = await db.query<{ at: string }>(
-      `select oms_ts(created_date) as at from hook_events order by id offset 4999 limit 1`,
+    // the dates of the 5,000th, 50,000th and 70,000th oldest events: a range of the
+    // oldest 5,000, which read by id passes every newer event, and one of 20,000, too many
+    // to sort off the index by date, which read by id passes them too
+    const at = (n: number) =>
+      `(select oms_ts(created_date) from hook_events order by id offset ${n - 1} limit 1)`;
+    const { rows: dates } = await db.query<{ oldest: string; lo: string; hi: string }>(
+      `select ${at(5_000)} as oldest, ${at(50_000)} as lo, ${at(70_000)} as hi`,
     );
-    const oldest = encodeURIComponent(fifth[0]!.at);
-    // the dates of the 50,000th and 70,000th oldest: a range of 20,000, too many to sort
-    // off the index by date, which read by id from the newest passes every newer event
-    const { rows: span } = await db.query<{ lo: string; hi: string }>(
-      `select (select oms_ts(created_date) from hook_events order by id offset 49999 limit 1) as lo,
-              (select oms_ts(created_date) from hook_events order by id offset 69999 limit 1) as hi`,
+    const [oldest, ...range] = [dates[0]!.oldest, dates[0]!.lo, dates[0]!.hi].map(
+      encodeURIComponent,
     );
-    const range = [span[0]!.lo, span[0]!.hi].map(encodeURIComponent);
     if (dbKind === 'pglite') await db.close();
     service = await startService(bdb.serviceEnv, servicePort);
     /** The p95 of 40 reads of the page, and a note: its count, the median, the slowest. */

@@ -89,7 +89,7 @@ export interface HookEventFilters {
   undelivered?: boolean;
   /**
    * Not a filter of the API: the span of ids within which every event of a
-   * `created_date` range lies, that a page's read keeps to (dateRangeIds).
+   * `created_date` range lies, that a page's read keeps to (dateRangeRead).
    */
   ids?: IdSpan;
 }
@@ -225,7 +225,7 @@ export async function countHookEvents(
   if (filters.delivered === false) sql = undeliveredCount(scope, keys, params);
   else {
     sql = `(select coalesce(sum(e.n), 0) from hook_event_counts e
-      join webhooks w on w.id = e.webhook_id ${whereClause(scope, keys, params)})`;
+      ${scopeJoin(scope)} ${whereClause(scope, keys, params)})`;
     if (filters.delivered === true) sql += ` - ${undeliveredCount(scope, keys, params)}`;
   }
   const { rows } = await db.query<{ n: number }>(`select (${sql})::int as n`, params);
@@ -235,7 +235,8 @@ export async function countHookEvents(
 /**
  * The join of the events (or their totals) to their webhooks that a user's scope needs,
  * and an admin's not: every event has its webhook (migration 012 refuses an event
- * without one, and a webhook's deletion takes its events). Without it, an admin's count
+ * without one, and a webhook's deletion takes its events, whose totals then sum to
+ * nothing). Without it, an admin's count
  * of a `created_date` range reads the index by date alone, where the join looked each
  * event up for its webhook: the newer half of 1,110,000 counted in 134-167 ms on
  * PostgreSQL, 52-69 so, and a range of 20,000 in 9.9 ms, 1.7 so.
@@ -318,7 +319,7 @@ function manyWebhooks(f: HookEventFilters, params: unknown[]): string {
  */
 function undeliveredCount(scope: Scope, keys: HookEventFilters, params: unknown[]): string {
   const pending = (f: HookEventFilters) =>
-    `select count(*) from hook_events e join webhooks w on w.id = e.webhook_id
+    `select count(*) from hook_events e ${scopeJoin(scope)}
      ${whereClause(scope, { ...f, delivered: false }, params)}`;
   if (keys.event_type === undefined) return `(${pending(keys)})`;
   // the CTEs are read only by the branch taken; webhook by webhook, so that a key with
@@ -348,7 +349,7 @@ const UNDELIVERED_BY_TYPE: ReadonlySet<string> = new Set(['undelivered', 'event_
  * alone, 212 on PGlite. Past PER_WEBHOOK_MAX webhooks of the type it counts in one pass.
  */
 function undeliveredListCount(scope: Scope, f: HookEventFilters, params: unknown[]): string {
-  const plain = `select count(*) from hook_events e join webhooks w on w.id = e.webhook_id
+  const plain = `select count(*) from hook_events e ${scopeJoin(scope)}
     ${whereClause(scope, f, params)}`;
   params.push(f.event_type);
   const type = `$${params.length}`;
@@ -418,93 +419,69 @@ async function readsPerWebhook(
 
 /**
  * The most events of a `created_date` range whose page is read off the index by date and
- * sorted (readsDateRange): 5,000 took 3.2-3.5 ms on PostgreSQL and 4.9 on PGlite, and
+ * sorted (dateRangeRead): 5,000 took 3.2-3.5 ms on PostgreSQL and 4.9 on PGlite, and
  * 50,000 would take 66 on PostgreSQL.
  */
 const DATE_RANGE_ROWS = 10_000;
 
 /**
- * Whether a page by id of a `created_date` range is read off the index by date and
- * sorted, rather than as PostgreSQL would choose: it takes the range's events to be
- * spread evenly over the ids, and reads the table backwards by id expecting a page soon,
- * where a range of the oldest events passes every newer one first (the oldest 5,000 of
- * 1,110,000: 196 ms on PostgreSQL and 380 on PGlite). Only for a range of at most
- * DATE_RANGE_ROWS events, which a read of the index that stops at the next one tells
- * (sorting more costs more than the other way can: 50,000 in the middle took 66 ms read
- * off the index, 58-71 by id). Filtered further, the range's events bound what is read;
- * it is decided before a type's read webhook by webhook (readsPerWebhook), which
- * starts at each webhook's newest event of the type, past every newer one outside the
- * range (5,000 of a webhook's 1,000,000: 1.5 s on PostgreSQL, 3.6-5.5 ms so).
- */
-async function readsDateRange(
-  db: Queryable,
-  filters: HookEventFilters,
-  ordering: Ordering,
-): Promise<boolean> {
-  if (filters.created_date__gte === undefined && filters.created_date__lte === undefined)
-    return false;
-  if (!byIdOnly(ordering)) return false;
-  const params: unknown[] = [];
-  const range = whereClause(
-    ADMIN,
-    { created_date__gte: filters.created_date__gte, created_date__lte: filters.created_date__lte },
-    params,
-  );
-  const { rows } = await db.query<{ n: number }>(
-    `select count(*)::int as n from (
-       select from hook_events e ${range} limit ${DATE_RANGE_ROWS + 1}) r`,
-    params,
-  );
-  return rows[0]!.n <= DATE_RANGE_ROWS;
-}
-
-/**
- * The most events of a `created_date` range whose ids dateRangeIds reads, off the index
- * by date (migration 021 adds the id to its entries): 100,000 took about 23 ms on
- * PostgreSQL.
+ * The most events of a `created_date` range whose span of ids dateRangeRead reads, off
+ * the index by date (migration 021 adds the id to its entries): 100,000 took about 23
+ * ms on PostgreSQL.
  */
 const DATE_SPAN_ROWS = 100_000;
 
 /**
- * The span of ids of the events of a `created_date` range, for a page by id that would
- * otherwise read past many events outside the range first, or undefined. Read by id
- * from the newest, a page of older events passes every event created after the range
- * (the first page of 50,000 in the middle of 1,110,000 took 58-99 ms on PostgreSQL,
- * and with an event type, read webhook by webhook from each one's newest event of it,
- * 0.4-1.5 s). The ids follow the dates closely but not exactly (a write takes its date
- * from its API process's clock and its ids as it runs, so two writes in flight, or two
- * API processes, may take them in either order), so the span is read, not guessed: the
- * lowest and highest id of the range's events, off the index by date alone. Only
- * when the read would pass more than DATE_RANGE_ROWS events created after the range
- * (before it, read from the oldest), which a read of the index that stops at the next
- * one tells, and only for a range of at most DATE_SPAN_ROWS events.
+ * How a page by id of a `created_date` range is read, where PostgreSQL, which takes the
+ * range's events to be spread evenly over the ids, would read the table backwards by id
+ * expecting a page soon, and pass every event created after the range first:
+ *
+ * - `sorted`: a range of at most DATE_RANGE_ROWS events (a read of the index by date
+ *   that stops at the next one tells) is read off that index and sorted. The oldest
+ *   5,000 of 1,110,000 took 196 ms on PostgreSQL and 380 on PGlite by id; with an event
+ *   type, read webhook by webhook from each one's newest event of it, 1.5 s, 3.6-5.5 ms
+ *   so. Sorting more costs more than the other way can (50,000 in the middle: 66 ms
+ *   sorted, 58-71 by id).
+ * - a span of ids: when the read would pass more than DATE_RANGE_ROWS events created
+ *   after the range (before it, read from the oldest), and the range holds at most
+ *   DATE_SPAN_ROWS, the lowest and highest id of its events, off the index by date
+ *   alone, which the page keeps to (the 50,000 in the middle: 8.6-10 ms; with a type,
+ *   448-480 ms before, 10-13). The ids follow the dates closely but not exactly (a write
+ *   takes its date from its API process's clock and its ids as it runs, so two writes in
+ *   flight, or two API processes, may take them in either order), so the span is read,
+ *   not guessed.
+ * - undefined: read as PostgreSQL chooses.
+ *
+ * It is decided before a type's read webhook by webhook (readsPerWebhook), which a span
+ * bounds too.
  */
-async function dateRangeIds(
+async function dateRangeRead(
   db: Queryable,
   filters: HookEventFilters,
   ordering: Ordering,
-): Promise<IdSpan | undefined> {
+): Promise<'sorted' | IdSpan | undefined> {
   const { created_date__gte: gte, created_date__lte: lte } = filters;
-  if (!byIdOnly(ordering)) return undefined;
+  if ((gte === undefined && lte === undefined) || !byIdOnly(ordering)) return undefined;
+  // events of `where` off the index by date, up to `most` and one: how many, and the
+  // lowest and highest id of those
+  const read = async (where: string, params: unknown[], most: number) =>
+    (
+      await db.query<{ n: number; lo: string | null; hi: string | null }>(
+        `select count(*)::int as n, min(r.id)::text as lo, max(r.id)::text as hi from (
+           select e.id from hook_events e ${where} limit ${most + 1}) r`,
+        params,
+      )
+    ).rows[0]!;
+  const params: unknown[] = [];
+  const range = whereClause(ADMIN, { created_date__gte: gte, created_date__lte: lte }, params);
+  if ((await read(range, params, DATE_RANGE_ROWS)).n <= DATE_RANGE_ROWS) return 'sorted';
   const desc = ordering[0]?.desc ?? true;
   // the end of the range the read starts beyond: none, and it starts within the range
   const start = desc ? lte : gte;
   if (start === undefined) return undefined;
-  const beyond = await db.query<{ n: number }>(
-    `select count(*)::int as n from (
-       select from hook_events e where e.created_date ${desc ? '>' : '<'} $1::timestamptz
-       limit ${DATE_RANGE_ROWS + 1}) r`,
-    [start],
-  );
-  if (beyond.rows[0]!.n <= DATE_RANGE_ROWS) return undefined;
-  const params: unknown[] = [];
-  const range = whereClause(ADMIN, { created_date__gte: gte, created_date__lte: lte }, params);
-  const { rows } = await db.query<{ n: number; lo: string | null; hi: string | null }>(
-    `select count(*)::int as n, min(r.id)::text as lo, max(r.id)::text as hi from (
-       select e.id from hook_events e ${range} limit ${DATE_SPAN_ROWS + 1}) r`,
-    params,
-  );
-  const { n, lo, hi } = rows[0]!;
+  const beyond = `where e.created_date ${desc ? '>' : '<'} $1::timestamptz`;
+  if ((await read(beyond, [start], DATE_RANGE_ROWS)).n <= DATE_RANGE_ROWS) return undefined;
+  const { n, lo, hi } = await read(range, params, DATE_SPAN_ROWS);
   if (n > DATE_SPAN_ROWS) return undefined;
   // no event in the range: a span with none
   return { lo: lo ?? '1', hi: hi ?? '0' };
@@ -569,8 +546,9 @@ export async function listHookEvents(
   limit: number,
   offset: number,
 ): Promise<HookEventJson[]> {
-  const dateRange = await readsDateRange(db, asked, ordering);
-  const span = dateRange ? undefined : await dateRangeIds(db, asked, ordering);
+  const date = await dateRangeRead(db, asked, ordering);
+  const dateRange = date === 'sorted';
+  const span = typeof date === 'object' ? date : undefined;
   const filters = span ? { ...asked, ids: span } : asked;
   const perWebhook =
     !dateRange && (await readsPerWebhook(db, scope, filters, ordering, limit + offset));
@@ -588,7 +566,7 @@ export async function listHookEvents(
     // the range's events off the index by date, a subquery so that PostgreSQL cannot
     // read the table by id instead, then sorted
     ids = `select r.id from (
-        select e.id from hook_events e join webhooks w on w.id = e.webhook_id
+        select e.id from hook_events e ${scopeJoin(scope)}
         ${whereClause(scope, filters, params)} offset 0
       ) r order by ${order.replaceAll('e.id', 'r.id')}`;
   } else if (perWebhook || ownWebhook) {
@@ -640,7 +618,7 @@ export async function listHookEvents(
         ) x order by ${order.replaceAll('e.id', 'x.id')}`;
     }
   } else {
-    ids = `select e.id from hook_events e join webhooks w on w.id = e.webhook_id
+    ids = `select e.id from hook_events e ${scopeJoin(scope)}
       ${whereClause(scope, filters, params)} order by ${order}`;
   }
   params.push(limit, offset);
@@ -678,7 +656,7 @@ export async function findHookEvent(
 ): Promise<{ id: number; delivered: boolean } | undefined> {
   const params: unknown[] = [uuid];
   const { rows } = await db.query<{ id: number; delivered: boolean }>(
-    `select e.id, e.delivered from hook_events e join webhooks w on w.id = e.webhook_id
+    `select e.id, e.delivered from hook_events e ${scopeJoin(scope)}
      where e.uuid = $1::uuid${scopeClause(scope, params)}`,
     params,
   );
