@@ -9,8 +9,9 @@ import { withMaintenanceLock } from './lock.js';
  * each publish or delete statement written meanwhile: run every heartbeat, a heartbeat's
  * worth. The rows are deleted and their sums inserted in one statement; rows that
  * transactions still open add later are not seen by it and stay for the next fold.
- * Returns the rows folded (0 when another maintenance process holds the lock, or there
- * was nothing to fold).
+ * The summaries of the events by block of ids (migration 022) are folded the same way,
+ * one row per block, in the same transaction. Returns the rows folded, of both (0 when
+ * another maintenance process holds the lock, or there was nothing to fold).
  */
 export async function foldEventCounts(db: Db): Promise<number> {
   const folded = await withMaintenanceLock(db, async (tx) => {
@@ -30,7 +31,20 @@ export async function foldEventCounts(db: Db): Promise<number> {
        )
        select count(*)::int as folded from gone`,
     );
-    return rows[0]!.folded;
+    const { rows: blocks } = await tx.query<{ folded: number }>(
+      `with keys as (
+         select block from hook_event_blocks group by block having count(*) > 1
+       ), gone as (
+         delete from hook_event_blocks b using keys k where b.block = k.block
+         returning b.block, b.n, b.oldest, b.newest
+       ), summed as (
+         insert into hook_event_blocks (block, n, oldest, newest)
+         select block, sum(n), min(oldest), max(newest)
+         from gone group by block having sum(n) <> 0
+       )
+       select count(*)::int as folded from gone`,
+    );
+    return rows[0]!.folded + blocks[0]!.folded;
   });
   return folded ?? 0;
 }

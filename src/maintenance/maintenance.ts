@@ -49,11 +49,15 @@ const DAY_MS = 86_400_000;
  * costs about what it removes: every heartbeat, a heartbeat's worth. With a backlog
  * they are many, and each VACUUM's pass over the queue's indexes reads every entry:
  * draining a million on PGlite, each took 107-670 ms (the bench on 2026-12-05), and the
- * share of dead rows vacuum.ts asks for spaced them 4-19 s apart. The event counts are
- * vacuumed as often, since each heartbeat's fold deletes what publishes wrote since
- * the last (counts.ts).
+ * share of dead rows vacuum.ts asks for spaced them 4-19 s apart. The event counts and
+ * the block summaries are vacuumed as often, since each heartbeat's fold deletes what
+ * publishes wrote since the last (counts.ts).
  */
-const EVERY_HEARTBEAT: readonly ChurnedTable[] = ['hook_event_queue', 'hook_event_counts'];
+const EVERY_HEARTBEAT: readonly ChurnedTable[] = [
+  'hook_event_queue',
+  'hook_event_counts',
+  'hook_event_blocks',
+];
 
 /**
  * The maintenance role: rescues the leases of dead workers, folds the event counts and

@@ -4,12 +4,13 @@ import type { Db } from '../store/db.js';
  * The tables whose rows the service updates or deletes as a matter of course: a queue
  * row is written, leased and deleted for every event; a hook event is rewritten at each
  * attempt; retention deletes events with their payloads and attempts; maintenance folds
- * the rows of event counts written by each publish and delete; rate buckets and
- * worker heartbeats are updated in place many times a minute.
+ * the rows of event counts and block summaries written by each publish and delete; rate
+ * buckets and worker heartbeats are updated in place many times a minute.
  */
 export const CHURNED_TABLES = [
   'hook_event_queue',
   'hook_event_counts',
+  'hook_event_blocks',
   'hook_events',
   'hook_event_payloads',
   'delivery_attempts',

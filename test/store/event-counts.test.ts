@@ -14,7 +14,7 @@ import {
   type HookEventFilters,
 } from '../../src/store/hook-events.js';
 import type { Scope } from '../../src/store/webhooks.js';
-import { noting, testDb, UNNAMED, type Sent } from '../helpers/db.js';
+import { noting, rowsRead, testDb, UNNAMED, type Sent } from '../helpers/db.js';
 import { insertOtherWebhooks, insertWebhook, newHookEvent } from '../helpers/rows.js';
 
 let db: Db;
@@ -236,6 +236,8 @@ test('a count read from hook_event_counts equals the events counted one by one, 
      where id = any($1::bigint[])`,
     [[...mine.slice(1, 4), ...(await ids(other)).slice(0, 5)]],
   );
+  // dated back by hand: their blocks of ids take the new dates in (migration 022)
+  await assertCountsRight('after some were dated back');
   const purged = await purgeOldEvents(db, {
     before: isoMicro(Date.now() - 30 * 86_400_000),
     batchSize: 2,
@@ -329,4 +331,63 @@ test('with more webhooks of a type than are counted one by one, its undelivered 
     false,
   );
   await assertCountsRight(`with ${count} more webhooks`);
+});
+
+test("an admin's count of a date range sums the blocks of ids it holds whole, and counts the events of those at its edges", async () => {
+  // 20,000 events one minute apart in id order, with ids -30,000 to -10,001: blocks of
+  // 4,096 ids -8 to -3 (migration 022), the first and last in part
+  const dated = await insertWebhook(db, bob);
+  await db.query(
+    `insert into hook_events (id, webhook_id, uuid, event_type, created_date)
+     overriding system value
+     select -30001 + g, $1, gen_random_uuid(), 'package.created',
+            timestamptz '2021-01-01T00:00:00Z' + g * interval '1 minute'
+     from generate_series(1, 20000) g`,
+    [dated],
+  );
+  await db.query('vacuum analyze hook_events');
+  const at = (g: number) => new Date(Date.parse('2021-01-01T00:00:00Z') + g * 60_000).toISOString();
+  const ranges: HookEventFilters[] = [
+    { created_date__gte: at(2_000), created_date__lte: at(18_000) },
+    { created_date__gte: at(1), created_date__lte: at(20_000) },
+    { created_date__gte: at(5_000) },
+    { created_date__lte: at(5_000) },
+    { created_date__gte: at(100), created_date__lte: at(200) },
+    { created_date__lte: '2020-12-31T00:00:00Z' },
+    { created_date__gte: '2022-01-01T00:00:00Z' },
+    { created_date__gte: at(18_000), created_date__lte: at(2_000) },
+  ];
+  const scopes: Scope[] = [
+    { userId: 0, isAdmin: true },
+    { userId: bob, isAdmin: false },
+  ];
+  const assertRanges = async (label: string) => {
+    for (const scope of scopes)
+      for (const f of ranges)
+        assert.equal(
+          await countHookEvents(db, scope, f),
+          await counted(scope, f),
+          `${label}: ${JSON.stringify(scope)} ${JSON.stringify(f)}`,
+        );
+  };
+  await assertRanges('as written');
+  // 16,001 events: the whole blocks summed, the two at its edges read, 4,096 ids apiece;
+  // counted off the index by date, all 16,001 entries
+  const seen = new Map<string, Sent>();
+  assert.equal(await countHookEvents(noting(db, seen), scopes[0]!, ranges[0]!), 16_001);
+  const read = await rowsRead(db, seen.get(UNNAMED)!, 'hook_events');
+  assert.ok(read <= 2 * 4_096, `${read} rows of hook_events read`);
+
+  // deletes in a block held whole, and an event of its dated back years
+  await db.query('delete from hook_events where id between -20000 and -19000');
+  await db.query(`update hook_events set created_date = '2020-06-01T00:00:00Z' where id = -15000`);
+  await assertRanges('after deletes and an event dated back');
+  assert.ok((await foldEventCounts(db)) > 0);
+  const { rows } = await db.query<{ blocks: number; rows: number }>(
+    `select count(distinct block)::int as blocks, count(*)::int as rows from hook_event_blocks`,
+  );
+  assert.equal(rows[0]!.rows, rows[0]!.blocks, 'one row per block once folded');
+  await assertRanges('after a fold');
+  await db.query('delete from webhooks where id = $1', [dated]);
+  await assertRanges('after its webhook was deleted');
 });
