@@ -144,6 +144,8 @@ export async function getOwnedWebhook(
   db: Queryable,
   id: number,
 ): Promise<OwnedWebhook | undefined> {
+  // ids are integers: a number past them names no webhook (and would be a SQL error)
+  if (!Number.isInteger(id) || id < -2_147_483_648 || id > 2_147_483_647) return undefined;
   const { rows } = await db.query<WebhookRow>(
     `select ${WEBHOOK_COLUMNS} from webhooks w where w.id = $1`,
     [id],

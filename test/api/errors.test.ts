@@ -192,6 +192,34 @@ describe('routes and methods', () => {
       assert.deepEqual(res.json(), { detail: 'Not found.' });
     }
   });
+
+  test('an id past its column is 404 too, not a server error', async () => {
+    // 2^31 and up fit no integer column: PostgreSQL refused such a query, and the API
+    // answered 500 (an event's id is a bigint: past what JavaScript holds exactly)
+    const big = 2 ** 31;
+    for (const [method, url] of [
+      ['GET', `${WEBHOOKS}${big}/`],
+      ['PATCH', `${WEBHOOKS}${big}/`],
+      ['DELETE', `${WEBHOOKS}${big}/`],
+      ['POST', `${WEBHOOKS}${big}/rotate-secret/`],
+      ['GET', `/api/v1/oms/event_types/${big}/`],
+      ['GET', `/api/v1/oms/content_types/${big}/`],
+      ['DELETE', `/api/v1/oms/tokens/${big}/`],
+      ['GET', `${EVENTS}${2 ** 53}/`],
+      ['GET', `${EVENTS}${2 ** 53}/attempts/`],
+    ] as const) {
+      const res = await call({ method, url, ...(method === 'GET' ? {} : { payload: {} }) });
+      assert.equal(res.statusCode, 404, `${method} ${url}: ${res.body}`);
+      assert.deepEqual(res.json(), { detail: 'Not found.' });
+    }
+    const resend = await call({
+      method: 'POST',
+      url: '/api/v1/oms/oms_hook_events/bulk-resend/',
+      payload: { webhook: big },
+    });
+    assert.equal(resend.statusCode, 400, resend.body);
+    assert.deepEqual(Object.keys(resend.json() as Json), ['webhook']);
+  });
 });
 
 describe('publish-event validation', () => {
@@ -236,11 +264,14 @@ describe('publish-event validation', () => {
 
   test('an unknown hook id is 400 on "hook"', async () => {
     const before = await eventCount();
-    const res = await call({ method: 'POST', url: PUBLISH, payload: { hook: 999999, instance } });
-    assert.equal(res.statusCode, 400);
-    const body = res.json() as Json;
-    assert.deepEqual(Object.keys(body), ['hook']);
-    assert.ok(Array.isArray(body.hook) && typeof body.hook[0] === 'string');
+    // past the column's range too (this was a 500: PostgreSQL refused the query)
+    for (const hook of [999999, 2 ** 31, 2 ** 53]) {
+      const res = await call({ method: 'POST', url: PUBLISH, payload: { hook, instance } });
+      assert.equal(res.statusCode, 400, res.body);
+      const body = res.json() as Json;
+      assert.deepEqual(Object.keys(body), ['hook']);
+      assert.ok(Array.isArray(body.hook) && typeof body.hook[0] === 'string');
+    }
     assert.equal(await eventCount(), before);
   });
 

@@ -6,7 +6,7 @@ import { listAttempts } from '../../queue/attempts.js';
 import type { AppDeps } from '../app.js';
 import { scopeOf } from '../auth.js';
 import { pageBody, pageOf, PageQuery, pageRequest } from '../pagination.js';
-import { errorResponses, IdParams } from '../schemas.js';
+import { errorResponses, EventIdParams } from '../schemas.js';
 
 const Attempt = Type.Object({
   id: Type.Integer(),
@@ -28,7 +28,7 @@ export async function attemptRoutes(app: FastifyInstance, deps: AppDeps): Promis
     schema: {
       tags: ['hook events'],
       summary: "List a hook event's delivery attempts",
-      params: IdParams,
+      params: EventIdParams,
       querystring: Type.Object(PageQuery),
       response: { 200: pageOf(Attempt), ...errorResponses },
     },

@@ -26,7 +26,7 @@ import type { ApiDeps } from '../app.js';
 import { adminOnly, scopeOf } from '../auth.js';
 import { publishBufferFull } from '../errors.js';
 import { pageBody, pageOf, PageQuery, pageRequest } from '../pagination.js';
-import { Detail, Empty, errorResponses, HookEvent, IdParams } from '../schemas.js';
+import { Detail, Empty, errorResponses, EventIdParams, HookEvent } from '../schemas.js';
 
 const BASE = '/api/v1/oms/oms_hook_events';
 const UNDELIVERED = '/api/v1/oms/settings/undelivered_webhooks/';
@@ -282,7 +282,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Prom
     schema: {
       tags: ['hook events'],
       summary: 'Show a hook event',
-      params: IdParams,
+      params: EventIdParams,
       response: { 200: HookEvent, ...errorResponses },
     },
     handler: async (request) => {

@@ -24,7 +24,7 @@ import {
 import type { ApiDeps } from '../app.js';
 import { scopeOf, userOf } from '../auth.js';
 import { pageBody, pageOf, PageQuery, pageRequest } from '../pagination.js';
-import { Empty, errorResponses, IdParams, Webhook } from '../schemas.js';
+import { Empty, errorResponses, IdParams, MAX_ROW_ID, Webhook } from '../schemas.js';
 
 const BASE = '/api/v1/oms/webhooks';
 
@@ -222,7 +222,8 @@ function validateConfig(config: Record<string, unknown>): Record<string, string[
 export function ownWebhookFirst(db: Db) {
   return async (request: FastifyRequest): Promise<void> => {
     const id = Number((request.params as { id?: string }).id);
-    if (!Number.isSafeInteger(id) || id < 1 || !(await getWebhook(db, scopeOf(request), id))) {
+    if (!Number.isInteger(id) || id < 1 || id > MAX_ROW_ID) throw AppError.notFound();
+    if (!(await getWebhook(db, scopeOf(request), id))) {
       throw AppError.notFound();
     }
   };
