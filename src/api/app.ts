@@ -7,6 +7,7 @@ import Fastify, {
 } from 'fastify';
 import qs from 'qs';
 import type { Clock } from '../core/clock.js';
+import { markLongNumbers, roundMarked, unmarkNumbers } from '../core/exact-json.js';
 import type { Config } from '../config/config.js';
 import type { Sender } from '../delivery/sender.js';
 import type { Handoff } from '../queue/handoff.js';
@@ -35,6 +36,42 @@ export interface AppDeps {
   handoff?: Handoff;
 }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The route's `instance` keeps the numbers a JavaScript number would round as they
+     * were sent (src/core/exact-json.ts): publishing and emitting.
+     */
+    exactInstance?: boolean;
+  }
+}
+
+/**
+ * JSON bodies as Fastify parses them (a `__proto__` or `constructor.prototype` key is
+ * refused), but for a route whose `instance` is kept exact: there every number of more
+ * than 15 digits is parsed as a marked string, and turned back into a rounded number
+ * outside the instance, where numbers are ids and counts as before.
+ */
+function installJsonParser(app: FastifyInstance): void {
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string;
+    if (!request.routeOptions.config.exactInstance) return json(request, text, done);
+    const marked = markLongNumbers(text);
+    if (marked === text) return json(request, text, done);
+    json(request, marked, (error, value) => {
+      if (error) return done(error);
+      if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+        const fields = value as Record<string, unknown>;
+        for (const key of Object.keys(fields))
+          if (key !== 'instance') fields[key] = roundMarked(fields[key]);
+      }
+      done(null, value);
+    });
+  });
+}
+
 /** The deps routes get: AppDeps with the app's own lookups filled in. */
 export type ApiDeps = AppDeps & { lookups: Lookups };
 
@@ -50,6 +87,11 @@ export const omsHooksApi: FastifyPluginAsync<AppDeps> = async (app, options) => 
     lookups: options.lookups ?? new Lookups(options.db, options.clock),
   };
   installErrorHandling(app);
+  installJsonParser(app);
+  // an event's numbers kept exact are written back as numbers in every answer
+  app.addHook('onSend', async (_request, _reply, payload) =>
+    typeof payload === 'string' ? unmarkNumbers(payload) : payload,
+  );
   // Form bodies as DRF takes them; `instance[pk]=1` nests.
   await app.register(formbody, { parser: (body: string) => qs.parse(body, { depth: 3 }) });
   const openApi = openApiDocument(app);

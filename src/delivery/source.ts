@@ -1,4 +1,5 @@
 import { AppError, toError } from '../core/errors.js';
+import { numberText, parseExact } from '../core/exact-json.js';
 import type { FetchResult, Sender } from './sender.js';
 
 /**
@@ -14,7 +15,7 @@ export async function fetchSourcePayload(
   timeoutMs: number,
   sender: Sender,
 ): Promise<Record<string, unknown>> {
-  const url = template.replaceAll('{pk}', encodeURIComponent(String(pk)));
+  const url = template.replaceAll('{pk}', encodeURIComponent(numberText(pk)));
   let res: FetchResult;
   try {
     res = await sender.fetch(url, { accept: 'application/json', ...headers }, timeoutMs);
@@ -31,7 +32,8 @@ export async function fetchSourcePayload(
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    // its numbers kept exact, as a published instance's are (src/core/exact-json.ts)
+    parsed = parseExact(text);
   } catch {
     throw new AppError(502, 'source_not_json', "The object's source URL did not answer with JSON.");
   }

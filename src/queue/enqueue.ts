@@ -1,3 +1,4 @@
+import { stringifyExact } from '../core/exact-json.js';
 import type { Db, Queryable } from '../store/db.js';
 import {
   LIMITED,
@@ -157,7 +158,7 @@ export function documents(events: NewHookEvent[], maxChars = MAX_STATEMENT_CHARS
     const row =
       `{"webhook_id":${e.webhookId},"uuid":${JSON.stringify(e.uuid)},` +
       `"event_type":${JSON.stringify(e.eventType)},` +
-      `"object_id":${JSON.stringify(e.objectId ?? null)},"content_type_id":${e.contentTypeId},` +
+      `"object_id":${stringifyExact(e.objectId ?? null)},"content_type_id":${e.contentTypeId},` +
       `"max_attempts":${e.maxAttempts}}`;
     // the payload goes in as the text it already is, not parsed and written again
     const size = row.length + e.requestPayload.length + 2;

@@ -1,4 +1,5 @@
 import { isDeliveredStatus } from '../core/delivered.js';
+import { parseExact } from '../core/exact-json.js';
 import type { Queryable } from './db.js';
 import {
   WEBHOOK_COLUMNS,
@@ -31,13 +32,15 @@ interface HookEventRow extends WebhookRow {
   created_date: string;
   modified_date: string;
   uuid: string;
-  request_payload: unknown;
+  /** JSON text, parsed here so that its long numbers stay exact. */
+  request_payload: string;
   response_content: string | null;
   response_http_status: number | null;
   delivered: boolean;
   request_datetimes: string[];
   retry_count: number | null;
-  object_id: unknown;
+  /** JSON text, as the payload. */
+  object_id: string | null;
   content_type_id: number | null;
 }
 
@@ -45,15 +48,17 @@ interface HookEventRow extends WebhookRow {
  * An event as the API shows it. The payload, in a table of its own (migration 011), is
  * a subquery rather than a join: PostgreSQL evaluates it after the sort and the limit,
  * for the page's rows only, where a join would look up the payload of every row sorted.
+ * The payload and the object's id come as text and are parsed with their long numbers
+ * kept (src/core/exact-json.ts), which the API's answers write back as numbers.
  */
 const COLUMNS = `e.id, oms_ts(e.created_date) as created_date, oms_ts(e.modified_date) as modified_date,
   e.uuid,
-  (select p.request_payload from hook_event_payloads p where p.hook_event_id = e.id)
+  (select p.request_payload::text from hook_event_payloads p where p.hook_event_id = e.id)
     as request_payload,
   e.response_content, e.response_http_status, e.delivered,
   array(select oms_ts(t) from unnest(e.request_datetimes) with ordinality as u(t, o) order by o)
     as request_datetimes,
-  e.retry_count, e.object_id, e.content_type_id, ${WEBHOOK_COLUMNS}`;
+  e.retry_count, e.object_id::text as object_id, e.content_type_id, ${WEBHOOK_COLUMNS}`;
 
 function hookEventJson(row: HookEventRow): HookEventJson {
   return {
@@ -62,13 +67,13 @@ function hookEventJson(row: HookEventRow): HookEventJson {
     created_date: row.created_date,
     modified_date: row.modified_date,
     uuid: row.uuid,
-    request_payload: row.request_payload,
+    request_payload: parseExact(row.request_payload),
     response_content: row.response_content,
     response_http_status: row.response_http_status,
     delivered: row.delivered,
     request_datetimes: row.request_datetimes,
     retry_count: row.retry_count,
-    object_id: row.object_id,
+    object_id: row.object_id === null ? null : parseExact(row.object_id),
     content_type: row.content_type_id,
   };
 }

@@ -376,6 +376,97 @@ describe('publish-event', () => {
     assert.deepEqual(rows[0]!.request_payload.payload, { via: 'form' });
   });
 
+  test('numbers beyond what a double holds reach the receiver, the database and the API as they were sent', async () => {
+    // a 64-bit id, a 20-digit one, an amount of 20 digits; the same digits in a string
+    const data =
+      '{"order":9007199254740993,"refs":[12345678901234567890,-9223372036854775807],' +
+      '"amount":1234567.1234567890123,"note":"12345678901234567890","small":42}';
+    const hook = await ctx.createWebhook({ target_url: ctx.receiver.url('/pub/long-numbers') });
+    const res = await ctx.api({
+      method: 'POST',
+      url: PUBLISH,
+      headers: { 'content-type': 'application/json' },
+      payload: `{"hook":${String(hook.id)},"instance":{"pk":9223372036854775807,"model":"package","data":${data}}}`,
+    });
+    assert.equal(res.statusCode, 202, res.body);
+    assert.equal(await ctx.worker.runOnce(), 1);
+    const [got] = requestsTo('/pub/long-numbers');
+    assert.ok(got!.body.endsWith(`"payload":${data}}`), got!.body);
+    const { rows } = await ctx.db.query<{ object_id: string; payload: string }>(
+      `select e.object_id::text as object_id, p.request_payload::text as payload
+       from hook_events e join hook_event_payloads p on p.hook_event_id = e.id`,
+    );
+    assert.equal(rows[0]!.object_id, '9223372036854775807');
+    assert.equal(rows[0]!.payload, got!.body);
+    // the API's answers write them back as they were: the list, the event, the filter
+    const listed = await ctx.api({
+      method: 'GET',
+      url: '/api/v1/oms/oms_hook_events/?object_id=9223372036854775807',
+    });
+    assert.equal(listed.statusCode, 200);
+    assert.equal(listed.json().count, 1);
+    assert.ok(listed.body.includes(`"payload":${data}}`), listed.body);
+    assert.ok(listed.body.includes('"object_id":9223372036854775807,'), listed.body);
+    const id = listed.json().results[0].id as number;
+    const shown = await ctx.api({ method: 'GET', url: `/api/v1/oms/oms_hook_events/${id}/` });
+    assert.ok(shown.body.includes(`"payload":${data}}`), shown.body);
+    // a hook id of 20 digits is read as a number still, as before: no such webhook
+    const far = await ctx.api({
+      method: 'POST',
+      url: PUBLISH,
+      headers: { 'content-type': 'application/json' },
+      payload: `{"hook":12345678901234567890,"instance":{"pk":1,"model":"package","data":{}}}`,
+    });
+    assert.equal(far.statusCode, 400, far.body);
+    assert.ok(Array.isArray(far.json().hook), far.body);
+  });
+
+  test('a form post and a source URL keep long numbers exact too', async () => {
+    source.respond((r) =>
+      r.path === '/objects/12345678901234567890'
+        ? {
+            status: 200,
+            headers: { 'content-type': 'application/json' },
+            body: '{"id":12345678901234567890,"weight":0.1234567890123456789}',
+          }
+        : { status: 404 },
+    );
+    await setSource(source.url('/objects/{pk}'));
+    const hook = await ctx.createWebhook({
+      target_url: ctx.receiver.url('/pub/long-numbers-form'),
+      event_type: '*',
+    });
+    const form = await ctx.api({
+      method: 'POST',
+      url: PUBLISH,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `hook=${String(hook.id)}&event_type=package.created&instance[pk]=98765432109876543210&instance[model]=package&instance[data]=${encodeURIComponent('{"n":98765432109876543210}')}`,
+    });
+    assert.equal(form.statusCode, 202, form.body);
+    const emitted = await emit('package.created', { pk: '12345678901234567890', model: 'package' });
+    assert.equal(emitted.statusCode, 202, emitted.body);
+    assert.equal(await ctx.worker.runOnce(), 2);
+    const bodies = requestsTo('/pub/long-numbers-form').map((r) => r.body);
+    assert.ok(
+      bodies.some((b) => b.endsWith('"payload":{"n":98765432109876543210}}')),
+      bodies.join('\n'),
+    );
+    assert.ok(
+      bodies.some((b) =>
+        b.endsWith('"payload":{"id":12345678901234567890,"weight":0.1234567890123456789}}'),
+      ),
+      bodies.join('\n'),
+    );
+    const { rows } = await ctx.db.query<{ object_id: string }>(
+      'select e.object_id::text as object_id from hook_events e order by e.id',
+    );
+    // the form's all-digit pk is the integer, the emit's string pk a string
+    assert.deepEqual(
+      rows.map((r) => r.object_id),
+      ['98765432109876543210', '"12345678901234567890"'],
+    );
+  });
+
   test('a pk that is neither an integer nor a string is refused', async () => {
     const hook = await ctx.createWebhook({ target_url: ctx.receiver.url('/pub/bad-pk') });
     for (const pk of [{}, [1], '']) {

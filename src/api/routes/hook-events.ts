@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../../core/errors.js';
+import { parseExact, stringifyExact } from '../../core/exact-json.js';
 import { isPattern, matchesEventType } from '../../core/event-type.js';
 import { newEventUuid, normaliseUuid, uuidHex } from '../../core/ids.js';
 import { resendOnce } from '../../delivery/resend.js';
@@ -186,22 +187,24 @@ function formInstance(request: FastifyRequest): void {
   if (!body || typeof body !== 'object') return;
   if (typeof body.instance === 'string') {
     try {
-      body.instance = JSON.parse(body.instance);
+      body.instance = parseExact(body.instance);
     } catch {
       /* left for validation to report */
     }
   }
   const instance = body.instance as Record<string, unknown> | undefined;
-  // A form carries every value as text; there an all-digit pk means the integer.
+  // A form carries every value as text; there an all-digit pk means the integer, kept
+  // exact past 15 digits as JSON's is (src/core/exact-json.ts).
   const form = String(request.headers['content-type'] ?? '').startsWith(
     'application/x-www-form-urlencoded',
   );
-  if (form && instance && typeof instance.pk === 'string' && /^\d{1,15}$/.test(instance.pk)) {
-    instance.pk = Number(instance.pk);
+  if (form && instance && typeof instance.pk === 'string') {
+    if (/^\d{1,15}$/.test(instance.pk)) instance.pk = Number(instance.pk);
+    else if (/^[1-9]\d{15,199}$/.test(instance.pk)) instance.pk = parseExact(instance.pk);
   }
   if (instance && typeof instance.data === 'string') {
     try {
-      instance.data = JSON.parse(instance.data);
+      instance.data = parseExact(instance.data);
     } catch {
       /* left for validation to report */
     }
@@ -316,7 +319,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Prom
       });
     }
     // security (issue 5): outbound payloads are capped, inline or fetched alike
-    const payloadJson = JSON.stringify(payload);
+    const payloadJson = stringifyExact(payload);
     if (Buffer.byteLength(payloadJson) > config.maxPayloadBytes) {
       throw new AppError(
         413,
@@ -374,6 +377,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Prom
   }
 
   r.post(`${BASE}/publish-event/`, {
+    config: { exactInstance: true },
     preValidation: [adminOnly, async (request) => formInstance(request)],
     schema: {
       tags: ['hook events'],
@@ -424,6 +428,7 @@ export async function hookEventRoutes(app: FastifyInstance, deps: ApiDeps): Prom
   });
 
   r.post(`${BASE}/emit/`, {
+    config: { exactInstance: true },
     preValidation: [adminOnly, async (request) => formInstance(request)],
     schema: {
       tags: ['hook events'],
