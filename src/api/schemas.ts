@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { INT4_MAX } from '../store/db.js';
 
 /** Response and shared schemas; the OpenAPI document is generated from these. */
 const Timestamp = Type.String({ description: 'UTC, microseconds: 2024-02-19T08:12:18.591206Z' });
@@ -9,13 +10,11 @@ export const Detail = Type.Object({ detail: Type.String() });
 export const FieldErrors = Type.Record(Type.String(), Type.Unknown(), {
   description: 'DRF validation errors: {"field": ["message"]}',
 });
-/** The largest id of a webhook, token, event type or content type (an integer column). */
-export const MAX_ROW_ID = 2_147_483_647;
 /**
  * A path's id: past the column's range it names no row, and answers 404 as an id that
  * does not exist does (before, PostgreSQL refused the query and the API answered 500).
  */
-export const IdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: MAX_ROW_ID }) });
+export const IdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: INT4_MAX }) });
 /** A hook event's id, a bigint: any integer JavaScript holds exactly. */
 export const EventIdParams = Type.Object({
   id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),

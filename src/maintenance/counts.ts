@@ -1,4 +1,4 @@
-import type { Db } from '../store/db.js';
+import type { Db, Queryable } from '../store/db.js';
 import { withMaintenanceLock } from './lock.js';
 
 /**
@@ -14,37 +14,48 @@ import { withMaintenanceLock } from './lock.js';
  * another maintenance process holds the lock, or there was nothing to fold).
  */
 export async function foldEventCounts(db: Db): Promise<number> {
-  const folded = await withMaintenanceLock(db, async (tx) => {
-    const { rows } = await tx.query<{ folded: number }>(
-      `with keys as (
-         select webhook_id, event_type, content_type_id from hook_event_counts
-         group by webhook_id, event_type, content_type_id having count(*) > 1
-       ), gone as (
-         delete from hook_event_counts c using keys k
-         where c.webhook_id = k.webhook_id and c.event_type = k.event_type
-           and c.content_type_id is not distinct from k.content_type_id
-         returning c.webhook_id, c.event_type, c.content_type_id, c.n, c.min_id, c.max_id
-       ), summed as (
-         insert into hook_event_counts (webhook_id, event_type, content_type_id, n, min_id, max_id)
-         select webhook_id, event_type, content_type_id, sum(n), min(min_id), max(max_id)
-         from gone group by webhook_id, event_type, content_type_id having sum(n) <> 0
-       )
-       select count(*)::int as folded from gone`,
-    );
-    const { rows: blocks } = await tx.query<{ folded: number }>(
-      `with keys as (
-         select block from hook_event_blocks group by block having count(*) > 1
-       ), gone as (
-         delete from hook_event_blocks b using keys k where b.block = k.block
-         returning b.block, b.n, b.oldest, b.newest
-       ), summed as (
-         insert into hook_event_blocks (block, n, oldest, newest)
-         select block, sum(n), min(oldest), max(newest)
-         from gone group by block having sum(n) <> 0
-       )
-       select count(*)::int as folded from gone`,
-    );
-    return rows[0]!.folded + blocks[0]!.folded;
-  });
+  const folded = await withMaintenanceLock(
+    db,
+    async (tx) =>
+      (await fold(tx, 'hook_event_counts', ['webhook_id', 'event_type', 'content_type_id'], {
+        min_id: 'min',
+        max_id: 'max',
+      })) + (await fold(tx, 'hook_event_blocks', ['block'], { oldest: 'min', newest: 'max' })),
+  );
   return folded ?? 0;
+}
+
+/** Key columns that may be null, compared as equal when both are. */
+const NULLABLE: ReadonlySet<string> = new Set(['content_type_id']);
+
+/**
+ * One table's rows folded into one per key: `n` summed, each bound its `min` or `max`,
+ * and a key whose rows sum to nothing dropped. Returns the rows folded.
+ */
+async function fold(
+  tx: Queryable,
+  table: 'hook_event_counts' | 'hook_event_blocks',
+  keys: readonly string[],
+  bounds: Record<string, 'min' | 'max'>,
+): Promise<number> {
+  const key = keys.join(', ');
+  const columns = [...keys, 'n', ...Object.keys(bounds)];
+  const same = keys
+    .map((k) => `c.${k} ${NULLABLE.has(k) ? 'is not distinct from' : '='} k.${k}`)
+    .join(' and ');
+  const folded = Object.entries(bounds).map(([column, f]) => `${f}(${column})`);
+  const { rows } = await tx.query<{ folded: number }>(
+    `with keys as (
+       select ${key} from ${table} group by ${key} having count(*) > 1
+     ), gone as (
+       delete from ${table} c using keys k where ${same}
+       returning ${columns.map((c) => `c.${c}`).join(', ')}
+     ), summed as (
+       insert into ${table} (${columns.join(', ')})
+       select ${key}, sum(n), ${folded.join(', ')}
+       from gone group by ${key} having sum(n) <> 0
+     )
+     select count(*)::int as folded from gone`,
+  );
+  return rows[0]!.folded;
 }

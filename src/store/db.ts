@@ -8,6 +8,13 @@
  */
 export type Row = Record<string, unknown>;
 
+/** The largest value of an `integer` column: the ids of webhooks, users, tokens, types. */
+export const INT4_MAX = 2_147_483_647;
+
+/** Fits an `integer` column; a value outside it matches no row (instead of a SQL error). */
+export const isInt4 = (v: number): boolean =>
+  Number.isInteger(v) && v >= -INT4_MAX - 1 && v <= INT4_MAX;
+
 export interface QueryResult<R> {
   rows: R[];
   rowCount: number;

@@ -1,6 +1,6 @@
 import { isDeliveredStatus } from '../core/delivered.js';
 import { parseExact } from '../core/exact-json.js';
-import type { Queryable } from './db.js';
+import { isInt4, type Queryable } from './db.js';
 import {
   WEBHOOK_COLUMNS,
   scopeClause,
@@ -128,10 +128,6 @@ const NULLABLE_ORDERING: ReadonlySet<keyof typeof ORDERING_FIELDS> = new Set([
 
 export type Ordering = { field: keyof typeof ORDERING_FIELDS; desc: boolean }[];
 
-/** Fits an `integer` column; a value outside it matches no row (instead of a SQL error). */
-const isInt4 = (v: number): boolean =>
-  Number.isInteger(v) && v >= -2_147_483_648 && v <= 2_147_483_647;
-
 /**
  * Whether every event `f` matches has been attempted and not delivered: the undelivered
  * list, and a status other than 2xx, which only such an event can have (an attempt
@@ -216,8 +212,7 @@ export async function countHookEvents(
     );
     return rows[0]!.n;
   }
-  const dated = filters.created_date__gte !== undefined || filters.created_date__lte !== undefined;
-  if (scope.isAdmin && dated && only(DATE_FILTERS)) {
+  if (scope.isAdmin && hasDateRange(filters) && only(DATE_FILTERS)) {
     const { rows } = await db.query<{ n: number }>(
       `select (${dateRangeCount(filters, params)})::int as n`,
       params,
@@ -245,6 +240,10 @@ export async function countHookEvents(
   return rows[0]!.n;
 }
 
+/** Whether `f` filters on `created_date`. */
+const hasDateRange = (f: HookEventFilters): boolean =>
+  f.created_date__gte !== undefined || f.created_date__lte !== undefined;
+
 /** The filters an admin's count reads off the summaries of blocks of ids alone. */
 const DATE_FILTERS: ReadonlySet<string> = new Set(['created_date__gte', 'created_date__lte']);
 
@@ -258,7 +257,33 @@ const DATE_FILTERS: ReadonlySet<string> = new Set(['created_date__gte', 'created
  * entries.
  */
 function dateRangeCount(filters: HookEventFilters, params: unknown[]): string {
-  const { created_date__gte: gte, created_date__lte: lte } = filters;
+  const { meets, within, events } = blockRange(filters, params);
+  // a block's rows not yet folded summed first; rows of deletes have no dates
+  return `with b as materialized (
+      select * from (
+        select block, sum(n) as n, min(oldest) as oldest, max(newest) as newest
+        from hook_event_blocks group by block
+      ) b where ${meets}
+    )
+    select (select coalesce(sum(b.n), 0) from b where ${within})
+      + (select coalesce(sum((
+           select count(*) from (
+             select e.created_date from hook_events e
+             where e.id between b.block * ${BLOCK_IDS} and b.block * ${BLOCK_IDS} + ${BLOCK_IDS - 1}
+             offset 0
+           ) e where ${events}
+         )), 0) from b where not (${within}))`;
+}
+
+/**
+ * A `created_date` range's conditions on a block of hook_event_blocks `b` (migration
+ * 022): that its dates meet the range, that they lie within it, and the range's on an
+ * event `e`. A block's rows of deletes have no dates, and so meet no range.
+ */
+function blockRange(
+  { created_date__gte: gte, created_date__lte: lte }: HookEventFilters,
+  params: unknown[],
+): { meets: string; within: string; events: string } {
   const [meets, within, events]: [string[], string[], string[]] = [[], [], []];
   if (gte !== undefined) {
     const p = `$${params.push(gte)}::timestamptz`;
@@ -273,21 +298,7 @@ function dateRangeCount(filters: HookEventFilters, params: unknown[]): string {
     events.push(`e.created_date <= ${p}`);
   }
   const and = (c: string[]) => c.join(' and ') || 'true';
-  // a block's rows not yet folded summed first; rows of deletes have no dates
-  return `with b as materialized (
-      select * from (
-        select block, sum(n) as n, min(oldest) as oldest, max(newest) as newest
-        from hook_event_blocks group by block
-      ) b where ${and(meets)}
-    )
-    select (select coalesce(sum(b.n), 0) from b where ${and(within)})
-      + (select coalesce(sum((
-           select count(*) from (
-             select e.created_date from hook_events e
-             where e.id between b.block * ${BLOCK_IDS} and b.block * ${BLOCK_IDS} + ${BLOCK_IDS - 1}
-             offset 0
-           ) e where ${and(events)}
-         )), 0) from b where not (${and(within)}))`;
+  return { meets: and(meets), within: and(within), events: and(events) };
 }
 
 /**
@@ -512,17 +523,13 @@ async function dateRangeRead(
   filters: HookEventFilters,
   ordering: Ordering,
 ): Promise<'sorted' | IdSpan | undefined> {
-  const { created_date__gte: gte, created_date__lte: lte } = filters;
-  if ((gte === undefined && lte === undefined) || !byIdOnly(ordering)) return undefined;
+  if (!hasDateRange(filters) || !byIdOnly(ordering)) return undefined;
   const params: unknown[] = [];
-  const meets: string[] = [];
-  // a block of deleted events has no dates, and so meets no range: the sum stays a bound
-  if (gte !== undefined) meets.push(`b.newest >= $${params.push(gte)}::timestamptz`);
-  if (lte !== undefined) meets.push(`b.oldest <= $${params.push(lte)}::timestamptz`);
+  // the rows of deleted events meet no range, so the sum stays a bound
   const { rows } = await db.query<{ n: number | null; lo: string | null; hi: string | null }>(
     `select sum(b.n)::float8 as n, (min(b.block) * ${BLOCK_IDS})::text as lo,
             (max(b.block) * ${BLOCK_IDS} + ${BLOCK_IDS - 1})::text as hi
-     from hook_event_blocks b where ${meets.join(' and ')}`,
+     from hook_event_blocks b where ${blockRange(filters, params).meets}`,
     params,
   );
   const { n, lo, hi } = rows[0]!;

@@ -1,7 +1,7 @@
 import { maskConfig, restoreMasked } from '../core/credentials.js';
 import { matchesEventType } from '../core/event-type.js';
 import type { RetryCountdownConfig } from '../core/retry.js';
-import type { Queryable } from './db.js';
+import { isInt4, type Queryable } from './db.js';
 
 /**
  * Webhooks: the seed's webhook object, owned by a user. `Scope` limits every query to
@@ -144,8 +144,8 @@ export async function getOwnedWebhook(
   db: Queryable,
   id: number,
 ): Promise<OwnedWebhook | undefined> {
-  // ids are integers: a number past them names no webhook (and would be a SQL error)
-  if (!Number.isInteger(id) || id < -2_147_483_648 || id > 2_147_483_647) return undefined;
+  // past the column's range, no webhook (and a SQL error)
+  if (!isInt4(id)) return undefined;
   const { rows } = await db.query<WebhookRow>(
     `select ${WEBHOOK_COLUMNS} from webhooks w where w.id = $1`,
     [id],

@@ -6,14 +6,15 @@ import { AppError } from '../../core/errors.js';
 import { requeueUndelivered, type RequeueFilters } from '../../queue/requeue.js';
 import type { AppDeps } from '../app.js';
 import { scopeOf } from '../auth.js';
-import { errorResponses, MAX_ROW_ID } from '../schemas.js';
+import { INT4_MAX } from '../../store/db.js';
+import { errorResponses } from '../schemas.js';
 
 const IsoDate = Type.String({
   maxLength: 64,
   description: 'ISO-8601 date or date-time; without an offset it is UTC',
 });
 const BulkResendBody = Type.Object({
-  webhook: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ROW_ID })),
+  webhook: Type.Optional(Type.Integer({ minimum: 1, maximum: INT4_MAX })),
   event_type: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
   since: Type.Optional(IsoDate),
   until: Type.Optional(IsoDate),

@@ -10,7 +10,7 @@ import { isPrivateHost } from '../../delivery/ssrf.js';
 import { tokenAuthErrors } from '../../delivery/target-auth.js';
 import { SIGNATURE_MODES } from '../../core/signature.js';
 import { eventTypeNames } from '../../store/catalog.js';
-import type { Db } from '../../store/db.js';
+import { isInt4, type Db } from '../../store/db.js';
 import {
   countWebhooks,
   deleteWebhook,
@@ -24,7 +24,7 @@ import {
 import type { ApiDeps } from '../app.js';
 import { scopeOf, userOf } from '../auth.js';
 import { pageBody, pageOf, PageQuery, pageRequest } from '../pagination.js';
-import { Empty, errorResponses, IdParams, MAX_ROW_ID, Webhook } from '../schemas.js';
+import { Empty, errorResponses, IdParams, Webhook } from '../schemas.js';
 
 const BASE = '/api/v1/oms/webhooks';
 
@@ -222,7 +222,7 @@ function validateConfig(config: Record<string, unknown>): Record<string, string[
 export function ownWebhookFirst(db: Db) {
   return async (request: FastifyRequest): Promise<void> => {
     const id = Number((request.params as { id?: string }).id);
-    if (!Number.isInteger(id) || id < 1 || id > MAX_ROW_ID) throw AppError.notFound();
+    if (id < 1 || !isInt4(id)) throw AppError.notFound();
     if (!(await getWebhook(db, scopeOf(request), id))) {
       throw AppError.notFound();
     }
