@@ -57,6 +57,7 @@ const EVERY_HEARTBEAT: readonly ChurnedTable[] = [
   'hook_event_queue',
   'hook_event_counts',
   'hook_event_blocks',
+  'hook_event_key_blocks',
 ];
 
 /**

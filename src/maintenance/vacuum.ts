@@ -11,6 +11,7 @@ export const CHURNED_TABLES = [
   'hook_event_queue',
   'hook_event_counts',
   'hook_event_blocks',
+  'hook_event_key_blocks',
   'hook_events',
   'hook_event_payloads',
   'delivery_attempts',

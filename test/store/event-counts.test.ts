@@ -136,10 +136,14 @@ async function assertCountsRight(label: string): Promise<void> {
     { response_http_status: 500, undelivered: true },
     { response_http_status: 500, delivered: true },
     { response_http_status: 200, delivered: false },
-    // dates: counted event by event, an admin's off the index by date alone
+    // dates: off the blocks of ids (migrations 022 and 023), but with `delivered`
     { created_date__gte: mid },
     { created_date__lte: mid },
     { created_date__gte: mid, webhook: created },
+    { created_date__lte: mid, webhook: other },
+    { created_date__lte: mid, event_type: 'package.shipped' },
+    { created_date__gte: mid, content_type: PACKAGE },
+    { created_date__gte: mid, webhook: created, event_type: 'package.shipped' },
     { created_date__gte: mid, event_type: 'package.shipped', delivered: false },
     { modified_date__gte: mid },
     { webhook: 2 ** 40 },
@@ -176,6 +180,28 @@ async function assertBounds(label: string, exact: boolean): Promise<void> {
     if (exact) assert.deepEqual([r.a, r.b], [r.low, r.high], `${label}: ${r.key}`);
     else assert.ok(r.a <= r.low && r.b >= r.high, `${label}: ${JSON.stringify(r)}`);
   }
+}
+
+/**
+ * hook_event_key_blocks (migration 023) sums, per webhook, event type, content type and
+ * block of 4,096 ids, to the events stored there, and holds no key and block without
+ * them; folded, in one row each.
+ */
+async function assertKeyBlocks(label: string, folded: boolean): Promise<void> {
+  const key = `concat_ws('/', webhook_id, event_type, content_type_id, block)`;
+  const { rows } = await db.query<{ key: string; stored: number | null; n: number; rows: number }>(
+    `select k.key, s.stored, k.n, k.rows from (
+       select ${key} as key, sum(n)::int as n, count(*)::int as rows
+       from hook_event_key_blocks group by webhook_id, event_type, content_type_id, block) k
+     full join (
+       select concat_ws('/', webhook_id, event_type, content_type_id, id >> 12) as key,
+              count(*)::int as stored
+       from hook_events group by webhook_id, event_type, content_type_id, id >> 12) s
+     on s.key = k.key
+     where k.n is distinct from s.stored and (k.n <> 0 or s.stored is not null)
+        or ${folded} and k.rows > 1`,
+  );
+  assert.deepEqual(rows, [], label);
 }
 
 /**
@@ -248,6 +274,7 @@ test('a count read from hook_event_counts equals the events counted one by one, 
   // a deleted webhook takes its events, and their counts, with it
   await db.query('delete from webhooks where id = $1', [shipped]);
   await assertCountsRight('after deletes');
+  await assertKeyBlocks('after deletes', false);
 
   type Key = { webhook_id: number; event_type: string; content_type_id: number | null };
   const keyed = `group by webhook_id, event_type, content_type_id
@@ -272,6 +299,7 @@ test('a count read from hook_event_counts equals the events counted one by one, 
   assert.equal(stored.length, 9);
   assert.deepEqual(await rowsOfCounts(), stored);
   assert.equal(await foldEventCounts(db), 0, 'nothing left to fold');
+  await assertKeyBlocks('after a fold', true);
   await assertCountsRight('after a fold');
   await assertBounds('after deletes and a fold', false);
 
@@ -280,25 +308,28 @@ test('a count read from hook_event_counts equals the events counted one by one, 
   await assertBounds('published after a fold', false);
 });
 
-test('migrations 018 and 019 count the events stored before them, and their ids', async () => {
+test('migrations 018, 019 and 023 count the events stored before them, and their ids', async () => {
   await publish(created, 4);
   const before = await counted({ userId: 0, isAdmin: true }, {});
   assert.ok(before > 0);
   // back to the schema before migration 018, with its events kept
   await db.query('drop function oms_hook_events_counted() cascade');
-  await db.query('drop table hook_event_counts');
-  await db.query('delete from oms_migrations where id in (18, 19)');
+  await db.query('drop table hook_event_counts, hook_event_key_blocks');
+  await db.query('delete from oms_migrations where id in (18, 19, 23)');
   assert.deepEqual(await migrate(db), {
-    applied: ['018_event_counts.sql', '019_event_count_bounds.sql'],
+    applied: ['018_event_counts.sql', '019_event_count_bounds.sql', '023_event_key_blocks.sql'],
   });
   const { rows } = await db.query<{ rows: number }>(
     'select count(*)::int as rows from hook_event_counts',
   );
   assert.equal(rows[0]!.rows, 9, 'one row per webhook, event type and content type');
+  await assertKeyBlocks('after the migration', true);
   await assertCountsRight('after the migration');
   await assertBounds('after the migration', true);
   await publish(created, 2, 'package.shipped');
   await assertBounds('published after the migration', true);
+  await assertKeyBlocks('published after the migration', false);
+  await assertCountsRight('published after the migration');
 });
 
 test('with more webhooks of a type than are counted one by one, its undelivered events still count right', async () => {
@@ -333,17 +364,20 @@ test('with more webhooks of a type than are counted one by one, its undelivered 
   await assertCountsRight(`with ${count} more webhooks`);
 });
 
-test("an admin's count of a date range sums the blocks of ids it holds whole, and counts the events of those at its edges", async () => {
+test('a count of a date range sums the blocks of ids it holds whole, and counts the events of those at its edges', async () => {
   // 20,000 events one minute apart in id order, with ids -30,000 to -10,001: blocks of
-  // 4,096 ids -8 to -3 (migration 022), the first and last in part
+  // 4,096 ids -8 to -3 (migration 022), the first and last in part; a third of them
+  // alice's package.shipped, the rest bob's package.created, of two content types
   const dated = await insertWebhook(db, bob);
   await db.query(
-    `insert into hook_events (id, webhook_id, uuid, event_type, created_date)
+    `insert into hook_events (id, webhook_id, uuid, event_type, content_type_id, created_date)
      overriding system value
-     select -30001 + g, $1, gen_random_uuid(), 'package.created',
+     select -30001 + g, case when g % 3 = 0 then $2::int else $1::int end, gen_random_uuid(),
+            case when g % 3 = 0 then 'package.shipped' else 'package.created' end,
+            case when g % 5 = 0 then $3::int else $4::int end,
             timestamptz '2021-01-01T00:00:00Z' + g * interval '1 minute'
      from generate_series(1, 20000) g`,
-    [dated],
+    [dated, created, ORDER, PACKAGE],
   );
   await db.query('vacuum analyze hook_events');
   const at = (g: number) => new Date(Date.parse('2021-01-01T00:00:00Z') + g * 60_000).toISOString();
@@ -360,23 +394,40 @@ test("an admin's count of a date range sums the blocks of ids it holds whole, an
   const scopes: Scope[] = [
     { userId: 0, isAdmin: true },
     { userId: bob, isAdmin: false },
+    { userId: alice, isAdmin: false },
+  ];
+  const keys: HookEventFilters[] = [
+    {},
+    { webhook: dated },
+    { webhook: created },
+    { event_type: 'package.shipped' },
+    { event_type: 'package.created', content_type: ORDER },
+    { webhook: created, event_type: 'package.created' },
   ];
   const assertRanges = async (label: string) => {
     for (const scope of scopes)
-      for (const f of ranges)
-        assert.equal(
-          await countHookEvents(db, scope, f),
-          await counted(scope, f),
-          `${label}: ${JSON.stringify(scope)} ${JSON.stringify(f)}`,
-        );
+      for (const range of ranges)
+        for (const key of keys) {
+          const f = { ...range, ...key };
+          assert.equal(
+            await countHookEvents(db, scope, f),
+            await counted(scope, f),
+            `${label}: ${JSON.stringify(scope)} ${JSON.stringify(f)}`,
+          );
+        }
   };
   await assertRanges('as written');
-  // 16,001 events: the whole blocks summed, the two at its edges read, 4,096 ids apiece;
-  // counted off the index by date, all 16,001 entries
-  const seen = new Map<string, Sent>();
-  assert.equal(await countHookEvents(noting(db, seen), scopes[0]!, ranges[0]!), 16_001);
-  const read = await rowsRead(db, seen.get(UNNAMED)!, 'hook_events');
-  assert.ok(read <= 2 * 4_096, `${read} rows of hook_events read`);
+  // 16,001 events, the whole blocks summed, the two at its edges read, 4,096 ids apiece,
+  // for an admin, a user and a type; counted off the index by date, all 16,001 entries
+  const assertRead = async (scope: Scope, f: HookEventFilters, n: number) => {
+    const seen = new Map<string, Sent>();
+    assert.equal(await countHookEvents(noting(db, seen), scope, f), n);
+    const read = await rowsRead(db, seen.get(UNNAMED)!, 'hook_events');
+    assert.ok(read <= 2 * 4_096, `${JSON.stringify(f)}: ${read} rows of hook_events read`);
+  };
+  await assertRead(scopes[0]!, ranges[0]!, 16_001);
+  await assertRead(scopes[1]!, ranges[0]!, 10_667);
+  await assertRead(scopes[0]!, { ...ranges[0]!, event_type: 'package.shipped' }, 5_334);
 
   // deletes in a block held whole, and an event of its dated back years
   await db.query('delete from hook_events where id between -20000 and -19000');
@@ -387,7 +438,9 @@ test("an admin's count of a date range sums the blocks of ids it holds whole, an
     `select count(distinct block)::int as blocks, count(*)::int as rows from hook_event_blocks`,
   );
   assert.equal(rows[0]!.rows, rows[0]!.blocks, 'one row per block once folded');
+  await assertKeyBlocks('after a fold', true);
   await assertRanges('after a fold');
   await db.query('delete from webhooks where id = $1', [dated]);
   await assertRanges('after its webhook was deleted');
+  await assertKeyBlocks('after its webhook was deleted', false);
 });
