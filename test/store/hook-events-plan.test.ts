@@ -184,6 +184,8 @@ async function expected(
        and ($7::timestamptz is null or e.created_date >= $7)
        and ($8::timestamptz is null or e.created_date <= $8)
        and ($9::bool or w.user_id = $10)
+       and ($12::text is null or (e.object_id #>> '{}') = $12)
+       and ($13::uuid is null or e.uuid = $13)
      order by e.id ${asc ? 'asc' : 'desc'} limit 20 offset $11`,
     [
       f.webhook ?? null,
@@ -197,6 +199,8 @@ async function expected(
       scope.isAdmin,
       scope.userId,
       offset,
+      f.object_id ?? null,
+      f.uuid ?? null,
     ],
   );
   return rows.map((r) => r.id);
@@ -330,6 +334,63 @@ test('a type of many events, all older than the others, is read webhook by webho
   // the first webhook's, 4,000 more
   const read = await rowsRead(db, seen.get(UNNAMED)!, 'hook_events');
   assert.ok(read <= 1000, `${read} rows of hook_events read`);
+});
+
+test("a user's page, and a content type's, whose events are all older than the others' is read webhook by webhook; an object or uuid with a type off their own indexes", async () => {
+  // read by id, a user's first page passed every newer event of the other users (1,000
+  // events before 1,110,000 others': 470 ms on PostgreSQL), and so did a content type's.
+  // The user's 400 events and the 3,000 newer ones lie close in ids, so that, taken as
+  // spread evenly, the user's would fill a page soon: the ids past their newest tell
+  const quiet = (await ensureUser(db, 'plan-quiet', false)).id;
+  const hooks = [await insertWebhook(db, quiet), await insertWebhook(db, quiet)];
+  await db.query(
+    `insert into hook_events (webhook_id, uuid, event_type, content_type_id, object_id,
+                              delivered, retry_count)
+     select ($1::int[])[1 + g % 2], gen_random_uuid(),
+            case when g % 3 = 0 then 'package.shipped' else 'order.updated' end, 3,
+            to_jsonb('quiet-' || g), g % 4 <> 0, 1
+     from generate_series(1, 400) g`,
+    [hooks],
+  );
+  await db.query(
+    `insert into hook_events (webhook_id, uuid, event_type, object_id, delivered, retry_count)
+     select $1, gen_random_uuid(), 'package.shipped', to_jsonb('loud-' || g), true, 1
+     from generate_series(1, 3000) g`,
+    [webhook],
+  );
+  await db.query('vacuum analyze hook_events');
+  const user: Scope = { userId: quiet, isAdmin: false };
+  const read = async (scope: Scope, f: HookEventFilters, most: number) => {
+    const seen = new Map<string, Sent>();
+    const page = await listHookEvents(noting(db, seen), scope, f, [], 20, 0);
+    assert.deepEqual(
+      page.map((e) => e.id),
+      await expected(scope, f),
+      JSON.stringify(f),
+    );
+    assert.ok(page.length > 0, JSON.stringify(f));
+    const rows = await rowsRead(db, seen.get(UNNAMED)!, 'hook_events');
+    assert.ok(rows <= most, `${JSON.stringify(f)}: ${rows} rows of hook_events read`);
+  };
+  // each webhook's 20 read and looked up, and the page's; of a type a third of each
+  // webhook's events are, about 60 read and looked up in each
+  await read(user, {}, 200);
+  await read(user, { delivered: false }, 200);
+  await read(user, { event_type: 'package.shipped' }, 400);
+  await read(ADMIN, { content_type: 3 }, 200);
+  // an object's or a uuid's own index finds the one event: read webhook by webhook, the
+  // type's 3,000 newer events of the other webhook were looked up one by one
+  await read(ADMIN, { event_type: 'package.shipped', object_id: 'quiet-3' }, 5);
+  await read(user, { event_type: 'package.shipped', object_id: 'quiet-6' }, 5);
+  const { rows } = await db.query<{ uuid: string }>(
+    `select uuid::text from hook_events where (object_id #>> '{}') = 'quiet-3'`,
+  );
+  await read(ADMIN, { event_type: 'package.shipped', uuid: rows[0]!.uuid }, 5);
+  await assertPages(
+    [user, ADMIN],
+    [{}, { delivered: true }, { content_type: 3, event_type: 'order.updated' }],
+    [0, 20, 190],
+  );
 });
 
 test("a webhook's page of a type or content type it has few or none of, or of a failed status, reads only those", async () => {
