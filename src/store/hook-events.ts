@@ -535,7 +535,7 @@ async function readsPerWebhook(
  * (readsPerWebhook). Read by id, it passes the ids past the newest of their events (the
  * oldest, read up), which hook_event_counts bounds, then the others' events among
  * theirs; a user whose webhooks fell quiet has every newer event passed first (1,000
- * events before 1,110,000 others': 470-625 ms on PostgreSQL and 1.0-1.1 s on PGlite).
+ * events before 1,110,000 others': 470-625 ms on PostgreSQL and 0.8-1.1 s on PGlite).
  * When that is a few milliseconds (PER_WEBHOOK_ROWS), it is read so: webhook by webhook
  * costs more to plan and run, 2-10 ms more on PostgreSQL and about 13 on PGlite for a
  * user with 5% of 1,110,000 events mixed with the others'. One read of the user's
