@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   isMarked,
-  markLongNumbers,
   numberText,
   parseExact,
   roundMarked,
@@ -57,7 +56,6 @@ test("a client's string that looks like a kept number stays a string", () => {
 
 test('invalid JSON is left for the parser to refuse', () => {
   for (const text of ['{"a":12345678901234567890', '{"a":12345678901234567890x}', '"abc']) {
-    assert.equal(typeof markLongNumbers(text), 'string');
     assert.throws(() => parseExact(text), SyntaxError, text);
   }
 });

@@ -85,6 +85,13 @@ async function counted(scope: Scope, f: HookEventFilters): Promise<number> {
   return rows[0]!.n;
 }
 
+/** An admin's scope, alice's and bob's. */
+const everyScope = (): Scope[] => [
+  { userId: 0, isAdmin: true },
+  { userId: alice, isAdmin: false },
+  { userId: bob, isAdmin: false },
+];
+
 /** countHookEvents agrees with the table for every scope and filter the counts serve. */
 async function assertCountsRight(label: string): Promise<void> {
   // the date of the middle event by id, which publishing in order gives the middle date
@@ -93,11 +100,7 @@ async function assertCountsRight(label: string): Promise<void> {
              offset (select count(*) / 2 from hook_events) limit 1) as at`,
   );
   const mid = middle[0]!.at ?? new Date().toISOString();
-  const scopes: Scope[] = [
-    { userId: 0, isAdmin: true },
-    { userId: alice, isAdmin: false },
-    { userId: bob, isAdmin: false },
-  ];
+  const scopes = everyScope();
   const filters: HookEventFilters[] = [
     {},
     { webhook: created },
@@ -391,11 +394,7 @@ test('a count of a date range sums the blocks of ids it holds whole, and counts 
     { created_date__gte: '2022-01-01T00:00:00Z' },
     { created_date__gte: at(18_000), created_date__lte: at(2_000) },
   ];
-  const scopes: Scope[] = [
-    { userId: 0, isAdmin: true },
-    { userId: bob, isAdmin: false },
-    { userId: alice, isAdmin: false },
-  ];
+  const scopes = everyScope();
   const keys: HookEventFilters[] = [
     {},
     { webhook: dated },
@@ -426,7 +425,7 @@ test('a count of a date range sums the blocks of ids it holds whole, and counts 
     assert.ok(read <= 2 * 4_096, `${JSON.stringify(f)}: ${read} rows of hook_events read`);
   };
   await assertRead(scopes[0]!, ranges[0]!, 16_001);
-  await assertRead(scopes[1]!, ranges[0]!, 10_667);
+  await assertRead(scopes[2]!, ranges[0]!, 10_667);
   await assertRead(scopes[0]!, { ...ranges[0]!, event_type: 'package.shipped' }, 5_334);
 
   // deletes in a block held whole, and an event of its dated back years
