@@ -213,11 +213,13 @@ export async function countHookEvents(
     );
     return rows[0]!.n;
   }
-  if (hasDateRange(filters) && only(DATE_RANGE_FILTERS)) {
-    const { rows } = await db.query<{ n: number }>(
-      `select (${dateRangeCount(scope, filters, params)})::int as n`,
-      params,
-    );
+  if (hasDateRange(filters) && only(DATE_RANGE_COUNTED)) {
+    // with `delivered`, the range's undelivered events are counted, and for
+    // `delivered=true` taken from its count, in one statement and so one snapshot
+    const { delivered, ...range } = filters;
+    let sql = delivered === undefined ? '' : `(${rangeUndeliveredCount(scope, range, params)})`;
+    if (delivered !== false) sql = `(${dateRangeCount(scope, range, params)})${sql && ` - ${sql}`}`;
+    const { rows } = await db.query<{ n: number }>(`select (${sql})::int as n`, params);
     return rows[0]!.n;
   }
   if (!only(COUNTED_FILTERS)) {
@@ -254,6 +256,9 @@ const DATE_RANGE_FILTERS: ReadonlySet<string> = new Set([
   'content_type',
 ]);
 
+/** The filters a count of a `created_date` range answers without counting every match. */
+const DATE_RANGE_COUNTED: ReadonlySet<string> = new Set([...DATE_RANGE_FILTERS, 'delivered']);
+
 /**
  * How many events a `created_date` range holds (with a webhook, an event type or a
  * content type, in any scope), off the summaries of the events by block of ids: a block
@@ -276,13 +281,7 @@ function dateRangeCount(scope: Scope, filters: HookEventFilters, params: unknown
         `select coalesce(sum(e.n), 0) from hook_event_key_blocks e ${scopeJoin(scope)}
          ${whereClause(scope, keys, params)}
            and e.block in (select b.block from b where ${within})`;
-  // a block's rows not yet folded summed first; rows of deletes have no dates
-  return `with b as materialized (
-      select * from (
-        select block, sum(n) as n, min(oldest) as oldest, max(newest) as newest
-        from hook_event_blocks group by block
-      ) b where ${meets}
-    )
+  return `with ${blocksMeeting(meets)}
     select (${whole})
       + (select coalesce(sum((
            select count(*) from (
@@ -292,6 +291,69 @@ function dateRangeCount(scope: Scope, filters: HookEventFilters, params: unknown
              offset 0
            ) e ${scopeJoin(scope)} ${whereClause(scope, keys, params)} and ${events}
          )), 0) from b where not (${within}))`;
+}
+
+/**
+ * The CTE `b` of the blocks of hook_event_blocks (migration 022) whose dates meet a
+ * range (blockRange), a block's rows not yet folded summed first. Rows of deletes have
+ * no dates.
+ */
+const blocksMeeting = (meets: string): string => `b as materialized (
+    select * from (
+      select block, sum(n) as n, min(oldest) as oldest, max(newest) as newest
+      from hook_event_blocks group by block
+    ) b where ${meets}
+  )`;
+
+/**
+ * How many undelivered events a `created_date` range holds (with a webhook, an event
+ * type or a content type, in any scope), read off the partial index of each webhook's
+ * undelivered events (migration 006) within the ids of the range's blocks: those of the
+ * blocks it holds whole, runs of consecutive blocks, from the index alone for a webhook
+ * all of whose events match the type and content type (as hook_event_counts has them);
+ * those of the blocks at its edges, and the other webhooks', read and checked. So it
+ * costs the undelivered events of the range, not all of them, nor every event of the
+ * range, which a count of `delivered=true` subtracts this from (dateRangeCount). Past
+ * PER_WEBHOOK_MAX webhooks in the scope (without a webhook) it counts the events in one
+ * pass, as before.
+ *
+ * With 1,110,000 events, one in ten undelivered, the newer half's 55,566 counted in
+ * 85-87 ms on PostgreSQL, read off that index for every undelivered event, and its
+ * 500,035 delivered in 51-68 off the index by date; now 8.2-8.4 and 10.0.
+ */
+function rangeUndeliveredCount(scope: Scope, f: HookEventFilters, params: unknown[]): string {
+  const keys = countedKeys(f);
+  const plain = `select count(*) from hook_events e ${scopeJoin(scope)}
+    ${whereClause(scope, { ...f, delivered: false }, params)}`;
+  const { meets, within, events } = blockRange(f, params);
+  // each webhook's undelivered events in a span of ids, within its own matches' span;
+  // checked for the range and the keys, or not, from the index alone
+  const undelivered = (on: string, checked: boolean) => `select coalesce(sum(c.n), 0)
+    from t join s on ${on} cross join lateral (
+      select count(*) as n from hook_events e
+      ${checked ? whereClause(ADMIN, keyFilters(f), params) : 'where true'}
+        and e.webhook_id = t.webhook_id and not e.delivered
+        and e.id between greatest(s.lo, t.oldest) and least(s.hi, t.newest)${checked ? ` and ${events}` : ''}
+    ) c`;
+  return `with ${blocksMeeting(meets)},
+    s as materialized (
+      select min(r.block) * ${BLOCK_IDS} as lo, max(r.block) * ${BLOCK_IDS} + ${BLOCK_IDS - 1} as hi,
+             true as whole
+      from (select b.block, b.block - row_number() over (order by b.block) as run
+            from b where ${within}) r group by r.run
+      union all
+      select b.block * ${BLOCK_IDS}, b.block * ${BLOCK_IDS} + ${BLOCK_IDS - 1}, false
+      from b where not (${within})
+    ),
+    m as materialized (${webhooksMatching(scope, keys, params)}),
+    t as materialized (
+      select m.webhook_id, m.oldest, m.newest, m.matching = ${TOTAL_OF_M} as pure from m
+    )
+    select case when ${f.webhook === undefined ? `(${manyWebhooks(keys, params, scope)})` : 'false'}
+      then (${plain}) else
+      (${undelivered('s.whole and t.pure', false)})
+      + (${undelivered('not (s.whole and t.pure)', true)})
+    end`;
 }
 
 /**
