@@ -154,6 +154,11 @@ async function assertCountsRight(label: string): Promise<void> {
     { created_date__lte: mid, delivered: false, webhook: created },
     { created_date__gte: mid, delivered: true, event_type: 'package.shipped' },
     { created_date__lte: mid, delivered: true, content_type: ORDER },
+    { created_date__gte: mid, undelivered: true },
+    { created_date__lte: mid, undelivered: true, event_type: 'package.shipped' },
+    { created_date__gte: mid, response_http_status: 500, webhook: created },
+    { created_date__lte: mid, response_http_status: 200 },
+    { created_date__gte: mid, undelivered: true, delivered: true },
     { modified_date__gte: mid },
     { webhook: 2 ** 40 },
   ];
@@ -419,6 +424,10 @@ test('a count of a date range sums the blocks of ids it holds whole, and counts 
     { delivered: true, webhook: dated },
     { delivered: false, event_type: 'package.shipped' },
     { delivered: true, event_type: 'package.created', content_type: ORDER },
+    { undelivered: true },
+    { undelivered: true, event_type: 'package.shipped' },
+    { response_http_status: 500, webhook: dated },
+    { response_http_status: 200 },
   ];
   const assertRanges = async (label: string) => {
     for (const scope of scopes)
@@ -446,10 +455,12 @@ test('a count of a date range sums the blocks of ids it holds whole, and counts 
   await assertRead(scopes[0]!, { ...ranges[0]!, event_type: 'package.shipped' }, 5_334);
   // with `delivered`, the webhook's undelivered events in the range's blocks read too
   // (one in twenty), not every event of the range off the index by date (the webhook's
-  // 13,334 of the first; the 5,000 of the second, whose blocks -8 and -7 hold 5,424)
+  // 13,334 of the first; the 5,000 of the second, whose blocks -8 and -7 hold 5,424);
+  // the undelivered list's (one in forty) for every webhook at once
   for (const [f, most] of [
     [{ ...ranges[0]!, webhook: dated, delivered: true }, 2 * 4_096 + 20_000 / 20],
     [{ ...ranges[3]!, webhook: dated, delivered: false }, 5_424 / 20],
+    [{ ...ranges[3]!, undelivered: true }, Math.ceil(5_424 / 40)],
   ] as const)
     await assertRead(scopes[0]!, f, await counted(scopes[0]!, f), most);
 
