@@ -160,6 +160,8 @@ async function assertCountsRight(label: string): Promise<void> {
     { created_date__lte: mid, response_http_status: 200 },
     { created_date__gte: mid, undelivered: true, delivered: true },
     { modified_date__gte: mid },
+    { modified_date__gte: mid, webhook: created, delivered: false },
+    { modified_date__gte: mid, event_type: 'package.shipped' },
     { webhook: 2 ** 40 },
   ];
   for (const scope of scopes) {

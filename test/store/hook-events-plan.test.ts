@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import type { Db, Queryable } from '../../src/store/db.js';
 import { ensureUser } from '../../src/store/tokens.js';
 import {
+  countHookEvents,
   listHookEvents,
   type HookEventFilters,
   type HookEventJson,
@@ -186,6 +187,8 @@ async function expected(
        and ($9::bool or w.user_id = $10)
        and ($12::text is null or (e.object_id #>> '{}') = $12)
        and ($13::uuid is null or e.uuid = $13)
+       and ($14::timestamptz is null or e.modified_date >= $14)
+       and ($15::timestamptz is null or e.modified_date <= $15)
      order by e.id ${asc ? 'asc' : 'desc'} limit 20 offset $11`,
     [
       f.webhook ?? null,
@@ -201,6 +204,8 @@ async function expected(
       offset,
       f.object_id ?? null,
       f.uuid ?? null,
+      f.modified_date__gte ?? null,
+      f.modified_date__lte ?? null,
     ],
   );
   return rows.map((r) => r.id);
@@ -567,4 +572,70 @@ test("a page by id of a larger date range keeps to the span of its events' ids",
     [spanned],
   );
   await assertPages([ADMIN, stranger], filters, [0, 40]);
+});
+
+test('a page and a count of a modified_date range of few events read them off its index', async () => {
+  // a client polling for the events changed since its last call asks for the newest
+  // dates, most often with none: read by id, that passed every event of the table
+  // (1,110,000: 181-257 ms for the page and 70-82 for its count on PostgreSQL)
+  const polled = await insertWebhook(db, owner);
+  await db.query(
+    `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count,
+                              created_date, modified_date)
+     select $1, gen_random_uuid(), 'package.created', g % 4 <> 0, 1,
+            timestamptz '2022-01-01T00:00:00Z' + g * interval '1 minute',
+            timestamptz '2022-01-01T00:00:00Z' + g * interval '1 minute'
+     from generate_series(1, 3000) g`,
+    [polled],
+  );
+  // a tenth of them attempted again years later, in no order of their ids
+  await db.query(
+    `update hook_events set modified_date = timestamptz '2099-01-01T00:00:00Z'
+                                            + ((id * 7919) % 1000) * interval '1 second'
+     where webhook_id = $1 and id % 10 = 0`,
+    [polled],
+  );
+  await db.query('vacuum hook_events');
+  const { rows: all } = await db.query<{ n: number }>('select count(*)::int as n from hook_events');
+  const none = { modified_date__gte: '2099-06-01T00:00:00Z' };
+  const again = { modified_date__gte: '2099-01-01T00:00:00Z' };
+  for (const [f, most] of [
+    [none, 0],
+    [{ ...none, webhook: polled, delivered: false }, 0],
+    [again, 2 * 300 + 20],
+    [{ ...again, webhook: polled, delivered: false }, 2 * 300 + 20],
+  ] as const) {
+    const { sent } = await firstPage(f);
+    // the range's events off the index, a lookup each and the page's rows; by id, every
+    // newer event
+    const read = await rowsRead(db, sent, 'hook_events');
+    assert.ok(read <= most, `${JSON.stringify(f)}: ${read} of ${all[0]!.n} rows read`);
+    const seen = new Map<string, Sent>();
+    const n = await countHookEvents(noting(db, seen), ADMIN, f);
+    const { rows: plain } = await db.query<{ n: number }>(
+      `select count(*)::int as n from hook_events
+       where modified_date >= $1 and ($2::int is null or webhook_id = $2)
+         and ($3::bool is null or delivered = $3)`,
+      [f.modified_date__gte, 'webhook' in f ? f.webhook : null, 'webhook' in f ? false : null],
+    );
+    assert.equal(n, plain[0]!.n);
+    const counted = await rowsRead(db, seen.get(UNNAMED)!, 'hook_events');
+    assert.ok(counted <= most, `count of ${JSON.stringify(f)}: ${counted} rows read`);
+  }
+  const stranger = {
+    userId: (await ensureUser(db, 'plan-modified-stranger', false)).id,
+    isAdmin: false,
+  };
+  await assertPages(
+    [ADMIN, stranger],
+    [
+      none,
+      again,
+      { ...again, delivered: true, event_type: 'package.created' },
+      { modified_date__gte: '2022-01-01T10:00:00Z', modified_date__lte: '2022-01-01T20:00:00Z' },
+      // more than MODIFIED_ROWS events: read as before
+      { modified_date__lte: '2099-01-01T00:10:00Z' },
+    ] as HookEventFilters[],
+    [0, 40],
+  );
 });

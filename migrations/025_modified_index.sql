@@ -1,0 +1,19 @@
+-- Every attempt changes an event's `modified_date`, so its dates follow neither the ids
+-- nor the blocks of migration 022, and no index served a `modified_date` filter: a list
+-- of the events changed since a given time, which a client polling for changes asks at
+-- each call, read the table by id past every event changed before it, and its count
+-- counted every event. With 1,110,000 events and none changed since: 181-257 ms for
+-- the page and 70-82 for its count on PostgreSQL, 338-345 and 191-202 on PGlite,
+-- growing with the table.
+--
+-- With this index a range of few events is read off it (src/store/hook-events.ts,
+-- fewModified): 1.1-1.6 ms for that page and 0.8-1.0 for its count, 1.5-2.7 and
+-- 0.9-1.1 on PGlite. It costs an entry per event written and per attempt recorded (an
+-- attempt's update writes a new version of the row, with an entry in every index, since
+-- it changes `delivered`, which partial indexes name): `bench/schema-ab.ts` with B this
+-- index, on PostgreSQL +1.0 and +1.0 µs of the backend's CPU per event published (32 a
+-- statement, of 49-57) and +0.4 and +4.4 per attempt recorded (100 a statement, of
+-- 63-69; A/A -11.0 and 0.0); on PGlite +1.4 and +1.7 µs of wall time per event
+-- published (of 97-98) and +2.1 and +1.0 per attempt (of 59-68; A/A +0.1). The ids are
+-- included so that a range's events are found without reading the table.
+create index hook_events_modified_idx on hook_events (modified_date) include (id);
