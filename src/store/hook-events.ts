@@ -416,8 +416,8 @@ const blocksMeeting = (meets: string): string => `b as materialized (
  *
  * With 1,110,000 events, one in ten undelivered, the newer half's 55,566 counted in
  * 85-87 ms on PostgreSQL, read off that index for every undelivered event, and its
- * 500,035 delivered in 51-68 off the index by date; now 8.2-8.4 and 10.0. The undelivered
- * list's 50,008, 50-74 ms, now 4.5-6.7.
+ * 500,035 delivered in 51-68 off the index by date; now 5.6-8.4 and 6.7-10.0. The
+ * undelivered list's 50,008, 50-74 ms, now 4.5-7.4.
  */
 function rangeUndeliveredCount(scope: Scope, f: HookEventFilters, params: unknown[]): string {
   const keys = countedKeys(f);
