@@ -9,7 +9,7 @@
 -- countHookEvents, medians of 5, and psql, 2026-12-06).
 --
 -- This index reads the rows of those blocks alone, block by block, and of the type
--- within each: the day in 4.1-6.1 ms on PostgreSQL and 6.8-7.1 on PGlite, the newer
+-- within each (for a content type without a type, every row of each block): the day in 4.1-6.1 ms on PostgreSQL and 6.8-7.1 on PGlite, the newer
 -- half in 14.7-16.8 and 22-27. It costs an entry per row a publish statement writes
 -- there, one per key and block: with one webhook, nothing seen in
 -- `bench/schema-ab.ts enqueue` (4 events a statement: -4.2, +1.6 and +3.3 µs of

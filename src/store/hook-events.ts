@@ -210,6 +210,8 @@ function modifiedRange(f: HookEventFilters, params: unknown[]): string {
  */
 async function fewModified(db: Queryable, f: HookEventFilters): Promise<boolean> {
   if (f.modified_date__gte === undefined && f.modified_date__lte === undefined) return false;
+  // an object or a uuid finds its few events off its own index at once
+  if (f.object_id !== undefined || f.uuid !== undefined) return false;
   const params: unknown[] = [];
   const { rows } = await db.query<{ n: number }>(
     `select count(*)::int as n from (

@@ -67,7 +67,8 @@ async function counted(scope: Scope, f: HookEventFilters): Promise<number> {
        and ($8::int is null or e.response_http_status = $8)
        and ($9::timestamptz is null or e.created_date >= $9)
        and ($10::timestamptz is null or e.created_date <= $10)
-       and ($11::timestamptz is null or e.modified_date >= $11)`,
+       and ($11::timestamptz is null or e.modified_date >= $11)
+       and ($12::timestamptz is null or e.modified_date <= $12)`,
     [
       f.webhook ?? null,
       f.event_type ?? null,
@@ -80,6 +81,7 @@ async function counted(scope: Scope, f: HookEventFilters): Promise<number> {
       f.created_date__gte ?? null,
       f.created_date__lte ?? null,
       f.modified_date__gte ?? null,
+      f.modified_date__lte ?? null,
     ],
   );
   return rows[0]!.n;
@@ -162,6 +164,9 @@ async function assertCountsRight(label: string): Promise<void> {
     { modified_date__gte: mid },
     { modified_date__gte: mid, webhook: created, delivered: false },
     { modified_date__gte: mid, event_type: 'package.shipped' },
+    { modified_date__lte: mid, webhook: other },
+    { created_date__gte: mid, undelivered: true, content_type: ORDER },
+    { created_date__lte: mid, response_http_status: 500, content_type: PACKAGE },
     { webhook: 2 ** 40 },
   ];
   for (const scope of scopes) {

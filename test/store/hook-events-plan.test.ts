@@ -622,6 +622,17 @@ test('a page and a count of a modified_date range of few events read them off it
     const counted = await rowsRead(db, seen.get(UNNAMED)!, 'hook_events');
     assert.ok(counted <= most, `count of ${JSON.stringify(f)}: ${counted} rows read`);
   }
+  // an event's uuid with the range is read as PostgreSQL plans it (off the index by
+  // uuid, or the range's, as its statistics say), not the range's 300 with a lookup each
+  const { rows: one } = await db.query<{ uuid: string }>(
+    `select uuid::text as uuid from hook_events where webhook_id = $1 and id % 10 = 0 limit 1`,
+    [polled],
+  );
+  const byUuid = { ...again, uuid: one[0]!.uuid };
+  const { page: found, sent: uuidSent } = await firstPage(byUuid);
+  assert.equal(found.length, 1);
+  const uuidRead = await rowsRead(db, uuidSent, 'hook_events');
+  assert.ok(uuidRead <= 300 + 5, `${JSON.stringify(byUuid)}: ${uuidRead} rows read`);
   const stranger = {
     userId: (await ensureUser(db, 'plan-modified-stranger', false)).id,
     isAdmin: false,
