@@ -181,6 +181,10 @@ function whereClause(scope: Scope, f: HookEventFilters, params: unknown[]): stri
   return `where true${parts.map((p) => ` and ${p}`).join('')}${scopeClause(scope, params)}`;
 }
 
+/** A subquery counting the events of `f` in `scope`, one by one. */
+const countOf = (scope: Scope, f: HookEventFilters, params: unknown[]): string =>
+  `select count(*) from hook_events e ${scopeJoin(scope)} ${whereClause(scope, f, params)}`;
+
 /**
  * The most events of a `modified_date` range that its lists and counts find off the
  * range's index (migration 025) and check one by one (modifiedMatches): 10,000 lookups
@@ -209,18 +213,29 @@ function modifiedRange(f: HookEventFilters, params: unknown[]): string {
  * match: 181-257 ms for the page and 70-82 for its count on PostgreSQL).
  */
 async function fewModified(db: Queryable, f: HookEventFilters): Promise<boolean> {
-  if (f.modified_date__gte === undefined && f.modified_date__lte === undefined) return false;
-  // an object or a uuid finds its few events off its own index at once
-  if (f.object_id !== undefined || f.uuid !== undefined) return false;
+  if (!readsModified(f)) return false;
   const params: unknown[] = [];
-  const { rows } = await db.query<{ n: number }>(
-    `select count(*)::int as n from (
-       select from hook_events e where ${modifiedRange(f, params)} limit ${MODIFIED_ROWS + 1}
-     ) m`,
+  const { rows } = await db.query<{ few: boolean }>(
+    `select ${fewModifiedSql(f, params)} as few`,
     params,
   );
-  return rows[0]!.n <= MODIFIED_ROWS;
+  return rows[0]!.few;
 }
+
+/**
+ * Whether `f` has a `modified_date` range whose events may be read off its index: not
+ * with an object or a uuid, which find their few events off their own at once.
+ */
+const readsModified = (f: HookEventFilters): boolean =>
+  (f.modified_date__gte !== undefined || f.modified_date__lte !== undefined) &&
+  f.object_id === undefined &&
+  f.uuid === undefined;
+
+/** The condition that `f`'s `modified_date` range holds at most MODIFIED_ROWS events. */
+const fewModifiedSql = (f: HookEventFilters, params: unknown[]): string =>
+  `(select count(*) from (
+      select from hook_events e where ${modifiedRange(f, params)} limit ${MODIFIED_ROWS + 1}
+    ) m) <= ${MODIFIED_ROWS}`;
 
 /**
  * The events of `f` in `scope` with the columns a page sorts by, as `e`: those of the
@@ -231,7 +246,7 @@ async function fewModified(db: Queryable, f: HookEventFilters): Promise<boolean>
 function modifiedMatches(scope: Scope, f: HookEventFilters, params: unknown[]): string {
   // the range again beside the id, PostgreSQL looked each id up in the range's index
   const others = { ...f, modified_date__gte: undefined, modified_date__lte: undefined };
-  return `select e.id, e.created_date, e.modified_date, e.retry_count, e.response_http_status
+  return `select ${Object.values(ORDERING_FIELDS).join(', ')}
     from (select e.id from hook_events e where ${modifiedRange(f, params)} offset 0) m
     cross join lateral (
       select e.* from hook_events e ${scopeJoin(scope)}
@@ -264,9 +279,12 @@ export async function countHookEvents(
   const params: unknown[] = [];
   const only = (names: ReadonlySet<string>) =>
     Object.entries(filters).every(([k, v]) => v === undefined || names.has(k));
-  if (await fewModified(db, filters)) {
+  if (readsModified(filters)) {
+    // no other count serves `modified_date`: off its index, or one by one (fewModified)
     const { rows } = await db.query<{ n: number }>(
-      `select count(*)::int as n from (${modifiedMatches(scope, filters, params)}) e`,
+      `select (case when ${fewModifiedSql(filters, params)}
+         then (select count(*) from (${modifiedMatches(scope, filters, params)}) e)
+         else (${countOf(scope, filters, params)}) end)::int as n`,
       params,
     );
     return rows[0]!.n;
@@ -300,8 +318,7 @@ export async function countHookEvents(
   }
   if (!only(COUNTED_FILTERS)) {
     const { rows } = await db.query<{ n: number }>(
-      `select count(*)::int as n from hook_events e ${scopeJoin(scope)}
-       ${whereClause(scope, filters, params)}`,
+      `select (${countOf(scope, filters, params)})::int as n`,
       params,
     );
     return rows[0]!.n;
@@ -425,6 +442,7 @@ function rangeUndeliveredCount(scope: Scope, f: HookEventFilters, params: unknow
   const keys = countedKeys(f);
   const { meets, within, events } = blockRange(f, params);
   // the undelivered list and a failed status: attempted, read off their own indexes
+  const attempted = attemptedUndelivered(f);
   const failed = { undelivered: f.undelivered, response_http_status: f.response_http_status };
   const blocks = `with ${blocksMeeting(meets)},
     s as materialized (
@@ -436,7 +454,7 @@ function rangeUndeliveredCount(scope: Scope, f: HookEventFilters, params: unknow
       select b.block * ${BLOCK_IDS}, b.block * ${BLOCK_IDS} + ${BLOCK_IDS - 1}, false
       from b where not (${within})
     )`;
-  if (attemptedUndelivered(f) && f.event_type === undefined && f.content_type === undefined) {
+  if (attempted && f.event_type === undefined && f.content_type === undefined) {
     // every webhook's at once off the index of them by id (migration 020), which holds
     // their webhook and status, checked for the range in the blocks at its edges alone
     const spanCount = (checked: boolean) => `select coalesce(sum(c.n), 0) from s
@@ -451,7 +469,6 @@ function rangeUndeliveredCount(scope: Scope, f: HookEventFilters, params: unknow
   // checked for the range and the keys, or not, from the index alone: a webhook's
   // matching whole, or for the undelivered list and a failed status, whose index by
   // type holds the type, of a type alone (migration 020)
-  const attempted = attemptedUndelivered(f);
   const indexed = attempted ? { ...failed, event_type: f.event_type } : {};
   const whole = attempted && f.content_type === undefined ? 's.whole' : 's.whole and t.pure';
   const undelivered = (on: string, checked: boolean) => `select coalesce(sum(c.n), 0)
@@ -461,13 +478,8 @@ function rangeUndeliveredCount(scope: Scope, f: HookEventFilters, params: unknow
         and e.webhook_id = t.webhook_id and not e.delivered
         and e.id between greatest(s.lo, t.oldest) and least(s.hi, t.newest)${checked ? ` and ${events}` : ''}
     ) c`;
-  const plain = `select count(*) from hook_events e ${scopeJoin(scope)}
-    ${whereClause(scope, { ...f, delivered: false }, params)}`;
-  return `${blocks},
-    m as materialized (${webhooksMatching(scope, keys, params)}),
-    t as materialized (
-      select m.webhook_id, m.oldest, m.newest, m.matching = ${TOTAL_OF_M} as pure from m
-    )
+  const plain = countOf(scope, { ...f, delivered: false }, params);
+  return `${blocks}, ${matchingWebhooks(scope, keys, params)}
     select case when ${f.webhook === undefined ? `(${manyWebhooks(keys, params, scope)})` : 'false'}
       then (${plain}) else
       (${undelivered(whole, false)}) + (${undelivered(`not (${whole})`, true)})
@@ -548,6 +560,17 @@ function webhooksMatching(scope: Scope, f: HookEventFilters, params: unknown[]):
 const TOTAL_OF_M = `(select sum(c.n) from hook_event_counts c where c.webhook_id = m.webhook_id)`;
 
 /**
+ * The CTEs `m`, webhooksMatching's rows, and `t`, each of those webhooks with the span
+ * of its matches' ids and whether all its events match (`pure`), so that its
+ * undelivered events need not be checked for the keys.
+ */
+const matchingWebhooks = (scope: Scope, keys: HookEventFilters, params: unknown[]): string =>
+  `m as materialized (${webhooksMatching(scope, keys, params)}),
+   t as materialized (
+     select m.webhook_id, m.oldest, m.newest, m.matching = ${TOTAL_OF_M} as pure from m
+   )`;
+
+/**
  * The most webhooks with events of a type that its reads go through one by one. Going
  * webhook by webhook costs lookups of each webhook's own, and finding them costs a pass
  * over their totals: with 20,000 webhooks of a type, 10-20 ms on PostgreSQL and 20-30
@@ -586,15 +609,12 @@ function manyWebhooks(f: HookEventFilters, params: unknown[], scope: Scope = ADM
  * by webhook took 83 ms against 13).
  */
 function undeliveredCount(scope: Scope, keys: HookEventFilters, params: unknown[]): string {
-  const pending = (f: HookEventFilters) =>
-    `select count(*) from hook_events e ${scopeJoin(scope)}
-     ${whereClause(scope, { ...f, delivered: false }, params)}`;
+  const pending = (f: HookEventFilters) => countOf(scope, { ...f, delivered: false }, params);
   if (keys.event_type === undefined) return `(${pending(keys)})`;
   // the CTEs are read only by the branch taken; webhook by webhook, so that a key with
   // no webhooks reads nothing: as one pass kept to a set of them, PostgreSQL read a
   // webhook's 100,000 undelivered events before it found the set empty (64-140 ms)
-  return `(with m as materialized (${webhooksMatching(scope, keys, params)}),
-      t as materialized (select m.webhook_id, m.matching = ${TOTAL_OF_M} as pure from m)
+  return `(with ${matchingWebhooks(scope, keys, params)}
     select case when (${manyWebhooks(keys, params)}) then (${pending(keys)})
       else (select coalesce(sum(c.count), 0) from t cross join lateral (
               ${pending({ webhook: keys.webhook })} and e.webhook_id = t.webhook_id) c
@@ -617,8 +637,7 @@ const UNDELIVERED_BY_TYPE: ReadonlySet<string> = new Set(['undelivered', 'event_
  * alone, 212 on PGlite. Past PER_WEBHOOK_MAX webhooks of the type it counts in one pass.
  */
 function undeliveredListCount(scope: Scope, f: HookEventFilters, params: unknown[]): string {
-  const plain = `select count(*) from hook_events e ${scopeJoin(scope)}
-    ${whereClause(scope, f, params)}`;
+  const plain = countOf(scope, f, params);
   params.push(f.event_type);
   const type = `$${params.length}`;
   return `case when (${manyWebhooks(f, params)}) then (${plain}) else (
