@@ -8,7 +8,8 @@
  * - `enqueue`: the publish statement (`enqueueCommitted`), `size` events of 1 KB to a
  *   statement;
  * - `record`: the statement that records delivered attempts (`recordAttempts`), for
- *   `size` events enqueued just before (their enqueue is not counted).
+ *   `size` events enqueued just before (their enqueue is not counted), each answered
+ *   200 (`STATUS=n` for another status; one that is not a 2xx records a failure).
  *
  * On PostgreSQL it reads the CPU each side's backend used (Linux's /proc, so the server
  * must run on this machine), on PGlite (PROBE_DB=pglite) the wall time of each call,
@@ -19,6 +20,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isoMicro } from '../src/core/clock.js';
+import { isDeliveredStatus } from '../src/core/delivered.js';
 import { newEventUuid } from '../src/core/ids.js';
 import { enqueueCommitted, type NewHookEvent } from '../src/queue/enqueue.js';
 import { recordAttempts, type AttemptOutcome } from '../src/queue/record.js';
@@ -34,6 +36,8 @@ if ((statement !== 'enqueue' && statement !== 'record') || !file) {
 const size = Number(sizeArg ?? 64);
 const total = Number(totalArg ?? 20_000);
 const pglite = process.env.PROBE_DB === 'pglite';
+/** The status `record` gives every attempt (`STATUS=204`); 200 unless set. */
+const status = Number(process.env.STATUS ?? 200);
 
 interface Side {
   probe: ProbeSchema;
@@ -103,9 +107,9 @@ async function recordOn(s: Side): Promise<void> {
   const outcomes = rows.map((r): AttemptOutcome => ({
     id: Number(r.id),
     at,
-    status: 200,
+    status,
     content: 'ok',
-    delivered: true,
+    delivered: isDeliveredStatus(status),
     next: { kind: 'done' },
     durationMs: 1,
     error: null,
