@@ -141,6 +141,18 @@ async function assertCountsRight(label: string): Promise<void> {
     { response_http_status: 500, undelivered: true },
     { response_http_status: 500, delivered: true },
     { response_http_status: 200, delivered: false },
+    // a 2xx: the delivered events less those of another 2xx, or those of it alone
+    { response_http_status: 200, webhook: created },
+    { response_http_status: 200, webhook: other },
+    { response_http_status: 200, event_type: 'package.shipped' },
+    { response_http_status: 200, content_type: PACKAGE, delivered: true },
+    { response_http_status: 204 },
+    { response_http_status: 204, webhook: shipped },
+    { response_http_status: 204, event_type: 'package.created' },
+    { response_http_status: 202, webhook: created, event_type: 'package.created' },
+    { response_http_status: 201 },
+    { response_http_status: 204, delivered: false },
+    { response_http_status: 204, undelivered: true },
     // dates: off the blocks of ids (migrations 022 and 023), and with `delivered` off
     // each webhook's undelivered events of them
     { created_date__gte: mid },
@@ -260,12 +272,15 @@ test('a count read from hook_event_counts equals the events counted one by one, 
   await publish(other, 12);
   await publish(created, 7);
   const mine = await ids(created);
-  await attempt(mine.slice(0, 20), true);
+  await attempt(mine.slice(0, 15), true);
+  // delivered with another 2xx than 200 (migration 026's index)
+  await attempt(mine.slice(15, 20), true, 204);
   await attempt(mine.slice(20, 25), false);
   // failed again with another status, and failed then delivered
   await attempt(mine.slice(20, 22), false, 503);
-  await attempt(mine.slice(24, 25), true);
-  await attempt((await ids(shipped)).slice(0, 8), true);
+  await attempt(mine.slice(24, 25), true, 202);
+  await attempt((await ids(shipped)).slice(0, 6), true);
+  await attempt((await ids(shipped)).slice(6, 8), true, 204);
   await attempt((await ids(shipped)).slice(8, 11), false);
   await assertCountsRight('published and attempted');
   await assertBounds('published and attempted', true);
@@ -380,8 +395,13 @@ test('with more webhooks of a type than are counted one by one, its undelivered 
   );
   assert.equal(new Set(rows.map((r) => r.webhook_id)).size, count);
   await attempt(
-    rows.filter((r) => r.id % 3 === 0).map((r) => r.id),
+    rows.filter((r) => r.id % 6 === 0).map((r) => r.id),
     true,
+  );
+  await attempt(
+    rows.filter((r) => r.id % 6 === 3).map((r) => r.id),
+    true,
+    204,
   );
   await attempt(
     rows.filter((r) => r.id % 3 === 1).map((r) => r.id),
@@ -405,10 +425,12 @@ test('a count of a date range sums the blocks of ids it holds whole, and counts 
      from generate_series(1, 20000) g`,
     [dated, created, ORDER, PACKAGE],
   );
-  // one in twenty not delivered, half of those attempted
+  // one in twenty not delivered, half of those attempted; one in seven delivered with
+  // 204
   await db.query(
     `update hook_events set delivered = id % 20 <> 0, retry_count = 1,
-            response_http_status = case when id % 20 <> 0 then 200 else 500 end
+            response_http_status = case when id % 20 = 0 then 500 when id % 7 = 0 then 204
+                                        else 200 end
      where id between -30000 and -10001 and id % 40 <> 0`,
   );
   await db.query('vacuum analyze hook_events');
@@ -440,6 +462,7 @@ test('a count of a date range sums the blocks of ids it holds whole, and counts 
     { undelivered: true, event_type: 'package.shipped' },
     { response_http_status: 500, webhook: dated },
     { response_http_status: 200 },
+    { response_http_status: 204, webhook: dated },
   ];
   const assertRanges = async (label: string) => {
     for (const scope of scopes)
@@ -456,10 +479,16 @@ test('a count of a date range sums the blocks of ids it holds whole, and counts 
   await assertRanges('as written');
   // 16,001 events, the whole blocks summed, the two at its edges read, 4,096 ids apiece,
   // for an admin, a user and a type; counted off the index by date, all 16,001 entries
-  const assertRead = async (scope: Scope, f: HookEventFilters, n: number, most = 2 * 4_096) => {
+  const assertRead = async (
+    scope: Scope,
+    f: HookEventFilters,
+    n: number,
+    most = 2 * 4_096,
+    settings: string[] = [],
+  ) => {
     const seen = new Map<string, Sent>();
     assert.equal(await countHookEvents(noting(db, seen), scope, f), n);
-    const read = await rowsRead(db, seen.get(UNNAMED)!, 'hook_events');
+    const read = await rowsRead(db, seen.get(UNNAMED)!, 'hook_events', settings);
     assert.ok(read <= most, `${JSON.stringify(f)}: ${read} rows of hook_events read`);
   };
   await assertRead(scopes[0]!, ranges[0]!, 16_001);
@@ -488,6 +517,44 @@ test('a count of a date range sums the blocks of ids it holds whole, and counts 
     [{ ...ranges[3]!, undelivered: true }, Math.ceil(5_424 / 40)],
   ] as const)
     await assertRead(scopes[0]!, f, await counted(scopes[0]!, f), most);
+
+  // a 2xx without a range: the webhook's delivered events (its totals less its
+  // undelivered ones) less those delivered with another 2xx, read off their index
+  // (migration 026), not its 13,334 events; another 2xx, those of it alone. Without
+  // sequential scans: when another test's transaction was open as this one vacuumed,
+  // the table's pages are not marked all-visible, and PostgreSQL reads a table this
+  // small whole rather than look up each of the webhook's 667 undelivered events in it
+  // (it did, in a run of the whole suite); the webhook's own index, the read before
+  // migration 026, still reads its 13,334.
+  const noSeqScan = ['enable_seqscan = off'];
+  {
+    const stored = async (webhook: number) => {
+      const { rows } = await db.query<{ all: number; other: number; fail: number }>(
+        `select count(*)::int as all,
+                (count(*) filter (where delivered and response_http_status <> 200))::int as other,
+                (count(*) filter (where not delivered))::int as fail
+         from hook_events where webhook_id = $1`,
+        [webhook],
+      );
+      return rows[0]!;
+    };
+    const bobs = await stored(dated);
+    const alices = await stored(created);
+    assert.ok(bobs.other + bobs.fail < bobs.all / 4, JSON.stringify(bobs));
+    for (const [scope, f, most] of [
+      [scopes[0]!, { webhook: dated, response_http_status: 200 }, bobs.other + bobs.fail],
+      [scopes[2]!, { webhook: dated, response_http_status: 200 }, bobs.other + bobs.fail],
+      [scopes[0]!, { webhook: dated, response_http_status: 204 }, bobs.other],
+      [scopes[2]!, { webhook: dated, response_http_status: 201 }, 0],
+      // alice's events of a type, of a webhook with events of another type too
+      [
+        scopes[1]!,
+        { response_http_status: 200, event_type: 'package.shipped' },
+        alices.other + alices.fail,
+      ],
+    ] as const)
+      await assertRead(scope, f, await counted(scope, f), most, noSeqScan);
+  }
 
   // deletes in a block held whole, and an event of its dated back years
   await db.query('delete from hook_events where id between -20000 and -19000');
