@@ -146,6 +146,36 @@ export async function rowsRead(
 class RolledBack extends Error {}
 
 /**
+ * VACUUM (and ANALYZE, unless `analyze` is false) of `table`, again until every page
+ * of it is marked all-visible, as a server's table settles once no transaction older
+ * than its rows is open. On PostgreSQL the test files run side by side in one database,
+ * and a transaction open in another file keeps VACUUM from marking the pages this one
+ * just wrote: index-only reads then cost PostgreSQL as much as reading the table, and
+ * a test of which index a read takes saw another plan (a psql session holding a
+ * transaction open made two of them fail). Fails after `waitMs`.
+ */
+export async function vacuumed(
+  db: Queryable,
+  table: string,
+  { analyze = true, waitMs = 60_000 } = {},
+): Promise<void> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    await db.query(`vacuum ${analyze ? 'analyze ' : ''}${table}`);
+    const { rows } = await db.query<{ visible: boolean }>(
+      `select relallvisible >= relpages as visible from pg_class where oid = $1::regclass`,
+      [table],
+    );
+    if (rows[0]!.visible) return;
+    if (Date.now() > until)
+      throw new Error(
+        `${table}: not all visible after ${waitMs} ms of VACUUM; a transaction open?`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
  * Runs `first` in a transaction left open, then `second` beside it, and commits `first`
  * once `second` waits for a lock (a statement that starts with `waitsAs`), or after 2 s.
  * Says whether it waited, and what `second` threw (undefined when it succeeded).
