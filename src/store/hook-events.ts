@@ -246,11 +246,16 @@ const readsModified = (f: HookEventFilters): boolean =>
   f.object_id === undefined &&
   f.uuid === undefined;
 
+/**
+ * The condition that the rows of `select` (a `select from` one table, off an index)
+ * number at most `most`: it reads no more than one past them.
+ */
+const atMost = (select: string, most: number): string =>
+  `(select count(*) from (${select} limit ${most + 1}) m) <= ${most}`;
+
 /** The condition that `f`'s `modified_date` range holds at most MODIFIED_ROWS events. */
 const fewModifiedSql = (f: HookEventFilters, params: unknown[]): string =>
-  `(select count(*) from (
-      select from hook_events e where ${modifiedRange(f, params)} limit ${MODIFIED_ROWS + 1}
-    ) m) <= ${MODIFIED_ROWS}`;
+  atMost(`select from hook_events e where ${modifiedRange(f, params)}`, MODIFIED_ROWS);
 
 /**
  * The events of `f` in `scope` with the columns a page sorts by, as `e`: those of the
@@ -333,8 +338,9 @@ export async function countHookEvents(
   }
   // a 2xx status is one of the delivered events' (deliveredOtherCount)
   const status = filters.response_http_status;
-  const ok = status !== undefined && isDeliveredStatus(status) && filters.delivered !== false;
-  if (!only(ok ? STATUS_COUNTED : COUNTED_FILTERS)) {
+  const delivered2xx =
+    status !== undefined && isDeliveredStatus(status) && filters.delivered !== false;
+  if (!only(delivered2xx ? STATUS_COUNTED : COUNTED_FILTERS)) {
     const { rows } = await db.query<{ n: number }>(
       `select (${countOf(scope, filters, params)})::int as n`,
       params,
@@ -344,13 +350,14 @@ export async function countHookEvents(
   // the totals go by the alias of the events, `e`, so that the same clause filters both
   const keys = countedKeys(filters);
   let sql: string;
-  if (ok && status !== 200) sql = deliveredOtherCount(scope, keys, status, params);
+  if (delivered2xx && status !== 200) sql = deliveredOtherCount(scope, keys, status, params);
   else if (filters.delivered === false) sql = undeliveredCount(scope, keys, params);
   else {
     sql = `(select coalesce(sum(e.n), 0) from hook_event_counts e
       ${scopeJoin(scope)} ${whereClause(scope, keys, params)})`;
-    if (filters.delivered === true || ok) sql += ` - ${undeliveredCount(scope, keys, params)}`;
-    if (ok) sql += ` - ${deliveredOtherCount(scope, keys, undefined, params)}`;
+    if (filters.delivered === true || delivered2xx)
+      sql += ` - ${undeliveredCount(scope, keys, params)}`;
+    if (delivered2xx) sql += ` - ${deliveredOtherCount(scope, keys, undefined, params)}`;
   }
   const { rows } = await db.query<{ n: number }>(`select (${sql})::int as n`, params);
   return rows[0]!.n;
@@ -877,12 +884,13 @@ async function dateRangeRead(
 /**
  * Whether a page by id of `f`, a 2xx status other than 200 without a webhook, is read
  * off the index of those events (migration 026) and sorted: when at most
- * DATE_RANGE_ROWS events have it, counted off that index that far. Without the table's statistics, which only
- * an ANALYZE gathers and this service never runs, PostgreSQL takes any status to match
- * a share of the events and reads the table backwards by id for the page: with
- * 1,110,000 events and none answered 201, `?response_http_status=201` took 249 ms on
- * PostgreSQL and 361 on PGlite. A webhook's, or a type's, is read off the same index
- * webhook by webhook (listHookEvents).
+ * DATE_RANGE_ROWS events have it, counted off that index that far, as a date range's
+ * are (dateRangeRead). Without the table's statistics, which only an ANALYZE gathers
+ * and this service never runs, PostgreSQL takes any status to match a share of the
+ * events and reads the table backwards by id for the page: with 1,110,000 events and
+ * none answered 201, `?response_http_status=201` took 249 ms on PostgreSQL and 361 on
+ * PGlite. A webhook's, or a type's, is read off the same index webhook by webhook
+ * (listHookEvents).
  */
 async function fewOfStatus(
   db: Queryable,
@@ -890,11 +898,10 @@ async function fewOfStatus(
   ordering: Ordering,
 ): Promise<boolean> {
   if (!otherDeliveredStatus(f) || f.webhook !== undefined || !byIdOnly(ordering)) return false;
+  const of = `select from hook_events e
+    where ${deliveredOther('e')} and e.response_http_status = $1`;
   const { rows } = await db.query<{ few: boolean }>(
-    `select count(*) <= ${DATE_RANGE_ROWS} as few from (
-       select from hook_events e
-       where ${deliveredOther('e')} and e.response_http_status = $1 limit ${DATE_RANGE_ROWS + 1}
-     ) m`,
+    `select ${atMost(of, DATE_RANGE_ROWS)} as few`,
     [f.response_http_status],
   );
   return rows[0]!.few;
