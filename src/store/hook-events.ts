@@ -201,11 +201,11 @@ const countOf = (scope: Scope, f: HookEventFilters, params: unknown[]): string =
   `select count(*) from hook_events e ${scopeJoin(scope)} ${whereClause(scope, f, params)}`;
 
 /**
- * The most events of a `modified_date` range that its lists and counts find off the
- * range's index (migration 025) and check one by one (modifiedMatches): 10,000 lookups
+ * The most events of a filter with an index of its own (IndexedFilter) that its lists
+ * and counts find off that index and check one by one (indexedMatches): 10,000 lookups
  * by id, a few milliseconds.
  */
-const MODIFIED_ROWS = 10_000;
+const INDEXED_ROWS = 10_000;
 
 /**
  * A `modified_date` range's condition on an event `e`, bounded on both sides (by
@@ -220,31 +220,62 @@ function modifiedRange(f: HookEventFilters, params: unknown[]): string {
 }
 
 /**
- * Whether `f` has a `modified_date` range of at most MODIFIED_ROWS events, read off its
- * index that far. Every attempt changes an event's `modified_date`, so its dates follow
- * neither the ids nor the blocks of migration 022; a client that polls for the events
- * changed since its last call asks for a range of the newest dates, most often with few
- * events or none, which read by id passed every event of the table (with 1,110,000, no
- * match: 181-257 ms for the page and 70-82 for its count on PostgreSQL).
+ * A filter whose events are read off an index of its own when they are few: `on`, its
+ * condition on an event `e`, which that index serves; `rest`, the other filters, each
+ * event found is checked for. Without the table's statistics, which only an ANALYZE
+ * gathers and this service never runs, PostgreSQL takes any value of a column to match
+ * a share of the events, and reads a page of them off the table backwards by id,
+ * expecting one soon:
+ *
+ * - `object_id` (migration 001's index of its text): an object has a few events, and
+ *   read by id its page passed every event of the table (with 1,200,000 stored, 381-396
+ *   ms on PostgreSQL); with a webhook, PostgreSQL read the webhook's whole index beside
+ *   the object's (163 ms for a webhook of 1,000,000 events).
+ * - a `modified_date` range (migration 025): every attempt changes an event's
+ *   `modified_date`, so its dates follow neither the ids nor the blocks of migration
+ *   022; a client that polls for the events changed since its last call asks for a
+ *   range of the newest dates, most often with few events or none, which read by id
+ *   passed every event of the table (with 1,110,000, no match: 181-257 ms for the page
+ *   and 70-82 for its count on PostgreSQL). With an object as well, the object's index.
+ *
+ * With a `uuid`, none: its unique index finds its one event, and PostgreSQL knows it.
  */
-async function fewModified(db: Queryable, f: HookEventFilters): Promise<boolean> {
-  if (!readsModified(f)) return false;
-  const params: unknown[] = [];
-  const { rows } = await db.query<{ few: boolean }>(
-    `select ${fewModifiedSql(f, params)} as few`,
-    params,
-  );
-  return rows[0]!.few;
+interface IndexedFilter {
+  on: (params: unknown[]) => string;
+  rest: HookEventFilters;
+}
+
+function indexedFilter(f: HookEventFilters): IndexedFilter | undefined {
+  if (f.uuid !== undefined) return undefined;
+  const { object_id } = f;
+  if (object_id !== undefined)
+    return {
+      on: (params) => `(e.object_id #>> '{}') = $${params.push(object_id)}`,
+      rest: { ...f, object_id: undefined },
+    };
+  if (f.modified_date__gte !== undefined || f.modified_date__lte !== undefined)
+    return {
+      on: (params) => modifiedRange(f, params),
+      // the range again beside the id, PostgreSQL looked each id up in the range's index
+      rest: { ...f, modified_date__gte: undefined, modified_date__lte: undefined },
+    };
+  return undefined;
 }
 
 /**
- * Whether `f` has a `modified_date` range whose events may be read off its index: not
- * with an object or a uuid, which find their few events off their own at once.
+ * `f`'s IndexedFilter when it has one of at most INDEXED_ROWS events, read off its index
+ * that far.
  */
-const readsModified = (f: HookEventFilters): boolean =>
-  (f.modified_date__gte !== undefined || f.modified_date__lte !== undefined) &&
-  f.object_id === undefined &&
-  f.uuid === undefined;
+async function fewIndexed(db: Queryable, f: HookEventFilters): Promise<IndexedFilter | undefined> {
+  const indexed = indexedFilter(f);
+  if (!indexed) return undefined;
+  const params: unknown[] = [];
+  const { rows } = await db.query<{ few: boolean }>(
+    `select ${fewIndexedSql(indexed, params)} as few`,
+    params,
+  );
+  return rows[0]!.few ? indexed : undefined;
+}
 
 /**
  * The condition that the rows of `select` (a `select from` one table, off an index)
@@ -253,24 +284,22 @@ const readsModified = (f: HookEventFilters): boolean =>
 const atMost = (select: string, most: number): string =>
   `(select count(*) from (${select} limit ${most + 1}) m) <= ${most}`;
 
-/** The condition that `f`'s `modified_date` range holds at most MODIFIED_ROWS events. */
-const fewModifiedSql = (f: HookEventFilters, params: unknown[]): string =>
-  atMost(`select from hook_events e where ${modifiedRange(f, params)}`, MODIFIED_ROWS);
+/** The condition that the events of `indexed` number at most INDEXED_ROWS. */
+const fewIndexedSql = (indexed: IndexedFilter, params: unknown[]): string =>
+  atMost(`select from hook_events e where ${indexed.on(params)}`, INDEXED_ROWS);
 
 /**
- * The events of `f` in `scope` with the columns a page sorts by, as `e`: those of the
- * `modified_date` range off its index, each looked up by id and checked for the other
- * filters (`offset 0` keeps both apart, so that PostgreSQL cannot join the range to the
- * table read another way).
+ * The events of `indexed` in `scope` with the columns a page sorts by, as `e`: those of
+ * its condition off its index, each looked up by id and checked for the other filters
+ * (`offset 0` keeps both apart, so that PostgreSQL cannot join the two to the table read
+ * another way).
  */
-function modifiedMatches(scope: Scope, f: HookEventFilters, params: unknown[]): string {
-  // the range again beside the id, PostgreSQL looked each id up in the range's index
-  const others = { ...f, modified_date__gte: undefined, modified_date__lte: undefined };
+function indexedMatches(scope: Scope, indexed: IndexedFilter, params: unknown[]): string {
   return `select ${Object.values(ORDERING_FIELDS).join(', ')}
-    from (select e.id from hook_events e where ${modifiedRange(f, params)} offset 0) m
+    from (select e.id from hook_events e where ${indexed.on(params)} offset 0) m
     cross join lateral (
       select e.* from hook_events e ${scopeJoin(scope)}
-      ${whereClause(scope, others, params)} and e.id = m.id offset 0
+      ${whereClause(scope, indexed.rest, params)} and e.id = m.id offset 0
     ) e`;
 }
 
@@ -299,11 +328,13 @@ export async function countHookEvents(
   const params: unknown[] = [];
   const only = (names: ReadonlySet<string>) =>
     Object.entries(filters).every(([k, v]) => v === undefined || names.has(k));
-  if (readsModified(filters)) {
-    // no other count serves `modified_date`: off its index, or one by one (fewModified)
+  const indexed = indexedFilter(filters);
+  if (indexed) {
+    // no other count serves an object or `modified_date`: off their index, or one by one
+    // (IndexedFilter)
     const { rows } = await db.query<{ n: number }>(
-      `select (case when ${fewModifiedSql(filters, params)}
-         then (select count(*) from (${modifiedMatches(scope, filters, params)}) e)
+      `select (case when ${fewIndexedSql(indexed, params)}
+         then (select count(*) from (${indexedMatches(scope, indexed, params)}) e)
          else (${countOf(scope, filters, params)}) end)::int as n`,
       params,
     );
@@ -968,16 +999,16 @@ export async function listHookEvents(
   limit: number,
   offset: number,
 ): Promise<HookEventJson[]> {
-  const modified = await fewModified(db, asked);
-  const date = modified ? undefined : await dateRangeRead(db, asked, ordering);
+  const indexed = await fewIndexed(db, asked);
+  const date = indexed ? undefined : await dateRangeRead(db, asked, ordering);
   // a range, or a status, of few events, read off their index and sorted
   const sorted =
-    date === 'sorted' || (!modified && !date && (await fewOfStatus(db, asked, ordering)));
+    date === 'sorted' || (!indexed && !date && (await fewOfStatus(db, asked, ordering)));
   const span = typeof date === 'object' ? date : undefined;
   const filters = span ? { ...asked, ids: span } : asked;
   const perWebhook =
-    !modified && !sorted && (await readsPerWebhook(db, scope, filters, ordering, limit + offset));
-  const ownWebhook = !modified && !sorted && !perWebhook && readsOwnWebhook(filters, ordering);
+    !indexed && !sorted && (await readsPerWebhook(db, scope, filters, ordering, limit + offset));
+  const ownWebhook = !indexed && !sorted && !perWebhook && readsOwnWebhook(filters, ordering);
   const params: unknown[] = [];
   const order = [...ordering, { field: 'id' as const, desc: ordering[0]?.desc ?? true }]
     .map(
@@ -987,9 +1018,9 @@ export async function listHookEvents(
     )
     .join(', ');
   let ids: string;
-  if (modified) {
-    // the range's events off its index, checked, then sorted (fewModified)
-    ids = `select e.id from (${modifiedMatches(scope, filters, params)}) e order by ${order}`;
+  if (indexed) {
+    // the object's events, or the range's, off their index, checked, then sorted
+    ids = `select e.id from (${indexedMatches(scope, indexed, params)}) e order by ${order}`;
   } else if (sorted) {
     // the range's events off the index by date (or the status's off its own), a subquery
     // so that PostgreSQL cannot read the table by id instead, then sorted
