@@ -913,6 +913,44 @@ async function dateRangeRead(
 }
 
 /**
+ * For a page sorted by `created_date`, the dates the events of `f`'s webhooks lie
+ * within: those of the blocks of ids (migration 022) their ids lie within, as
+ * hook_event_counts keeps them (webhooksMatching). PostgreSQL reads such a page off the
+ * index by date, checking each event, and takes a webhook's (or a type's, or a user's)
+ * to be spread evenly over the dates; when they are not, it read past every event of
+ * the others between the end it starts from and the first of theirs: with 1,000,000
+ * events of one webhook and then 200,000 of another, the second's oldest first took
+ * 158 ms on PostgreSQL. The span is a bound, not a filter: an event's block holds its
+ * date (a change of `created_date` writes a row of its new one), and a block's rows of
+ * deletes have no dates. None for an admin's page of every webhook. `with` names the
+ * span `d`, read once; `on` is its condition on an event `e`.
+ */
+function createdSpan(
+  scope: Scope,
+  f: HookEventFilters,
+  desc: boolean,
+  params: unknown[],
+): { with: string; on: string } | undefined {
+  const keys = countedKeys(f);
+  if (scope.isAdmin && Object.values(keys).every((v) => v === undefined)) return undefined;
+  // a block is `id >> 12` (BLOCK_IDS); no matching webhook, no block: null dates, no event
+  return {
+    with: `with d as materialized (
+        select min(b.oldest) as oldest, max(b.newest) as newest
+        from (select min(k.oldest) as lo, max(k.newest) as hi
+              from (${webhooksMatching(scope, f, params)}) k) k
+        join hook_event_blocks b on b.block between (k.lo >> 12) and (k.hi >> 12)
+      )`,
+    // the edge the page starts from alone: a subquery PostgreSQL estimates as a third of
+    // the events, so that it reads the index by date from there as before; with both,
+    // it took them for few, and read the webhook's whole index beside the span's
+    on: desc
+      ? `e.created_date <= (select d.newest from d)`
+      : `e.created_date >= (select d.oldest from d)`,
+  };
+}
+
+/**
  * Whether a page by id of `f`, a 2xx status other than 200 without a webhook, is read
  * off the index of those events (migration 026) and sorted: when at most
  * DATE_RANGE_ROWS events have it, counted off that index that far, as a date range's
@@ -1080,8 +1118,11 @@ export async function listHookEvents(
         ) x order by ${order.replaceAll('e.id', 'x.id')}`;
     }
   } else {
-    ids = `select e.id from hook_events e ${scopeJoin(scope)}
-      ${whereClause(scope, filters, params)} order by ${order}`;
+    const first = ordering[0];
+    const dated =
+      first?.field === 'created_date' && createdSpan(scope, filters, first.desc, params);
+    ids = `${dated ? dated.with : ''} select e.id from hook_events e ${scopeJoin(scope)}
+      ${whereClause(scope, filters, params)}${dated ? ` and ${dated.on}` : ''} order by ${order}`;
   }
   params.push(limit, offset);
   const { rows } = await db.query<HookEventRow>(
