@@ -228,9 +228,10 @@ function modifiedRange(f: HookEventFilters, params: unknown[]): string {
  * expecting one soon:
  *
  * - `object_id` (migration 001's index of its text): an object has a few events, and
- *   read by id its page passed every event of the table (with 1,200,000 stored, 381-396
- *   ms on PostgreSQL); with a webhook, PostgreSQL read the webhook's whole index beside
- *   the object's (163 ms for a webhook of 1,000,000 events).
+ *   read by id its page passed every event of the table (with 1,200,000 stored, 381-414
+ *   ms on PostgreSQL and 685-740 on PGlite); with a webhook, or for a user, PostgreSQL
+ *   read the webhook's whole index beside the object's (35-37 ms for a webhook of
+ *   1,000,000 events).
  * - a `modified_date` range (migration 025): every attempt changes an event's
  *   `modified_date`, so its dates follow neither the ids nor the blocks of migration
  *   022; a client that polls for the events changed since its last call asks for a
