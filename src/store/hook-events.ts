@@ -103,6 +103,12 @@ export interface HookEventFilters {
 export interface IdSpan {
   lo: string;
   hi: string;
+  /**
+   * Whether the range's events are at least half of the span's ids, so that a page read
+   * by id through the span passes at most twice as many events as the range holds
+   * (dateRangeRead).
+   */
+  dense: boolean;
 }
 
 export const ORDERING_FIELDS = {
@@ -179,10 +185,14 @@ function whereClause(scope: Scope, f: HookEventFilters, params: unknown[]): stri
   if (f.uuid !== undefined) add((n) => `e.uuid = ${n}::uuid`, f.uuid);
   if (f.response_http_status !== undefined)
     addInt4((n) => `e.response_http_status = ${n}`, f.response_http_status);
+  // the range's conditions where no index by date can take them, for a dense span's
+  // windows (spanWindows): with the index by date there, PostgreSQL read the whole range
+  // off it for each window, as a few dozen events (87 ms for the first, of 1,024 ids)
+  const fenced = (c: string) => (f.ids?.dense ? `(${c}) is true` : c);
   if (f.created_date__gte !== undefined)
-    add((n) => `e.created_date >= ${n}::timestamptz`, f.created_date__gte);
+    add((n) => fenced(`e.created_date >= ${n}::timestamptz`), f.created_date__gte);
   if (f.created_date__lte !== undefined)
-    add((n) => `e.created_date <= ${n}::timestamptz`, f.created_date__lte);
+    add((n) => fenced(`e.created_date <= ${n}::timestamptz`), f.created_date__lte);
   if (f.modified_date__gte !== undefined)
     add((n) => `e.modified_date >= ${n}::timestamptz`, f.modified_date__gte);
   if (f.modified_date__lte !== undefined)
@@ -795,7 +805,7 @@ async function readsPerWebhook(
     return false;
   // an event type or a content type, which no index serves alone, or a user's webhooks
   if (filters.event_type === undefined && filters.content_type === undefined)
-    return !scope.isAdmin && (await userReadsPerWebhook(db, scope, ordering, wanted));
+    return !scope.isAdmin && (await userReadsPerWebhook(db, scope, ordering, wanted, filters.ids));
   const params: unknown[] = [wanted];
   // first what the matches alone tell: each webhook passes at least as many rows as it
   // has matches for the page (`least`), and most webhooks with matches settle it so
@@ -840,23 +850,33 @@ async function userReadsPerWebhook(
   scope: Scope,
   ordering: Ordering,
   wanted: number,
+  span?: IdSpan,
 ): Promise<boolean> {
   const params: unknown[] = [];
   const past =
     (ordering[0]?.desc ?? true)
       ? '(select max(id) from hook_events) - max(e.max_id)'
       : 'min(e.min_id) - (select min(id) from hook_events)';
-  const { rows } = await db.query<{ keys: number; matching: number; all: number; past: number }>(
+  const { rows } = await db.query<{
+    keys: number;
+    matching: number;
+    all: number;
+    past: number;
+    apart: boolean | null;
+  }>(
     `select count(*)::float8 as keys, coalesce(sum(e.n), 0)::float8 as matching,
             (select coalesce(max(id) - min(id) + 1, 0) from hook_events)::float8 as all,
-            coalesce(greatest(${past}, 0), 0)::float8 as past
+            coalesce(greatest(${past}, 0), 0)::float8 as past,
+            max(e.max_id) < $${params.push(span?.lo)}::bigint
+              or min(e.min_id) > $${params.push(span?.hi)}::bigint as apart
      from hook_event_counts e ${scopeJoin(scope)} ${whereClause(scope, {}, params)}`,
     params,
   );
-  const { keys, matching, all, past: passed } = rows[0]!;
+  const { keys, matching, all, past: passed, apart } = rows[0]!;
   if (keys > PER_WEBHOOK_MAX) return false;
-  // no events: the page is empty whichever way, and read so at once
-  if (matching === 0) return true;
+  // no events, or none in a range's span: the page is empty whichever way, and read so
+  // at once (read through the span, 257-274 ms for 800,000 ids with statistics)
+  if (matching === 0 || apart === true) return true;
   return passed + Math.min(all, (wanted * all) / matching) > PER_WEBHOOK_ROWS;
 }
 
@@ -887,6 +907,19 @@ const BLOCK_IDS = 4_096;
  *   dates closely but not exactly (a write takes its date from its API process's clock
  *   and its ids as it runs, so two writes in flight, or two API processes, may take them
  *   in either order), so the span is read, not guessed; a clock that is off widens it.
+ * - and whether the span is `dense`: its blocks' events, a bound on the range's, at least
+ *   half its ids. Then the page is read by id through the span, from the end it starts
+ *   at: a webhook's off the webhook's own index (readsOwnWebhook), an undelivered one's
+ *   off the index of those (listHookEvents), any other window by window (spanWindows).
+ *   It passes at most twice the range's events, and about the page when the other
+ *   filters match throughout. Without statistics PostgreSQL takes a range with both ends
+ *   to hold 0.5% of the events, and read all of them off the index by date and sorted
+ *   them: with 1,000,000 events of one webhook and then 200,000 of another, 800,000 of
+ *   the first's took 144 ms on PostgreSQL and 279 on PGlite, with its webhook 286 and
+ *   421, 3-12 ms so. With statistics, the other webhook's page (it has none in the
+ *   range) took 282 ms, 1.9 so. A span that is not dense holds a block whose dates are
+ *   far from its ids' (an event's `created_date` changed by hand): reading it by id could
+ *   pass every newer event, and it is read as PostgreSQL chooses.
  *
  * Its blocks' rows are at most one per 4,096 events stored and a few per heartbeat
  * since the last fold. It is decided before a type's read webhook by webhook
@@ -900,17 +933,67 @@ async function dateRangeRead(
   if (!hasDateRange(filters) || !byIdOnly(ordering)) return undefined;
   const params: unknown[] = [];
   // the rows of deleted events meet no range, so the sum stays a bound
-  const { rows } = await db.query<{ n: number | null; lo: string | null; hi: string | null }>(
+  const { rows } = await db.query<{
+    n: number | null;
+    lo: string | null;
+    hi: string | null;
+    dense: boolean | null;
+  }>(
     `select sum(b.n)::float8 as n, (min(b.block) * ${BLOCK_IDS})::text as lo,
-            (max(b.block) * ${BLOCK_IDS} + ${BLOCK_IDS - 1})::text as hi
+            (max(b.block) * ${BLOCK_IDS} + ${BLOCK_IDS - 1})::text as hi,
+            sum(b.n) * 2 >= (max(b.block) - min(b.block) + 1) * ${BLOCK_IDS} as dense
      from hook_event_blocks b where ${blockRange(filters, params).meets}`,
     params,
   );
-  const { n, lo, hi } = rows[0]!;
+  const { n, lo, hi, dense } = rows[0]!;
   // no block meets the range: a span with no event
-  if (lo === null || hi === null) return { lo: '1', hi: '0' };
+  if (lo === null || hi === null) return { lo: '1', hi: '0', dense: false };
   if ((n ?? 0) <= DATE_RANGE_ROWS) return 'sorted';
-  return { lo, hi };
+  return { lo, hi, dense: dense === true };
+}
+
+/** The first ids of a window read by spanWindows: enough for most pages of 20. */
+const FIRST_WINDOW = 1_024;
+
+/**
+ * The ids of the first `wanted` events of `f` in `scope`, by id, through the dense span
+ * of its `created_date` range (dateRangeRead): a window of FIRST_WINDOW ids from the
+ * span's end the page starts from, then each window twice the last, until `wanted` are
+ * found or the span ends. Each statement reads at most its window, however PostgreSQL
+ * plans it; as one statement through the whole span, PostgreSQL took the range and
+ * another filter (`response_http_status=200`) to match a few events and read the
+ * span's 800,000 events whole, then sorted them (251 ms, where the windows took 3.6).
+ * A span none of whose events match is read through in ten windows for 800,000 ids
+ * (118-135 ms; 217-229 read off the index by date).
+ */
+async function spanWindows(
+  db: Queryable,
+  scope: Scope,
+  f: HookEventFilters,
+  span: IdSpan,
+  desc: boolean,
+  wanted: number,
+): Promise<string[]> {
+  const [lo, hi] = [BigInt(span.lo), BigInt(span.hi)];
+  const found: string[] = [];
+  let size = BigInt(FIRST_WINDOW);
+  for (let edge = desc ? hi : lo; desc ? edge >= lo : edge <= hi; size *= 2n) {
+    const far = desc ? edge - size + 1n : edge + size - 1n;
+    const window: IdSpan = desc
+      ? { lo: String(far < lo ? lo : far), hi: String(edge), dense: true }
+      : { lo: String(edge), hi: String(far > hi ? hi : far), dense: true };
+    const params: unknown[] = [];
+    const { rows } = await db.query<{ id: string }>(
+      `select e.id::text as id from hook_events e ${scopeJoin(scope)}
+       ${whereClause(scope, { ...f, ids: window }, params)}
+       order by e.id ${desc ? 'desc' : 'asc'} limit $${params.push(wanted - found.length)}`,
+      params,
+    );
+    found.push(...rows.map((r) => r.id));
+    if (found.length >= wanted) break;
+    edge = desc ? far - 1n : far + 1n;
+  }
+  return found;
 }
 
 /**
@@ -985,6 +1068,9 @@ const OWN_FILTERS: ReadonlySet<string> = new Set([
   'event_type',
   'content_type',
   'response_http_status',
+  'created_date__gte',
+  'created_date__lte',
+  'ids',
 ]);
 
 /**
@@ -995,10 +1081,11 @@ const OWN_FILTERS: ReadonlySet<string> = new Set([
  * others (with 1,000,000 of one webhook and then 200,000 of another,
  * `?webhook=&delivered=true` took 20 ms on PostgreSQL and 70 on PGlite). Only by id,
  * and for the filters that no index of their own would serve better: `object_id`,
- * `uuid` and `created_date` have theirs. The read keeps to the ids hook_event_counts
- * gives for the webhook's events of the type and content type asked for, and reads
- * nothing when it has none (read through, 1,000,000 events of another type took 1.1 s
- * on PostgreSQL and 2.1 s on PGlite to find that none matched).
+ * `uuid` and `created_date` have theirs, which a range's serves only when its span of
+ * ids is not dense (dateRangeRead). The read keeps to the ids hook_event_counts gives
+ * for the webhook's events of the type and content type asked for (and to a range's
+ * span), and reads nothing when it has none (read through, 1,000,000 events of another
+ * type took 1.1 s on PostgreSQL and 2.1 s on PGlite to find that none matched).
  */
 function readsOwnWebhook(filters: HookEventFilters, ordering: Ordering): boolean {
   const { webhook } = filters;
@@ -1008,6 +1095,7 @@ function readsOwnWebhook(filters: HookEventFilters, ordering: Ordering): boolean
   // PostgreSQL checks each entry there, where a webhook's own events are looked up in
   // the table one by one (70 ms to find none of 100,000 answered 404, against 6)
   if (failedStatus(filters)) return false;
+  if (hasDateRange(filters) && !filters.ids?.dense) return false;
   const given = Object.entries(filters).filter(([, v]) => v !== undefined);
   // a webhook alone is read off its index without the events (listHookEvents)
   return given.length > 1 && given.every(([k]) => OWN_FILTERS.has(k));
@@ -1048,6 +1136,13 @@ export async function listHookEvents(
   const perWebhook =
     !indexed && !sorted && (await readsPerWebhook(db, scope, filters, ordering, limit + offset));
   const ownWebhook = !indexed && !sorted && !perWebhook && readsOwnWebhook(filters, ordering);
+  // a dense span not read by webhook: undelivered ones off their index, the others'
+  // ids window by window (dateRangeRead)
+  const dense = !indexed && !sorted && !perWebhook && !ownWebhook && span?.dense;
+  const windowed =
+    dense && !attemptedUndelivered(filters)
+      ? await spanWindows(db, scope, filters, span, ordering[0]?.desc ?? true, limit + offset)
+      : undefined;
   const params: unknown[] = [];
   const order = [...ordering, { field: 'id' as const, desc: ordering[0]?.desc ?? true }]
     .map(
@@ -1067,6 +1162,27 @@ export async function listHookEvents(
         select e.id from hook_events e ${scopeJoin(scope)}
         ${whereClause(scope, filters, params)} offset 0
       ) r order by ${order.replaceAll('e.id', 'r.id')}`;
+  } else if (windowed) {
+    ids = `select e.id from hook_events e
+      where e.id = any($${params.push(windowed)}::bigint[]) order by ${order}`;
+  } else if (dense) {
+    // Undelivered ones (attemptedUndelivered) off the index of those by id through the
+    // span, checked there for the webhook and the status it holds (migration 020), then
+    // each for the rest by id. Read window by window, each entry's row was read from the
+    // table for its status: 106 ms to find none of 800,000 answered 404, 7-16 so.
+    const of = ['not i.delivered', 'i.retry_count > 0'];
+    if (filters.webhook !== undefined && isInt4(filters.webhook))
+      of.push(`i.webhook_id = $${params.push(filters.webhook)}`);
+    const status = filters.response_http_status;
+    if (failedStatus(filters) && isInt4(status!))
+      of.push(`i.response_http_status = $${params.push(status)}`);
+    of.push(`i.id between $${params.push(span.lo)}::bigint and $${params.push(span.hi)}::bigint`);
+    const matching = `select from hook_events e ${scopeJoin(scope)}
+      ${whereClause(scope, filters, params)} and e.id = own.id offset 0`;
+    ids = `select own.id from (
+        select i.id from hook_events i where ${of.join(' and ')}
+        order by ${order.replaceAll('e.id', 'i.id')}
+      ) own cross join lateral (${matching}) e order by ${order.replaceAll('e.id', 'own.id')}`;
   } else if (perWebhook || ownWebhook) {
     // Each webhook's ids in order off its own index, a subquery so that PostgreSQL
     // cannot read the whole table by id instead (expecting each webhook to hold an even
@@ -1099,11 +1215,20 @@ export async function listHookEvents(
       ) own cross join lateral (${matching}) e order by ${order.replaceAll('e.id', 'own.id')}`;
     if (ownWebhook) {
       params.push(filters.webhook);
-      // one webhook's bounds, read once; none (no row, out of scope) match no id
+      const webhook = `$${params.length}`;
+      let [oldest, newest] = ['k.oldest', 'k.newest'];
+      if (span) {
+        params.push(span.lo, span.hi);
+        oldest = `greatest(k.oldest, $${params.length - 1}::bigint)`;
+        newest = `least(k.newest, $${params.length}::bigint)`;
+      }
+      // one webhook's bounds (kept to a range's span), read once; none (no row, out of
+      // scope) match no id: `greatest` and `least` pass over a null, a subquery of no row
+      // gives it
       ids = `with k as materialized (${webhooks}) ${own(
-        `$${params.length}`,
-        '(select k.oldest from k)',
-        '(select k.newest from k)',
+        webhook,
+        `(select ${oldest} from k)`,
+        `(select ${newest} from k)`,
       )}`;
     } else {
       // each webhook's span kept to the range's too, when it has one

@@ -80,13 +80,15 @@ export interface Sent {
 /**
  * A Db that runs every statement on `inner` and notes, in `seen`, the text and
  * parameters of each, in its transactions too: under its name when it is a named
- * statement, else under `UNNAMED` (the last unnamed one sent).
+ * statement, else under `UNNAMED` (the last unnamed one sent); and each in turn in
+ * `all`, when given.
  */
-export function noting(inner: Db, seen: Map<string, Sent>): Db {
+export function noting(inner: Db, seen: Map<string, Sent>, all?: Sent[]): Db {
   const note =
     (on: Queryable): Queryable['query'] =>
     (sql, params, name) => {
       seen.set(name ?? UNNAMED, { sql, params: params ?? [] });
+      all?.push({ sql, params: params ?? [] });
       return on.query(sql, params, name);
     };
   return {

@@ -63,6 +63,7 @@ interface PlanNode {
   'Index Name'?: string;
   /** With `analyze` only. */
   'Actual Loops'?: number;
+  'Actual Rows'?: number;
   'Rows Removed by Filter'?: number;
   Plans?: PlanNode[];
 }
@@ -166,6 +167,22 @@ async function readPast(sent: Sent): Promise<{ passedOver: number; described: st
 }
 
 /**
+ * Rows of hook_events read (as rowsRead counts them) and entries of its indexes read for
+ * a bitmap, from one run of `sent`; with `tableOnly`, the rows of the table alone, not
+ * the entries an index-only scan read.
+ */
+async function entriesRead(sent: Sent, tableOnly = false): Promise<number> {
+  const nodes = await planOf(db, sent, true);
+  return nodes.reduce((sum, n) => {
+    const read = (n['Actual Rows'] ?? 0) * (n['Actual Loops'] ?? 1);
+    if (n['Node Type'] === 'Bitmap Index Scan') return sum + (tableOnly ? 0 : read);
+    if (n['Relation Name'] !== 'hook_events') return sum;
+    if (tableOnly && n['Node Type'] === 'Index Only Scan') return sum;
+    return sum + read + (n['Rows Removed by Filter'] ?? 0) * (n['Actual Loops'] ?? 1);
+  }, 0);
+}
+
+/**
  * The ids of a page of `f` in `scope`, by id, as a plain query of the whole table reads
  * them: each filter as the API defines it, nothing the service infers from it.
  */
@@ -219,16 +236,17 @@ async function firstPage(
   f: HookEventFilters,
   asc = false,
   scope: Scope = ADMIN,
-): Promise<{ page: HookEventJson[]; sent: Sent }> {
+): Promise<{ page: HookEventJson[]; sent: Sent; all: Sent[] }> {
   const seen = new Map<string, Sent>();
+  const all: Sent[] = [];
   const ordering: Ordering = asc ? [{ field: 'id', desc: false }] : [];
-  const page = await listHookEvents(noting(db, seen), scope, f, ordering, 20, 0);
+  const page = await listHookEvents(noting(db, seen, all), scope, f, ordering, 20, 0);
   assert.deepEqual(
     page.map((e) => e.id),
     await expected(scope, f, asc),
     `${JSON.stringify(scope)} ${JSON.stringify(f)} asc ${asc}`,
   );
-  return { page, sent: seen.get(UNNAMED)! };
+  return { page, sent: seen.get(UNNAMED)!, all };
 }
 
 /**
@@ -736,19 +754,6 @@ test("an object's page and count read its events off the object's index, without
     `delete from pg_statistic
      where starelid in ('hook_events'::regclass, 'hook_events_object_idx'::regclass)`,
   );
-  /**
-   * Rows of the table read (as rowsRead counts them) and entries of its indexes read
-   * for a bitmap, from one run of the statement.
-   */
-  const read = async (sent: Sent) => {
-    const nodes = (await planOf(db, sent, true)) as (PlanNode & { 'Actual Rows': number })[];
-    return nodes.reduce((sum, n) => {
-      const loops = n['Actual Loops'] ?? 1;
-      if (n['Node Type'] === 'Bitmap Index Scan') return sum + n['Actual Rows'] * loops;
-      if (n['Relation Name'] !== 'hook_events') return sum;
-      return sum + (n['Actual Rows'] + (n['Rows Removed by Filter'] ?? 0)) * loops;
-    }, 0);
-  };
   const stranger: Scope = { userId: quiet, isAdmin: false };
   for (const [scope, f] of [
     [ADMIN, { object_id: 'parcel-7' }],
@@ -764,7 +769,7 @@ test("an object's page and count read its events off the object's index, without
     // and the page's rows; the count reads the index once more, to choose: at most 6
     // reads of 6 (EXPLAIN gives PGlite's rows of a lookup as an average over its loops),
     // where by id or off the webhook's index the newer 20,002 were read
-    const paged = await read(sent);
+    const paged = await entriesRead(sent);
     assert.ok(paged <= 6 * 6, `${JSON.stringify(f)}: ${paged} rows and entries read`);
     const seen = new Map<string, Sent>();
     const n = await countHookEvents(noting(db, seen), scope, f);
@@ -784,7 +789,7 @@ test("an object's page and count read its events off the object's index, without
       ],
     );
     assert.equal(n, rows[0]!.n, `count of ${JSON.stringify(f)}`);
-    const counted = await read(seen.get(UNNAMED)!);
+    const counted = await entriesRead(seen.get(UNNAMED)!);
     assert.ok(counted <= 6 * 6, `count of ${JSON.stringify(f)}: ${counted} rows and entries read`);
   }
   // an object of more than INDEXED_ROWS events is read as before, and counted so
@@ -872,4 +877,105 @@ test("a page sorted by created_date reads the index by date from the dates of it
       assert.ok(read <= 300 + 20, `${what}: ${read} of ${all[0]!.n} rows read`);
     }
   }
+});
+
+test("a page by id of a large created_date range reads through the span of its ids, without the table's statistics", async () => {
+  // PostgreSQL took a range with both ends to hold a few dozen events, and read all of
+  // them off the index by date and sorted them: 800,000 of 1,200,000 took 144 ms on
+  // PostgreSQL, with a webhook 286, with a status 146
+  const quiet = (await ensureUser(db, 'plan-range-quiet', false)).id;
+  const [dense, crowd] = [await insertWebhook(db, owner), await insertWebhook(db, owner)];
+  const elsewhere = await insertWebhook(db, quiet);
+  const jump = () =>
+    db.query(
+      `select setval(pg_get_serial_sequence('hook_events', 'id'),
+                     ((select max(id) from hook_events) >> 12 << 12) + 8191)`,
+    );
+  // 24,000 events from the first id of a block of ids (migration 022), a minute apart,
+  // then 8,192 of another webhook; one in ten attempted and answered 500
+  await jump();
+  await db.query(
+    `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count,
+                              response_http_status, created_date)
+     select case when g > 24000 then $2::int else $1::int end, gen_random_uuid(), 'parcel.dense',
+            g % 10 <> 0, 1, case when g % 10 = 0 then 500 else 200 end,
+            timestamptz '2040-01-01T00:00:00Z' + g * interval '1 minute'
+     from generate_series(1, 24000 + 8192) g`,
+    [dense, crowd],
+  );
+  // another user's, older, in blocks after those
+  await jump();
+  await db.query(
+    `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count,
+                              created_date)
+     select $1, gen_random_uuid(), 'parcel.dense', true, 1, timestamptz '2039-01-01T00:00:00Z'
+     from generate_series(1, 50) g`,
+    [elsewhere],
+  );
+  await vacuumed(db, 'hook_events', { analyze: false });
+  await db.query(`delete from pg_statistic where starelid = 'hook_events'::regclass`);
+  // the events after the first block's 4,096, in blocks that hold no other
+  const range = {
+    created_date__gte: '2040-01-03T20:17:00Z',
+    created_date__lte: '2040-02-01T00:00:00Z',
+  };
+  const { rows } = await db.query<{ n: number }>(
+    `select count(*)::int as n from hook_events
+     where created_date between $1 and $2`,
+    [range.created_date__gte, range.created_date__lte],
+  );
+  assert.equal(rows[0]!.n, 24_000 + 8192 - 4096);
+  const stranger: Scope = { userId: quiet, isAdmin: false };
+  // each filter with the most rows and index entries its first page may read, by every
+  // statement sent, both ways: the page, the events passed for it and a lookup each,
+  // where the range's 28,096 were read and sorted
+  // a window of ids PostgreSQL reads as a bitmap is read whole, its entries and its
+  // rows (the first, of 1,024 ids), where one read in order stops at the page
+  const window = 2 * 1024 + 100;
+  for (const [f, most, scope] of [
+    [range, window],
+    [{ ...range, webhook: dense }, 100],
+    [{ ...range, webhook: elsewhere }, 100],
+    [{ ...range, delivered: false }, window],
+    [{ ...range, webhook: dense, delivered: false }, 100],
+    [{ ...range, response_http_status: 500 }, 100],
+    // newest first, the entries of the other webhook's 819 undelivered events first
+    [{ ...range, webhook: dense, response_http_status: 500 }, 100 + 819],
+    [{ ...range, undelivered: true }, 100],
+  ] as [HookEventFilters, number, Scope?][]) {
+    for (const asc of [false, true]) {
+      const { all } = await firstPage(f, asc, scope);
+      let read = 0;
+      for (const sent of all) read += await entriesRead(sent);
+      assert.ok(read <= most, `${JSON.stringify(f)} asc ${asc}: ${read} rows and entries read`);
+    }
+  }
+  // a status none has: the undelivered events' entries checked in their index alone,
+  // where read window by window each one's row was read from the table for its status
+  const { all: none } = await firstPage({ ...range, response_http_status: 404 });
+  let rowsOfNone = 0;
+  for (const sent of none) rowsOfNone += await entriesRead(sent, true);
+  assert.ok(rowsOfNone <= 20, `?response_http_status=404: ${rowsOfNone} rows of the table read`);
+  const filters = [
+    range,
+    { ...range, webhook: dense, delivered: false },
+    { ...range, response_http_status: 500 },
+    { ...range, response_http_status: 404 },
+    { ...range, event_type: 'parcel.dense' },
+  ];
+  // past the first windows: 1,120 of one in ten, read through 12,000 ids and more
+  await assertPages([ADMIN, stranger], filters, [0, 40, 1100]);
+  // an event dated inside the range 100,000 ids on: the span reaches its block, its
+  // events are then less than half its ids (not dense), and the pages are read as
+  // PostgreSQL chooses
+  await db.query(
+    `select setval(pg_get_serial_sequence('hook_events', 'id'),
+                   (select max(id) from hook_events) + 100000)`,
+  );
+  await db.query(
+    `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count, created_date)
+     values ($1, gen_random_uuid(), 'parcel.dense', false, 1, '2040-01-20T00:00:00Z')`,
+    [elsewhere],
+  );
+  await assertPages([ADMIN, stranger], filters, [0, 40]);
 });
