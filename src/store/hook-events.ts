@@ -1151,6 +1151,13 @@ export async function listHookEvents(
         (NULLABLE_ORDERING.has(o.field) ? ' nulls last' : ''),
     )
     .join(', ');
+  // ids read in order off one index (as `i`), a subquery so that PostgreSQL cannot read
+  // the table another way, each then looked up by id for the other filters (`matching`,
+  // of `own.id`; `offset 0` there keeps it a lookup per id, where a merge join would
+  // read the table by id again)
+  const inOrder = (read: string, matching: string) => `select own.id from (
+      ${read} order by ${order.replaceAll('e.id', 'i.id')}
+    ) own cross join lateral (${matching}) e order by ${order.replaceAll('e.id', 'own.id')}`;
   let ids: string;
   if (indexed) {
     // the object's events, or the range's, off their index, checked, then sorted
@@ -1179,17 +1186,12 @@ export async function listHookEvents(
     of.push(`i.id between $${params.push(span.lo)}::bigint and $${params.push(span.hi)}::bigint`);
     const matching = `select from hook_events e ${scopeJoin(scope)}
       ${whereClause(scope, filters, params)} and e.id = own.id offset 0`;
-    ids = `select own.id from (
-        select i.id from hook_events i where ${of.join(' and ')}
-        order by ${order.replaceAll('e.id', 'i.id')}
-      ) own cross join lateral (${matching}) e order by ${order.replaceAll('e.id', 'own.id')}`;
+    ids = inOrder(`select i.id from hook_events i where ${of.join(' and ')}`, matching);
   } else if (perWebhook || ownWebhook) {
-    // Each webhook's ids in order off its own index, a subquery so that PostgreSQL
-    // cannot read the whole table by id instead (expecting each webhook to hold an even
-    // share of the events); then each id's event for the other filters, by id (`offset
-    // 0` keeps it a lookup per id, where a merge join would read the table by id again).
-    // Undelivered ones are read off the partial indexes of them (migration 006), which
-    // the undelivered list's narrows to the type.
+    // Each webhook's ids in order off its own index (inOrder), where PostgreSQL would
+    // read the whole table by id (expecting each webhook to hold an even share of the
+    // events). Undelivered ones are read off the partial indexes of them (migration 006),
+    // which the undelivered list's narrows to the type.
     let of = '';
     const failed = attemptedUndelivered(filters);
     if (filters.delivered === false || failed) of += ' and not i.delivered';
@@ -1208,36 +1210,30 @@ export async function listHookEvents(
     // from its newest match to its oldest (or up), past the events of other types it may
     // have on either side, and a key with no events reads nothing
     const webhooks = webhooksMatching(scope, filters, params);
-    const own = (webhook: string, oldest: string, newest: string) => `select own.id from (
-        select i.id from hook_events i
-        where i.webhook_id = ${webhook}${of} and i.id between ${oldest} and ${newest}
-        order by ${order.replaceAll('e.id', 'i.id')}
-      ) own cross join lateral (${matching}) e order by ${order.replaceAll('e.id', 'own.id')}`;
+    const own = (webhook: string, oldest: string, newest: string) =>
+      inOrder(
+        `select i.id from hook_events i
+         where i.webhook_id = ${webhook}${of} and i.id between ${oldest} and ${newest}`,
+        matching,
+      );
+    // each webhook's span kept to the range's too, when it has one
+    let [oldest, newest] = ['k.oldest', 'k.newest'];
+    if (span) {
+      params.push(span.lo, span.hi);
+      oldest = `greatest(k.oldest, $${params.length - 1}::bigint)`;
+      newest = `least(k.newest, $${params.length}::bigint)`;
+    }
     if (ownWebhook) {
       params.push(filters.webhook);
-      const webhook = `$${params.length}`;
-      let [oldest, newest] = ['k.oldest', 'k.newest'];
-      if (span) {
-        params.push(span.lo, span.hi);
-        oldest = `greatest(k.oldest, $${params.length - 1}::bigint)`;
-        newest = `least(k.newest, $${params.length}::bigint)`;
-      }
-      // one webhook's bounds (kept to a range's span), read once; none (no row, out of
-      // scope) match no id: `greatest` and `least` pass over a null, a subquery of no row
-      // gives it
+      // one webhook's bounds, read once; none (no row, out of scope) match no id: taken
+      // in a subquery, which gives a null without a row (`greatest` and `least` pass
+      // over one)
       ids = `with k as materialized (${webhooks}) ${own(
-        webhook,
+        `$${params.length}`,
         `(select ${oldest} from k)`,
         `(select ${newest} from k)`,
       )}`;
     } else {
-      // each webhook's span kept to the range's too, when it has one
-      let [oldest, newest] = ['k.oldest', 'k.newest'];
-      if (span) {
-        params.push(span.lo, span.hi);
-        oldest = `greatest(k.oldest, $${params.length - 1}::bigint)`;
-        newest = `least(k.newest, $${params.length}::bigint)`;
-      }
       params.push(limit + offset);
       ids = `select x.id from (${webhooks}) k cross join lateral (
           ${own('k.webhook_id', oldest, newest)} limit $${params.length}
