@@ -191,6 +191,7 @@ async function expected(
   f: HookEventFilters,
   asc = false,
   offset = 0,
+  orderBy = `e.id ${asc ? 'asc' : 'desc'}`,
 ): Promise<number[]> {
   const { rows } = await db.query<{ id: number }>(
     `select e.id::int as id from hook_events e join webhooks w on w.id = e.webhook_id
@@ -206,7 +207,7 @@ async function expected(
        and ($13::uuid is null or e.uuid = $13)
        and ($14::timestamptz is null or e.modified_date >= $14)
        and ($15::timestamptz is null or e.modified_date <= $15)
-     order by e.id ${asc ? 'asc' : 'desc'} limit 20 offset $11`,
+     order by ${orderBy} limit 20 offset $11`,
     [
       f.webhook ?? null,
       f.event_type ?? null,
@@ -978,4 +979,116 @@ test("a page by id of a large created_date range reads through the span of its i
     [elsewhere],
   );
   await assertPages([ADMIN, stranger], filters, [0, 40]);
+});
+
+test('a page sorted by status reads each status in order off the index of its events, without sorting every event', async () => {
+  // no index holds every event by status: PostgreSQL read every match and sorted them,
+  // 216-304 ms for the first page of 1,200,000 events or of a webhook's 1,000,000
+  const [mine, theirs] = [
+    (await ensureUser(db, 'plan-status', false)).id,
+    (await ensureUser(db, 'plan-status-other', false)).id,
+  ];
+  const quiet = (await ensureUser(db, 'plan-status-quiet', false)).id;
+  const [sorted, other] = [await insertWebhook(db, mine), await insertWebhook(db, theirs)];
+  // every kind of status: 200; another 2xx; failures above the 2xx and below; none,
+  // never answered or not yet attempted; the newest 300 not yet attempted
+  await db.query(
+    `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count,
+                              response_http_status)
+     select $1, gen_random_uuid(), 'parcel.sorted', coalesce(s between 200 and 299, false),
+            case when g > 5700 then 0 else 1 + (s is not null and s not between 200 and 299)::int end, s
+     from generate_series(1, 6000) g
+     cross join lateral (select case
+       when g > 5700 or g % 200 = 3 then null
+       when g % 90 = 0 then 404 when g % 30 = 0 then 503 when g % 10 = 0 then 500
+       when g % 100 = 1 then 204 when g % 250 = 7 then 102 else 200 end as s) x`,
+    [sorted],
+  );
+  await db.query(
+    `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count,
+                              response_http_status)
+     select $1, gen_random_uuid(), 'parcel.other', g % 5 <> 0, 1 + (g % 5 = 0)::int,
+            case when g % 5 = 0 then 502 else 200 end
+     from generate_series(1, 2000) g`,
+    [other],
+  );
+  await vacuumed(db, 'hook_events', { analyze: false });
+  await db.query(`delete from pg_statistic where starelid = 'hook_events'::regclass`);
+  const them: Scope = { userId: theirs, isAdmin: false };
+  const stranger: Scope = { userId: quiet, isAdmin: false };
+  const byStatus = (desc: boolean): Ordering => [{ field: 'response_http_status', desc }];
+  const orderBy = (desc: boolean) =>
+    `e.response_http_status ${desc ? 'desc' : 'asc'} nulls last, e.id ${desc ? 'desc' : 'asc'}`;
+  // the rows of the table each first page read, by every statement sent, both ways,
+  // where all of the webhook's 6,000 (or 2,000) were read and sorted
+  for (const [f, scope] of [
+    [{ webhook: sorted }],
+    [{ webhook: other }],
+    [{ webhook: sorted, delivered: false }],
+    [{ webhook: sorted, undelivered: true }],
+    [{ event_type: 'parcel.sorted' }],
+    [{}, them],
+  ] as [HookEventFilters, Scope?][]) {
+    for (const desc of [true, false]) {
+      const seen = new Map<string, Sent>();
+      const all: Sent[] = [];
+      const who = scope ?? ADMIN;
+      const page = await listHookEvents(noting(db, seen, all), who, f, byStatus(desc), 20, 0);
+      assert.deepEqual(
+        page.map((e) => e.id),
+        await expected(who, f, !desc, 0, orderBy(desc)),
+        `${JSON.stringify(f)} desc ${desc}`,
+      );
+      let read = 0;
+      for (const sent of all) read += await entriesRead(sent, true);
+      assert.ok(read <= 100, `${JSON.stringify(f)} desc ${desc}: ${read} rows read`);
+    }
+  }
+  // every page as a plain sort of the whole table reads it, at offsets within a status,
+  // across the parts and past the last
+  const filters: HookEventFilters[] = [
+    {},
+    { webhook: sorted },
+    { webhook: other },
+    { delivered: false },
+    { delivered: true },
+    { undelivered: true },
+    { event_type: 'parcel.sorted' },
+    { webhook: sorted, delivered: false },
+    { webhook: 2 ** 31 - 1 },
+  ];
+  for (const f of filters)
+    for (const scope of [ADMIN, them, stranger])
+      for (const desc of [true, false])
+        for (const offset of [0, 190, 5390, 5990, 7990]) {
+          const page = await listHookEvents(db, scope, f, byStatus(desc), 20, offset);
+          assert.deepEqual(
+            page.map((e) => [e.id, e.response_http_status]),
+            (await expected(scope, f, !desc, offset, orderBy(desc))).map((id) => [
+              id,
+              page.find((e) => e.id === id)?.response_http_status,
+            ]),
+            `${JSON.stringify(scope)} ${JSON.stringify(f)} desc ${desc} offset ${offset}`,
+          );
+        }
+  // a webhook id no event can have matches none, as by id
+  for (const desc of [true, false])
+    assert.deepEqual(
+      await listHookEvents(db, ADMIN, { webhook: 2 ** 40 }, byStatus(desc), 20, 0),
+      [],
+    );
+  // with a status asked for, the page sorted by it is the page by id
+  const failed = await listHookEvents(
+    db,
+    ADMIN,
+    { response_http_status: 503 },
+    byStatus(true),
+    20,
+    0,
+  );
+  assert.deepEqual(
+    failed.map((e) => e.id),
+    await expected(ADMIN, { response_http_status: 503 }),
+  );
+  assert.equal(failed.length, 20);
 });
