@@ -113,7 +113,11 @@ test("the first page of a webhook's undelivered events, by id, is read off an in
 });
 
 test('a sorted page looks up the payloads of its own rows only, after the sort', async () => {
-  const { sent, page } = await listStatement([{ field: 'retry_count', desc: false }]);
+  // sorted by two fields, read as one statement (a field alone may be read part by part)
+  const { sent, page } = await listStatement([
+    { field: 'retry_count', desc: false },
+    { field: 'modified_date', desc: true },
+  ]);
   const nodes = await planOf(db, sent, true);
   assert.ok(
     nodes.some((n) => n['Node Type'] === 'Sort'),
@@ -996,7 +1000,7 @@ test('a page sorted by status reads each status in order off the index of its ev
     `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count,
                               response_http_status)
      select $1, gen_random_uuid(), 'parcel.sorted', coalesce(s between 200 and 299, false),
-            case when g > 5700 then 0 else 1 + (s is not null and s not between 200 and 299)::int end, s
+            case when g > 5700 then null else 1 + (s is not null and s not between 200 and 299)::int end, s
      from generate_series(1, 6000) g
      cross join lateral (select case
        when g > 5700 or g % 200 = 3 then null
@@ -1091,4 +1095,95 @@ test('a page sorted by status reads each status in order off the index of its ev
     await expected(ADMIN, { response_http_status: 503 }),
   );
   assert.equal(failed.length, 20);
+});
+
+test('a page sorted by retry_count reads those attempted again off their index in order, the others by id', async () => {
+  // no index held events by their count: PostgreSQL read every match and sorted them,
+  // 249-335 ms for the first page of 1,200,000 events or of a webhook's
+  const [mine, theirs] = [
+    (await ensureUser(db, 'plan-retries', false)).id,
+    (await ensureUser(db, 'plan-retries-other', false)).id,
+  ];
+  const quiet = (await ensureUser(db, 'plan-retries-quiet', false)).id;
+  const [retried, other] = [await insertWebhook(db, mine), await insertWebhook(db, theirs)];
+  // most delivered at the first attempt; one in ten attempted 2 to 9 times, delivered or
+  // not; the newest 300 not yet attempted (no count, as the service leaves it)
+  await db.query(
+    `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count,
+                              response_http_status)
+     select $1, gen_random_uuid(), 'parcel.retried', g <= 5700 and g % 20 <> 0,
+            case when g > 5700 then null when g % 10 = 0 then 2 + g % 8 else 1 end,
+            case when g > 5700 then null when g % 20 = 0 then 500 else 200 end
+     from generate_series(1, 6000) g`,
+    [retried],
+  );
+  await db.query(
+    `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count,
+                              response_http_status)
+     select $1, gen_random_uuid(), 'parcel.other', true, 1 + (g % 7 = 0)::int, 200
+     from generate_series(1, 2000) g`,
+    [other],
+  );
+  await vacuumed(db, 'hook_events', { analyze: false });
+  await db.query(`delete from pg_statistic where starelid = 'hook_events'::regclass`);
+  const them: Scope = { userId: theirs, isAdmin: false };
+  const stranger: Scope = { userId: quiet, isAdmin: false };
+  const byRetries = (desc: boolean): Ordering => [{ field: 'retry_count', desc }];
+  const orderBy = (desc: boolean) =>
+    `e.retry_count ${desc ? 'desc' : 'asc'} nulls last, e.id ${desc ? 'desc' : 'asc'}`;
+  // the rows of the table each first page read, by every statement sent, both ways,
+  // where all of the webhook's 6,000 (or 2,000) were read and sorted
+  for (const [f, most, scope] of [
+    [{ webhook: retried }, 100],
+    [{ webhook: other }, 100],
+    [{ webhook: retried, delivered: false }, 100],
+    // oldest first, its undelivered events (285 answered 500, 300 not yet attempted)
+    // may be read for those attempted once (none), each row from the table for its
+    // count, before those attempted more
+    [{ webhook: retried, undelivered: true }, 100 + 585],
+    [{ webhook: retried, response_http_status: 500 }, 100 + 585],
+    [{ event_type: 'parcel.retried' }, 100],
+    [{}, 100, them],
+  ] as [HookEventFilters, number, Scope?][]) {
+    for (const desc of [true, false]) {
+      const seen = new Map<string, Sent>();
+      const all: Sent[] = [];
+      const who = scope ?? ADMIN;
+      const page = await listHookEvents(noting(db, seen, all), who, f, byRetries(desc), 20, 0);
+      assert.deepEqual(
+        page.map((e) => e.id),
+        await expected(who, f, !desc, 0, orderBy(desc)),
+        `${JSON.stringify(f)} desc ${desc}`,
+      );
+      assert.equal(page.length, 20, `${JSON.stringify(f)} desc ${desc}`);
+      let read = 0;
+      for (const sent of all) read += await entriesRead(sent, true);
+      assert.ok(read <= most, `${JSON.stringify(f)} desc ${desc}: ${read} rows read`);
+    }
+  }
+  // every page as a plain sort of the whole table reads it, at offsets within a count,
+  // across the parts and past the last
+  const filters: HookEventFilters[] = [
+    {},
+    { webhook: retried },
+    { webhook: other },
+    { delivered: false },
+    { delivered: true },
+    { undelivered: true },
+    { response_http_status: 500 },
+    { event_type: 'parcel.retried' },
+    { webhook: retried, delivered: false },
+    { webhook: 2 ** 31 - 1 },
+  ];
+  for (const f of filters)
+    for (const scope of [ADMIN, them, stranger])
+      for (const desc of [true, false])
+        for (const offset of [0, 150, 590, 5690, 7990]) {
+          const page = await listHookEvents(db, scope, f, byRetries(desc), 20, offset);
+          assert.deepEqual(
+            page.map((e) => e.id),
+            await expected(scope, f, !desc, offset, orderBy(desc)),
+            `${JSON.stringify(scope)} ${JSON.stringify(f)} desc ${desc} offset ${offset}`,
+          );
+        }
 });
