@@ -1165,9 +1165,9 @@ function gathered(limit: number, offset: number) {
   return {
     ids,
     wanted: () => skip + limit - ids.length,
-    take(rows: { id: string }[]): boolean {
-      const fresh = rows.filter(({ id }) => !seen.has(id) && seen.add(id));
-      ids.push(...fresh.slice(skip).map(({ id }) => id));
+    take(rows: { id: string | number }[]): boolean {
+      const fresh = rows.map(({ id }) => String(id)).filter((id) => !seen.has(id) && seen.add(id));
+      ids.push(...fresh.slice(skip));
       skip = Math.max(0, skip - fresh.length);
       return ids.length >= limit;
     },
@@ -1189,6 +1189,34 @@ function webhookInIndex(scope: Scope, f: HookEventFilters, params: unknown[]): s
 const lookedUp = (scope: Scope, f: HookEventFilters, params: unknown[]): string =>
   `select from hook_events e ${scopeJoin(scope)}
    ${whereClause(scope, f, params)} and e.id = own.id offset 0`;
+
+/**
+ * Ids read in order off one index (`read`, of entries `i`, selecting what `by` sorts
+ * on, which it writes on a given alias), a subquery so that PostgreSQL cannot read the
+ * table another way, each then looked up by id (`matching`, of `own.id`, as lookedUp
+ * writes it; `offset 0` there keeps it a lookup per id, where a merge join would read
+ * the table by id again).
+ */
+const inOrder = (read: string, by: (alias: string) => string, matching: string): string =>
+  `select own.id from (${read} order by ${by('i')}) own
+   cross join lateral (${matching}) e order by ${by('own')}`;
+
+/** `page`'s next ids read in order (inOrder), each looked up for `f` in `scope`. */
+async function takeInOrder(
+  db: Queryable,
+  scope: Scope,
+  f: HookEventFilters,
+  page: ReturnType<typeof gathered>,
+  read: (params: unknown[]) => string,
+  by: (alias: string) => string,
+): Promise<boolean> {
+  const params: unknown[] = [];
+  const { rows } = await db.query<{ id: string }>(
+    `${inOrder(read(params), by, lookedUp(scope, f, params))} limit $${params.push(page.wanted())}`,
+    params,
+  );
+  return page.take(rows);
+}
 
 const sortedByTheStatusAsked = (f: HookEventFilters, ordering: Ordering): boolean =>
   ordering.length === 1 &&
@@ -1238,30 +1266,26 @@ async function idsByStatus(
   };
   // the events of a kind by id, each looked up for the filters, as many as the page
   // still wants
-  const byId = async (kind: Kind, status?: number): Promise<boolean> => {
-    const params: unknown[] = [];
-    const { rows } = await db.query<{ id: string }>(
-      `select own.id::text as id from (
-         select i.id from hook_events i where ${of(kind, params, status)} order by i.id ${dir}
-       ) own cross join lateral (${lookedUp(scope, f, params)}) e
-       order by own.id ${dir} limit $${params.push(page.wanted())}`,
-      params,
+  const byId = (kind: Kind, status?: number): Promise<boolean> =>
+    takeInOrder(
+      db,
+      scope,
+      f,
+      page,
+      (params) => `select i.id from hook_events i where ${of(kind, params, status)}`,
+      (a) => `${a}.id ${dir}`,
     );
-    return page.take(rows);
-  };
   // the statuses of failures, or of the other 2xx, in order, read once for both parts
-  const read = new Map<'failed' | 'other', Promise<number[]>>();
+  const read: Partial<Record<'failed' | 'other', Promise<number[]>>> = {};
   const statusesOf = (kind: 'failed' | 'other'): Promise<number[]> => {
-    if (!read.has(kind)) {
-      const params: unknown[] = [];
-      const sql = `select distinct i.response_http_status as status from hook_events i
-        where ${of(kind, params)}`;
-      const statuses = db
-        .query<{ status: number }>(sql, params)
-        .then(({ rows }) => rows.map((r) => r.status).sort((a, b) => (desc ? b - a : a - b)));
-      read.set(kind, statuses);
-    }
-    return read.get(kind)!;
+    const params: unknown[] = [];
+    return (read[kind] ??= db
+      .query<{ status: number }>(
+        `select distinct i.response_http_status as status from hook_events i
+         where ${of(kind, params)}`,
+        params,
+      )
+      .then(({ rows }) => rows.map((r) => r.status).sort((a, b) => (desc ? b - a : a - b))));
   };
   for (const part of parts) {
     if (part === 'ok') {
@@ -1311,20 +1335,17 @@ async function idsByRetries(
   // those attempted more than once (or less), off the index of them in order, the
   // webhook and the user written so that no other index takes them (as a failure's
   // status is, idsByStatus)
-  const retried = async (above: boolean): Promise<boolean> => {
-    const params: unknown[] = [];
-    const { rows } = await db.query<{ id: string }>(
-      `select own.id::text as id from (
-         select i.id, i.retry_count from hook_events i
-         where i.retry_count <> 1 and i.retry_count ${above ? '>' : '<'} 1
-           and (true${webhookInIndex(scope, f, params)}) is true
-         order by i.retry_count ${dir}, i.id ${dir}
-       ) own cross join lateral (${lookedUp(scope, f, params)}) e
-       order by own.retry_count ${dir}, own.id ${dir} limit $${params.push(page.wanted())}`,
-      params,
+  const retried = (above: boolean): Promise<boolean> =>
+    takeInOrder(
+      db,
+      scope,
+      f,
+      page,
+      (params) => `select i.id, i.retry_count from hook_events i
+        where i.retry_count <> 1 and i.retry_count ${above ? '>' : '<'} 1
+          and (true${webhookInIndex(scope, f, params)}) is true`,
+      (a) => `${a}.retry_count ${dir}, ${a}.id ${dir}`,
     );
-    return page.take(rows);
-  };
   const byId = (attempts: 'one' | 'none') => pageById(db, scope, { ...f, attempts }, desc, page);
   const parts = desc
     ? [() => retried(true), () => byId('one'), () => retried(false)]
@@ -1450,13 +1471,8 @@ async function pageRead(
         (NULLABLE_ORDERING.has(o.field) ? ' nulls last' : ''),
     )
     .join(', ');
-  // ids read in order off one index (as `i`), a subquery so that PostgreSQL cannot read
-  // the table another way, each then looked up by id for the other filters (`matching`,
-  // of `own.id`; `offset 0` there keeps it a lookup per id, where a merge join would
-  // read the table by id again)
-  const inOrder = (read: string, matching: string) => `select own.id from (
-      ${read} order by ${order.replaceAll('e.id', 'i.id')}
-    ) own cross join lateral (${matching}) e order by ${order.replaceAll('e.id', 'own.id')}`;
+  // the order of ids read off an index (inOrder), on its alias
+  const idOrder = (alias: string) => order.replaceAll('e.id', `${alias}.id`);
   let ids: string;
   if (indexed) {
     // the object's events, or the range's, off their index, checked, then sorted
@@ -1483,9 +1499,8 @@ async function pageRead(
     if (failedStatus(filters) && isInt4(status!))
       of.push(`i.response_http_status = $${params.push(status)}`);
     of.push(`i.id between $${params.push(span.lo)}::bigint and $${params.push(span.hi)}::bigint`);
-    const matching = `select from hook_events e ${scopeJoin(scope)}
-      ${whereClause(scope, filters, params)} and e.id = own.id offset 0`;
-    ids = inOrder(`select i.id from hook_events i where ${of.join(' and ')}`, matching);
+    const read = `select i.id from hook_events i where ${of.join(' and ')}`;
+    ids = inOrder(read, idOrder, lookedUp(scope, filters, params));
   } else if (perWebhook || ownWebhook) {
     // Each webhook's ids in order off its own index (inOrder), where PostgreSQL would
     // read the whole table by id (expecting each webhook to hold an even share of the
@@ -1502,8 +1517,7 @@ async function pageRead(
     // a 2xx other than 200 off the index of those (migration 026)
     if (otherDeliveredStatus(filters))
       of += ` and ${deliveredOther('i')} and i.response_http_status = $${params.push(filters.response_http_status)}`;
-    const matching = `select from hook_events e
-      ${whereClause(ADMIN, filters, params)} and e.id = own.id offset 0`;
+    const matching = lookedUp(ADMIN, filters, params);
     // the webhooks with matching events (the one asked for, if any), from the totals, in
     // this statement's snapshot, and for each the span of its matches' ids: it reads
     // from its newest match to its oldest (or up), past the events of other types it may
@@ -1513,6 +1527,7 @@ async function pageRead(
       inOrder(
         `select i.id from hook_events i
          where i.webhook_id = ${webhook}${of} and i.id between ${oldest} and ${newest}`,
+        idOrder,
         matching,
       );
     // each webhook's span kept to the range's too, when it has one

@@ -280,6 +280,62 @@ async function assertPages(
   }
 }
 
+/**
+ * The table all visible (read by an index alone) and without its statistics, as on a
+ * server that never ran ANALYZE, which this service does not (PGlite has no autovacuum).
+ */
+async function withoutStatistics(): Promise<void> {
+  await vacuumed(db, 'hook_events', { analyze: false });
+  await db.query(`delete from pg_statistic where starelid = 'hook_events'::regclass`);
+}
+
+/**
+ * Pages sorted by `field` alone, both ways: each first page of `bounded` equal to a
+ * plain sort of the whole table, full, and reading at most its number of the table's
+ * rows by every statement sent; then every page of `filters` in each of `scopes` at
+ * each of `offsets` equal to the plain sort's.
+ */
+async function assertSortedBy(
+  field: 'response_http_status' | 'retry_count',
+  bounded: [HookEventFilters, number, Scope?][],
+  filters: HookEventFilters[],
+  scopes: Scope[],
+  offsets: number[],
+): Promise<void> {
+  const by = (desc: boolean): Ordering => [{ field, desc }];
+  const orderBy = (desc: boolean) => {
+    const dir = desc ? 'desc' : 'asc';
+    return `e.${field} ${dir} nulls last, e.id ${dir}`;
+  };
+  for (const [f, most, scope = ADMIN] of bounded) {
+    for (const desc of [true, false]) {
+      const all: Sent[] = [];
+      const page = await listHookEvents(noting(db, new Map(), all), scope, f, by(desc), 20, 0);
+      const what = `${field} ${JSON.stringify(f)} desc ${desc}`;
+      assert.deepEqual(
+        page.map((e) => e.id),
+        await expected(scope, f, !desc, 0, orderBy(desc)),
+        what,
+      );
+      assert.equal(page.length, 20, what);
+      let read = 0;
+      for (const sent of all) read += await entriesRead(sent, true);
+      assert.ok(read <= most, `${what}: ${read} rows read`);
+    }
+  }
+  for (const f of filters)
+    for (const scope of scopes)
+      for (const desc of [true, false])
+        for (const offset of offsets) {
+          const page = await listHookEvents(db, scope, f, by(desc), 20, offset);
+          assert.deepEqual(
+            page.map((e) => e.id),
+            await expected(scope, f, !desc, offset, orderBy(desc)),
+            `${field} ${JSON.stringify(scope)} ${JSON.stringify(f)} desc ${desc} offset ${offset}`,
+          );
+        }
+}
+
 test("a rare event type's pages are read off its webhooks' own events", async () => {
   // no index serves the event type alone: read backwards by id, the first page of a
   // type whose events are all older than the others' read past every one of those
@@ -485,8 +541,7 @@ test("a webhook's page of a type or content type it has few or none of, or of a 
      from generate_series(1, 60000)`,
     [newer],
   );
-  await vacuumed(db, 'hook_events', { analyze: false });
-  await db.query(`delete from pg_statistic where starelid = 'hook_events'::regclass`);
+  await withoutStatistics();
   await assertRead({ response_http_status: 201 }, other, 0);
   await assertRead({ response_http_status: 204 }, other + 20, 20);
   await db.query('delete from webhooks where id = $1', [newer]);
@@ -834,8 +889,7 @@ test("a page sorted by created_date reads the index by date from the dates of it
   await apart(late, 300, 'parcel.late', '2110-01-01T00:00:00Z');
   await apart(early, 300, 'parcel.early', '2001-01-01T00:00:00Z');
   await apart(webhook, 5000, 'parcel.middle', '2050-01-01T00:00:00Z');
-  await vacuumed(db, 'hook_events', { analyze: false });
-  await db.query(`delete from pg_statistic where starelid = 'hook_events'::regclass`);
+  await withoutStatistics();
   const { rows: all } = await db.query<{ n: number }>('select count(*)::int as n from hook_events');
   const user: Scope = { userId: quiet, isAdmin: false };
   for (const [scope, f, desc] of [
@@ -917,8 +971,7 @@ test("a page by id of a large created_date range reads through the span of its i
      from generate_series(1, 50) g`,
     [elsewhere],
   );
-  await vacuumed(db, 'hook_events', { analyze: false });
-  await db.query(`delete from pg_statistic where starelid = 'hook_events'::regclass`);
+  await withoutStatistics();
   // the events after the first block's 4,096, in blocks that hold no other
   const range = {
     created_date__gte: '2040-01-03T20:17:00Z',
@@ -1016,65 +1069,37 @@ test('a page sorted by status reads each status in order off the index of its ev
      from generate_series(1, 2000) g`,
     [other],
   );
-  await vacuumed(db, 'hook_events', { analyze: false });
-  await db.query(`delete from pg_statistic where starelid = 'hook_events'::regclass`);
+  await withoutStatistics();
   const them: Scope = { userId: theirs, isAdmin: false };
   const stranger: Scope = { userId: quiet, isAdmin: false };
+  // the rows of the table each first page read, where all of the webhook's 6,000 (or
+  // 2,000) were read and sorted; then every page, at offsets within a status, across the
+  // parts and past the last
+  await assertSortedBy(
+    'response_http_status',
+    [
+      [{ webhook: sorted }, 100],
+      [{ webhook: other }, 100],
+      [{ webhook: sorted, delivered: false }, 100],
+      [{ webhook: sorted, undelivered: true }, 100],
+      [{ event_type: 'parcel.sorted' }, 100],
+      [{}, 100, them],
+    ],
+    [
+      {},
+      { webhook: sorted },
+      { webhook: other },
+      { delivered: false },
+      { delivered: true },
+      { undelivered: true },
+      { event_type: 'parcel.sorted' },
+      { webhook: sorted, delivered: false },
+      { webhook: 2 ** 31 - 1 },
+    ],
+    [ADMIN, them, stranger],
+    [0, 190, 5390, 5990, 7990],
+  );
   const byStatus = (desc: boolean): Ordering => [{ field: 'response_http_status', desc }];
-  const orderBy = (desc: boolean) =>
-    `e.response_http_status ${desc ? 'desc' : 'asc'} nulls last, e.id ${desc ? 'desc' : 'asc'}`;
-  // the rows of the table each first page read, by every statement sent, both ways,
-  // where all of the webhook's 6,000 (or 2,000) were read and sorted
-  for (const [f, scope] of [
-    [{ webhook: sorted }],
-    [{ webhook: other }],
-    [{ webhook: sorted, delivered: false }],
-    [{ webhook: sorted, undelivered: true }],
-    [{ event_type: 'parcel.sorted' }],
-    [{}, them],
-  ] as [HookEventFilters, Scope?][]) {
-    for (const desc of [true, false]) {
-      const seen = new Map<string, Sent>();
-      const all: Sent[] = [];
-      const who = scope ?? ADMIN;
-      const page = await listHookEvents(noting(db, seen, all), who, f, byStatus(desc), 20, 0);
-      assert.deepEqual(
-        page.map((e) => e.id),
-        await expected(who, f, !desc, 0, orderBy(desc)),
-        `${JSON.stringify(f)} desc ${desc}`,
-      );
-      let read = 0;
-      for (const sent of all) read += await entriesRead(sent, true);
-      assert.ok(read <= 100, `${JSON.stringify(f)} desc ${desc}: ${read} rows read`);
-    }
-  }
-  // every page as a plain sort of the whole table reads it, at offsets within a status,
-  // across the parts and past the last
-  const filters: HookEventFilters[] = [
-    {},
-    { webhook: sorted },
-    { webhook: other },
-    { delivered: false },
-    { delivered: true },
-    { undelivered: true },
-    { event_type: 'parcel.sorted' },
-    { webhook: sorted, delivered: false },
-    { webhook: 2 ** 31 - 1 },
-  ];
-  for (const f of filters)
-    for (const scope of [ADMIN, them, stranger])
-      for (const desc of [true, false])
-        for (const offset of [0, 190, 5390, 5990, 7990]) {
-          const page = await listHookEvents(db, scope, f, byStatus(desc), 20, offset);
-          assert.deepEqual(
-            page.map((e) => [e.id, e.response_http_status]),
-            (await expected(scope, f, !desc, offset, orderBy(desc))).map((id) => [
-              id,
-              page.find((e) => e.id === id)?.response_http_status,
-            ]),
-            `${JSON.stringify(scope)} ${JSON.stringify(f)} desc ${desc} offset ${offset}`,
-          );
-        }
   // a webhook id no event can have matches none, as by id
   for (const desc of [true, false])
     assert.deepEqual(
@@ -1124,66 +1149,39 @@ test('a page sorted by retry_count reads those attempted again off their index i
      from generate_series(1, 2000) g`,
     [other],
   );
-  await vacuumed(db, 'hook_events', { analyze: false });
-  await db.query(`delete from pg_statistic where starelid = 'hook_events'::regclass`);
+  await withoutStatistics();
   const them: Scope = { userId: theirs, isAdmin: false };
   const stranger: Scope = { userId: quiet, isAdmin: false };
-  const byRetries = (desc: boolean): Ordering => [{ field: 'retry_count', desc }];
-  const orderBy = (desc: boolean) =>
-    `e.retry_count ${desc ? 'desc' : 'asc'} nulls last, e.id ${desc ? 'desc' : 'asc'}`;
-  // the rows of the table each first page read, by every statement sent, both ways,
-  // where all of the webhook's 6,000 (or 2,000) were read and sorted
-  for (const [f, most, scope] of [
-    [{ webhook: retried }, 100],
-    [{ webhook: other }, 100],
-    [{ webhook: retried, delivered: false }, 100],
-    // oldest first, its undelivered events (285 answered 500, 300 not yet attempted)
-    // may be read for those attempted once (none), each row from the table for its
-    // count, before those attempted more
-    [{ webhook: retried, undelivered: true }, 100 + 585],
-    [{ webhook: retried, response_http_status: 500 }, 100 + 585],
-    [{ event_type: 'parcel.retried' }, 100],
-    [{}, 100, them],
-  ] as [HookEventFilters, number, Scope?][]) {
-    for (const desc of [true, false]) {
-      const seen = new Map<string, Sent>();
-      const all: Sent[] = [];
-      const who = scope ?? ADMIN;
-      const page = await listHookEvents(noting(db, seen, all), who, f, byRetries(desc), 20, 0);
-      assert.deepEqual(
-        page.map((e) => e.id),
-        await expected(who, f, !desc, 0, orderBy(desc)),
-        `${JSON.stringify(f)} desc ${desc}`,
-      );
-      assert.equal(page.length, 20, `${JSON.stringify(f)} desc ${desc}`);
-      let read = 0;
-      for (const sent of all) read += await entriesRead(sent, true);
-      assert.ok(read <= most, `${JSON.stringify(f)} desc ${desc}: ${read} rows read`);
-    }
-  }
-  // every page as a plain sort of the whole table reads it, at offsets within a count,
-  // across the parts and past the last
-  const filters: HookEventFilters[] = [
-    {},
-    { webhook: retried },
-    { webhook: other },
-    { delivered: false },
-    { delivered: true },
-    { undelivered: true },
-    { response_http_status: 500 },
-    { event_type: 'parcel.retried' },
-    { webhook: retried, delivered: false },
-    { webhook: 2 ** 31 - 1 },
-  ];
-  for (const f of filters)
-    for (const scope of [ADMIN, them, stranger])
-      for (const desc of [true, false])
-        for (const offset of [0, 150, 590, 5690, 7990]) {
-          const page = await listHookEvents(db, scope, f, byRetries(desc), 20, offset);
-          assert.deepEqual(
-            page.map((e) => e.id),
-            await expected(scope, f, !desc, offset, orderBy(desc)),
-            `${JSON.stringify(scope)} ${JSON.stringify(f)} desc ${desc} offset ${offset}`,
-          );
-        }
+  // the rows of the table each first page read, where all of the webhook's 6,000 (or
+  // 2,000) were read and sorted; then every page, at offsets within a count, across the
+  // parts and past the last
+  await assertSortedBy(
+    'retry_count',
+    [
+      [{ webhook: retried }, 100],
+      [{ webhook: other }, 100],
+      [{ webhook: retried, delivered: false }, 100],
+      // oldest first, its undelivered events (285 answered 500, 300 not yet attempted)
+      // may be read for those attempted once (none), each row from the table for its
+      // count, before those attempted more
+      [{ webhook: retried, undelivered: true }, 100 + 585],
+      [{ webhook: retried, response_http_status: 500 }, 100 + 585],
+      [{ event_type: 'parcel.retried' }, 100],
+      [{}, 100, them],
+    ],
+    [
+      {},
+      { webhook: retried },
+      { webhook: other },
+      { delivered: false },
+      { delivered: true },
+      { undelivered: true },
+      { response_http_status: 500 },
+      { event_type: 'parcel.retried' },
+      { webhook: retried, delivered: false },
+      { webhook: 2 ** 31 - 1 },
+    ],
+    [ADMIN, them, stranger],
+    [0, 150, 590, 5690, 7990],
+  );
 });
