@@ -360,10 +360,14 @@ test('migrations 018, 019, 023 and 024 count the events stored before them, and 
       '024_event_key_blocks_by_block.sql',
     ],
   });
-  const { rows } = await db.query<{ rows: number }>(
-    'select count(*)::int as rows from hook_event_counts',
+  // the keys of the events stored (those of the tests before this one, if they ran)
+  const { rows } = await db.query<{ rows: number; keys: number }>(
+    `select (select count(*)::int from hook_event_counts) as rows,
+            (select count(distinct (webhook_id, event_type, content_type_id))::int
+             from hook_events) as keys`,
   );
-  assert.equal(rows[0]!.rows, 9, 'one row per webhook, event type and content type');
+  assert.ok(rows[0]!.keys > 0);
+  assert.equal(rows[0]!.rows, rows[0]!.keys, 'one row per webhook, event type and content type');
   await assertKeyBlocks('after the migration', true);
   await assertCountsRight('after the migration');
   await assertBounds('after the migration', true);
