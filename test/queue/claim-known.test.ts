@@ -13,7 +13,11 @@ let drop: () => Promise<void>;
 let userId: number;
 let busy: number;
 let other: number;
-const IDLE = 300;
+/**
+ * Enough that reading them all is not the cheap plan: with 300, PostgreSQL read every
+ * one to claim five events, as it may for a table of a few pages.
+ */
+const IDLE = 3000;
 
 before(async () => {
   ({ db, drop } = await testDb());
@@ -36,6 +40,18 @@ before(async () => {
   await db.query('analyze webhooks');
 });
 after(() => drop());
+
+/**
+ * Every event still claimable leased for an hour, as the tests before have left the
+ * queue when they ran: so that a test run alone by name starts from the same queue.
+ */
+async function earlierClaimsHeld(): Promise<void> {
+  await db.query(
+    `update hook_event_queue set locked_by = 'w-earlier',
+                                 locked_until = now() + interval '1 hour'
+     where locked_until is null or locked_until < now()`,
+  );
+}
 
 /** How many of `events` each webhook has. */
 function countByWebhook(events: ClaimedEvent[]): Map<number, number> {
@@ -74,6 +90,7 @@ test('a claim of the known webhooks takes only theirs; a sweep takes every due e
 });
 
 test('a claim of the known webhooks takes those a NOTIFY named too, and reads no others', async () => {
+  await earlierClaimsHeld();
   const named = await insertWebhook(db, userId);
   await db.transaction((tx) =>
     enqueueHookEvents(
@@ -94,27 +111,52 @@ test('a claim of the known webhooks takes those a NOTIFY named too, and reads no
 });
 
 test('no claim reads the idle webhooks, a sweep neither', async () => {
+  // a third webhook with events queued and leased, beside the busy one and the other
+  const leased = await insertWebhook(db, userId);
+  await db.transaction((tx) =>
+    enqueueHookEvents(
+      tx,
+      Array.from({ length: 5 }, (_, n) => newHookEvent(leased, n)),
+      isoMicro(Date.now() - 60_000),
+    ),
+  );
+  await earlierClaimsHeld();
   const seen = new Map<string, Sent>();
   await claimBatch(noting(db, seen), options('w-plan-known', true));
   await claimBatch(noting(db, seen), options('w-plan-sweep', false));
   const known = seen.get('oms_claim_known');
   const sweep = seen.get('oms_claim_open');
   assert.ok(known && sweep, 'both statements were sent');
+  // and five of the busy webhook's due, for the statements to claim as they are read
+  await db.transaction((tx) =>
+    enqueueHookEvents(
+      tx,
+      Array.from({ length: 5 }, (_, n) => newHookEvent(busy, n)),
+      isoMicro(Date.now() - 60_000),
+    ),
+  );
+  const { rows } = await db.query<{ n: number }>(
+    'select count(distinct webhook_id)::int as n from hook_event_queue',
+  );
+  const queued = rows[0]!.n;
   // as PostgreSQL plans them for a worker's connections, and as PGlite runs named ones
   for (const settings of [[], ['enable_bitmapscan = off', 'enable_seqscan = off']]) {
     const what = settings.join(', ') || 'defaults';
-    // the busy webhook once, then its settings beside the events claimed: no scan of the
-    // idle webhooks, for the claim or for the check on webhooks with shared limits
+    // the busy webhook once, then its settings beside each of the five events claimed:
+    // no scan of the idle webhooks, for the claim or for the check on webhooks with
+    // shared limits
     const read = await rowsRead(db, known, 'webhooks', settings);
-    assert.ok(read <= 3, `${read} webhook rows read by a claim of the known (${what})`);
-    // a sweep: the webhooks with queued events (the busy one, the other, the one the
-    // NOTIFY named) and the settings of those it claims from, none of the ${IDLE} idle ones
+    assert.ok(read <= 2 + 5, `${read} webhook rows read by a claim of the known (${what})`);
+    // a sweep: twice each webhook with queued events (the busy one, the other, the
+    // leased one, and the one the NOTIFY named if that test ran), and the settings of
+    // the five it claims, none of the ${IDLE} idle ones
     const swept = await rowsRead(db, sweep, 'webhooks', settings);
-    assert.ok(swept <= 6, `${swept} webhook rows read by a sweep (${what})`);
+    assert.ok(swept <= 2 * queued + 5, `${swept} webhook rows read by a sweep (${what})`);
   }
 });
 
 test('a sweep steps over the webhooks it knows and finds the others, each from its first queued event', async () => {
+  await earlierClaimsHeld();
   // four webhooks in id order: the first has more events than a step of the scan reads
   // (QUEUED_STEP); the sweep knows the second; the third has had its two oldest events
   // delivered (their queue rows deleted); the fourth is paused
