@@ -71,6 +71,8 @@ test('a transaction commits, or rolls back with the error its body threw', async
 });
 
 test('a database error keeps its code and fields, in or out of a transaction', async () => {
+  // the row the test before wrote, should it not have run
+  await threaded.query(`insert into thread_t values (1, 'one') on conflict do nothing`);
   for (const run of [
     () => threaded.query(`insert into thread_t values (1, 'again')`),
     () => threaded.transaction((tx) => tx.query(`insert into thread_t values (1, 'again')`)),
