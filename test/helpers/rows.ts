@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { NewHookEvent } from '../../src/queue/enqueue.js';
+import { isoMicro } from '../../src/core/clock.js';
+import { enqueueHookEvents, type NewHookEvent } from '../../src/queue/enqueue.js';
 import type { Db } from '../../src/store/db.js';
 
 /** One webhook's only hook event, as the database holds it (times newest first). */
@@ -111,6 +112,17 @@ export const newHookEvent = (
   contentTypeId: 4,
   maxAttempts: 3,
 });
+
+/** `count` events of `webhookId` queued, due a minute ago (newHookEvent 0 to count - 1). */
+export async function queueDue(db: Db, webhookId: number, count: number): Promise<void> {
+  await db.transaction((tx) =>
+    enqueueHookEvents(
+      tx,
+      Array.from({ length: count }, (_, n) => newHookEvent(webhookId, n)),
+      isoMicro(Date.now() - 60_000),
+    ),
+  );
+}
 
 /** The stored payload of each of the events `ids`, as the text a delivery sends, by id. */
 export async function storedBodies(db: Db, ids: number[]): Promise<Map<number, string>> {

@@ -6,7 +6,7 @@ import { enqueueHookEvents } from '../../src/queue/enqueue.js';
 import { notifiedWebhooks } from '../../src/queue/wake.js';
 import type { Db } from '../../src/store/db.js';
 import { noting, rowsRead, testDb, type Sent } from '../helpers/db.js';
-import { insertOtherWebhooks, insertWebhook, newHookEvent } from '../helpers/rows.js';
+import { insertOtherWebhooks, insertWebhook, newHookEvent, queueDue } from '../helpers/rows.js';
 
 let db: Db;
 let drop: () => Promise<void>;
@@ -92,13 +92,7 @@ test('a claim of the known webhooks takes only theirs; a sweep takes every due e
 test('a claim of the known webhooks takes those a NOTIFY named too, and reads no others', async () => {
   await earlierClaimsHeld();
   const named = await insertWebhook(db, userId);
-  await db.transaction((tx) =>
-    enqueueHookEvents(
-      tx,
-      Array.from({ length: 5 }, (_, n) => newHookEvent(named, n)),
-      isoMicro(Date.now() - 60_000),
-    ),
-  );
+  await queueDue(db, named, 5);
   const seen = new Map<string, Sent>();
   const batch = await claimBatch(noting(db, seen), {
     ...options('w-notified', true, 40),
@@ -113,13 +107,7 @@ test('a claim of the known webhooks takes those a NOTIFY named too, and reads no
 test('no claim reads the idle webhooks, a sweep neither', async () => {
   // a third webhook with events queued and leased, beside the busy one and the other
   const leased = await insertWebhook(db, userId);
-  await db.transaction((tx) =>
-    enqueueHookEvents(
-      tx,
-      Array.from({ length: 5 }, (_, n) => newHookEvent(leased, n)),
-      isoMicro(Date.now() - 60_000),
-    ),
-  );
+  await queueDue(db, leased, 5);
   await earlierClaimsHeld();
   const seen = new Map<string, Sent>();
   await claimBatch(noting(db, seen), options('w-plan-known', true));
@@ -128,13 +116,7 @@ test('no claim reads the idle webhooks, a sweep neither', async () => {
   const sweep = seen.get('oms_claim_open');
   assert.ok(known && sweep, 'both statements were sent');
   // and five of the busy webhook's due, for the statements to claim as they are read
-  await db.transaction((tx) =>
-    enqueueHookEvents(
-      tx,
-      Array.from({ length: 5 }, (_, n) => newHookEvent(busy, n)),
-      isoMicro(Date.now() - 60_000),
-    ),
-  );
+  await queueDue(db, busy, 5);
   const { rows } = await db.query<{ n: number }>(
     'select count(distinct webhook_id)::int as n from hook_event_queue',
   );

@@ -6,7 +6,7 @@ import { recordAttempts, type AttemptOutcome } from '../../src/queue/record.js';
 import { enqueueHookEvents } from '../../src/queue/enqueue.js';
 import type { Db } from '../../src/store/db.js';
 import { noting, rowsRead, testDb, type Sent } from '../helpers/db.js';
-import { insertOtherWebhooks, insertWebhook, newHookEvent } from '../helpers/rows.js';
+import { insertOtherWebhooks, insertWebhook, newHookEvent, queueDue } from '../helpers/rows.js';
 
 let db: Db;
 let drop: () => Promise<void>;
@@ -76,13 +76,7 @@ async function backlogOf(name: string, config: Record<string, unknown>) {
     [name],
   );
   const hook = await insertWebhook(db, rows[0]!.id, config);
-  await db.transaction((tx) =>
-    enqueueHookEvents(
-      tx,
-      Array.from({ length: BACKLOG }, (_, n) => newHookEvent(hook, n)),
-      isoMicro(Date.now() - 60_000),
-    ),
-  );
+  await queueDue(db, hook, BACKLOG);
   await db.query('analyze hook_event_queue');
   const workerId = `w-${name}`;
   const seen = new Map<string, Sent>();
