@@ -53,7 +53,9 @@ export async function recordAttempts(
            response_http_status = r.status,
            response_content = r.content,
            delivered = r.delivered,
-           modified_date = r.at
+           -- never before the event's created_date (migration 028): this time is the
+           -- worker's clock, the created_date the API's
+           modified_date = greatest(r.at, e.created_date)
        from r where e.id = r.id
        returning e.id, e.webhook_id
      ), logged as (

@@ -880,15 +880,16 @@ test("an object's page and count read its events off the object's index, without
   assert.equal(await countHookEvents(db, stranger, crowd), 0);
 });
 
-test("a page sorted by created_date reads the index by date from the dates of its webhooks' blocks", async () => {
+test("a page sorted by created_date, or by modified_date oldest first, reads the index by date from the dates of its webhooks' blocks", async () => {
   // read off the index by date, a webhook's page passed every event of the others
   // between the end it starts from and the webhook's first (with 1,000,000 events of
   // one webhook and then 200,000 of another, the second's oldest first: 158 ms on
-  // PostgreSQL)
+  // PostgreSQL, and 202 by modified_date, which is never before created_date)
   const quiet = (await ensureUser(db, 'plan-created-quiet', false)).id;
   const [late, early] = [await insertWebhook(db, quiet), await insertWebhook(db, owner)];
   // each webhook's events in blocks of ids of their own (migration 022), dated after
-  // and before every other event
+  // and before every other event; those attempted modified up to 6 hours after, out of
+  // the order of their ids
   const apart = async (webhookId: number, n: number, type: string, from: string) => {
     await db.query(
       `select setval(pg_get_serial_sequence('hook_events', 'id'),
@@ -896,10 +897,11 @@ test("a page sorted by created_date reads the index by date from the dates of it
     );
     await db.query(
       `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count,
-                                created_date)
-       select $1, gen_random_uuid(), $3, g % 3 <> 0, 1,
-              $4::timestamptz + g * interval '1 minute'
-       from generate_series(1, $2::int) g`,
+                                created_date, modified_date)
+       select $1, gen_random_uuid(), $3, g % 3 <> 0, 1, c.at,
+              c.at + case when g % 3 <> 0 then (g * 5 % 7) * interval '1 hour' else '0' end
+       from generate_series(1, $2::int) g,
+            lateral (select $4::timestamptz + g * interval '1 minute' as at) c`,
       [webhookId, n, type, from],
     );
   };
@@ -911,7 +913,7 @@ test("a page sorted by created_date reads the index by date from the dates of it
   await withoutStatistics();
   const { rows: all } = await db.query<{ n: number }>('select count(*)::int as n from hook_events');
   const user: Scope = { userId: quiet, isAdmin: false };
-  for (const [scope, f, desc] of [
+  for (const [scope, f, desc, field = 'created_date'] of [
     [ADMIN, { webhook: late }, false],
     [ADMIN, { webhook: late, delivered: false }, false],
     [user, {}, false],
@@ -920,8 +922,12 @@ test("a page sorted by created_date reads the index by date from the dates of it
     [ADMIN, { webhook: early }, true],
     [ADMIN, { event_type: 'parcel.early' }, true],
     [ADMIN, { webhook: early, delivered: true }, true],
-  ] as [Scope, HookEventFilters, boolean][]) {
-    const ordering: Ordering = [{ field: 'created_date', desc }];
+    [ADMIN, { webhook: late }, false, 'modified_date'],
+    [ADMIN, { webhook: late, delivered: true }, false, 'modified_date'],
+    [user, {}, false, 'modified_date'],
+    [ADMIN, { event_type: 'parcel.late' }, false, 'modified_date'],
+  ] as [Scope, HookEventFilters, boolean, ('created_date' | 'modified_date')?][]) {
+    const ordering: Ordering = [{ field, desc }];
     for (const offset of [0, 290]) {
       const seen = new Map<string, Sent>();
       const page = await listHookEvents(noting(db, seen), scope, f, ordering, 20, offset);
@@ -929,7 +935,7 @@ test("a page sorted by created_date reads the index by date from the dates of it
         `select e.id::int as id from hook_events e join webhooks w on w.id = e.webhook_id
          where ($1::int is null or e.webhook_id = $1) and ($2::bool is null or e.delivered = $2)
            and ($3::text is null or e.event_type = $3) and ($4 or w.user_id = $5)
-         order by e.created_date ${desc ? 'desc' : 'asc'}, e.id ${desc ? 'desc' : 'asc'}
+         order by e.${field} ${desc ? 'desc' : 'asc'}, e.id ${desc ? 'desc' : 'asc'}
          limit 20 offset $6`,
         [
           f.webhook ?? null,
@@ -940,7 +946,7 @@ test("a page sorted by created_date reads the index by date from the dates of it
           offset,
         ],
       );
-      const what = `${JSON.stringify(scope)} ${JSON.stringify(f)} desc ${desc} offset ${offset}`;
+      const what = `${JSON.stringify(scope)} ${JSON.stringify(f)} ${field} desc ${desc} offset ${offset}`;
       assert.deepEqual(
         page.map((e) => e.id),
         rows.map((r) => r.id),
@@ -974,19 +980,20 @@ test("a page by id of a large created_date range reads through the span of its i
   await jump();
   await db.query(
     `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count,
-                              response_http_status, created_date)
+                              response_http_status, created_date, modified_date)
      select case when g > 24000 then $2::int else $1::int end, gen_random_uuid(), 'parcel.dense',
-            g % 10 <> 0, 1, case when g % 10 = 0 then 500 else 200 end,
-            timestamptz '2040-01-01T00:00:00Z' + g * interval '1 minute'
-     from generate_series(1, 24000 + 8192) g`,
+            g % 10 <> 0, 1, case when g % 10 = 0 then 500 else 200 end, c.at, c.at
+     from generate_series(1, 24000 + 8192) g,
+          lateral (select timestamptz '2040-01-01T00:00:00Z' + g * interval '1 minute' as at) c`,
     [dense, crowd],
   );
   // another user's, older, in blocks after those
   await jump();
   await db.query(
     `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count,
-                              created_date)
-     select $1, gen_random_uuid(), 'parcel.dense', true, 1, timestamptz '2039-01-01T00:00:00Z'
+                              created_date, modified_date)
+     select $1, gen_random_uuid(), 'parcel.dense', true, 1, timestamptz '2039-01-01T00:00:00Z',
+            timestamptz '2039-01-01T00:00:00Z'
      from generate_series(1, 50) g`,
     [elsewhere],
   );
@@ -1050,8 +1057,10 @@ test("a page by id of a large created_date range reads through the span of its i
                    (select max(id) from hook_events) + 100000)`,
   );
   await db.query(
-    `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count, created_date)
-     values ($1, gen_random_uuid(), 'parcel.dense', false, 1, '2040-01-20T00:00:00Z')`,
+    `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count, created_date,
+                              modified_date)
+     values ($1, gen_random_uuid(), 'parcel.dense', false, 1, '2040-01-20T00:00:00Z',
+             '2040-01-20T00:00:00Z')`,
     [elsewhere],
   );
   await assertPages([ADMIN, stranger], filters, [0, 40]);
