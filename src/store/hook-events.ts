@@ -349,11 +349,15 @@ export async function countHookEvents(
   const indexed = indexedFilter(filters);
   if (indexed) {
     // no other count serves an object or `modified_date`: off their index, or one by one
-    // (IndexedFilter)
+    // (IndexedFilter); more, a range that ends within the span of ids of the blocks its
+    // created dates lie in (createdBefore)
+    const created = createdBefore(filters);
+    const many =
+      created === filters ? filters : { ...created, ids: (await rangeBlocks(db, created)).span };
     const { rows } = await db.query<{ n: number }>(
       `select (case when ${fewIndexedSql(indexed, params)}
          then (select count(*) from (${indexedMatches(scope, indexed, params)}) e)
-         else (${countOf(scope, filters, params)}) end)::int as n`,
+         else (${countOf(scope, many, params)}) end)::int as n`,
       params,
     );
     return rows[0]!.n;
@@ -939,6 +943,19 @@ async function dateRangeRead(
   ordering: Ordering,
 ): Promise<'sorted' | IdSpan | undefined> {
   if (!hasDateRange(filters) || !byIdOnly(ordering)) return undefined;
+  const { n, span } = await rangeBlocks(db, filters);
+  return n === undefined || n > DATE_RANGE_ROWS ? span : 'sorted';
+}
+
+/**
+ * The span of ids of the blocks (migration 022) a `created_date` range meets, and how
+ * many events those hold, a bound on the range's; none, when no block meets it, in a
+ * span with no id.
+ */
+async function rangeBlocks(
+  db: Queryable,
+  filters: HookEventFilters,
+): Promise<{ n?: number; span: IdSpan }> {
   const params: unknown[] = [];
   // the rows of deleted events meet no range, so the sum stays a bound
   const { rows } = await db.query<{
@@ -954,10 +971,8 @@ async function dateRangeRead(
     params,
   );
   const { n, lo, hi, dense } = rows[0]!;
-  // no block meets the range: a span with no event
-  if (lo === null || hi === null) return { lo: '1', hi: '0', dense: false };
-  if ((n ?? 0) <= DATE_RANGE_ROWS) return 'sorted';
-  return { lo, hi, dense: dense === true };
+  if (lo === null || hi === null) return { span: { lo: '1', hi: '0', dense: false } };
+  return { n: n ?? 0, span: { lo, hi, dense: dense === true } };
 }
 
 /** The first ids of a window read by spanWindows: enough for most pages of 20. */
@@ -1433,6 +1448,21 @@ export async function listHookEvents(
 }
 
 /**
+ * `f` with the `created_date` bound its `modified_date` range's end gives: an event is
+ * never modified before it was created (migration 028), so one modified before a date
+ * was created before it too, and the blocks of ids of that `created_date` range bound
+ * its events (dateRangeRead). A range of more than INDEXED_ROWS events (fewIndexed) was
+ * read as PostgreSQL chose, by id past every newer event: with 1,000,000 events of one
+ * webhook and then 200,000 of another, the oldest 50,000 modified took 163 ms on
+ * PostgreSQL, with their webhook 128 and for its user, read webhook by webhook, 918.
+ * Only when no `created_date__lte` is asked for: the dates are compared by PostgreSQL.
+ */
+function createdBefore(f: HookEventFilters): HookEventFilters {
+  if (f.modified_date__lte === undefined || f.created_date__lte !== undefined) return f;
+  return { ...f, created_date__lte: f.modified_date__lte };
+}
+
+/**
  * How a page is read (listHookEvents): `ids`, a statement of its events' ids in order,
  * to be limited and offset, with its `params`, and `order`, its ORDER BY on an event `e`.
  */
@@ -1445,6 +1475,7 @@ async function pageRead(
   offset: number,
 ): Promise<{ ids: string; params: unknown[]; order: string }> {
   const indexed = await fewIndexed(db, asked);
+  if (!indexed) asked = createdBefore(asked);
   const date = indexed ? undefined : await dateRangeRead(db, asked, ordering);
   // a range, or a status, of few events, read off their index and sorted
   const sorted =
