@@ -1154,8 +1154,11 @@ const STATUS_PART_SQL = {
 /**
  * Whether a page is sorted by `field` alone, and read part by part (idsByStatus,
  * idsByRetries). With a status asked for, a page sorted by status is sorted by id
- * (listHookEvents); with an object, a uuid, a `modified_date` range (fewIndexed) or a
- * `created_date` range, it is read as before.
+ * (listHookEvents); with an object, a uuid or a `modified_date` range (fewIndexed), it
+ * is read as before. A `created_date` range keeps each part's read off an index to the
+ * range's span of ids (spanInIndex): read as one statement, 500,000 events of a range
+ * of 1,200,000 were sorted for the first page, 65-149 ms on PostgreSQL without
+ * statistics, now 3.3-11.3 ms.
  */
 function sortedAlone(
   f: HookEventFilters,
@@ -1167,9 +1170,24 @@ function sortedAlone(
     ordering[0]!.field === field &&
     (field === 'retry_count' || f.response_http_status === undefined) &&
     f.uuid === undefined &&
-    !indexedFilter(f) &&
-    !hasDateRange(f)
+    !indexedFilter(f)
   );
+}
+
+/**
+ * The condition on an index's entry `i` that keeps it to the span of ids of the blocks
+ * `f`'s `created_date` range meets (rangeBlocks), which hold every event of the range;
+ * none without a range. Read off an index in order without it, a page sorted by status
+ * or by retry count of a range of old events looked up every newer entry first.
+ */
+async function spanInIndex(
+  db: Queryable,
+  f: HookEventFilters,
+): Promise<(params: unknown[]) => string> {
+  if (!hasDateRange(f)) return () => '';
+  const { lo, hi } = (await rangeBlocks(db, f)).span;
+  return (params) =>
+    ` and i.id between $${params.push(lo)}::bigint and $${params.push(hi)}::bigint`;
 }
 
 /**
@@ -1269,8 +1287,10 @@ async function idsByStatus(
       : part === 'none' || f.delivered !== true,
   );
   const page = gathered(limit, offset);
+  const inSpan = await spanInIndex(db, f);
   // The events of a kind (StatusPart, but `ok`), of one status if given, in the
-  // index of their events: the webhook asked for, and the user's, checked there. A
+  // index of their events: the webhook asked for, and the user's, checked there (and a
+  // range's span of ids, which that index holds in order). A
   // failure's are written so that no other index takes them: with a webhook's undelivered
   // events' index there (migration 006), PostgreSQL read each of that webhook's
   // undelivered rows from the table for its status (922 for 593 failures), and with the
@@ -1280,8 +1300,8 @@ async function idsByStatus(
   const of = (kind: Kind, params: unknown[], status?: number): string => {
     const rest = `${status === undefined ? '' : ` and i.response_http_status = $${params.push(status)}`}${webhookInIndex(scope, f, params)}`;
     return kind === 'failed'
-      ? `${STATUS_PART_SQL.failed} and (true${rest}) is true`
-      : `${STATUS_PART_SQL[kind]}${rest}`;
+      ? `${STATUS_PART_SQL.failed}${inSpan(params)} and (true${rest}) is true`
+      : `${STATUS_PART_SQL[kind]}${rest}${inSpan(params)}`;
   };
   // the events of a kind by id, each looked up for the filters, as many as the page
   // still wants
@@ -1348,6 +1368,7 @@ async function idsByRetries(
   // those attempted more than once (or less), off the index of them in order, the
   // webhook and the user written so that no other index takes them (as a failure's
   // status is, idsByStatus)
+  const inSpan = await spanInIndex(db, f);
   const retried = (above: boolean): Promise<boolean> =>
     takeInOrder(
       db,
@@ -1356,7 +1377,7 @@ async function idsByRetries(
       page,
       (params) => `select i.id, i.retry_count from hook_events i
         where i.retry_count <> 1 and i.retry_count ${above ? '>' : '<'} 1
-          and (true${webhookInIndex(scope, f, params)}) is true`,
+          and (true${webhookInIndex(scope, f, params)}${inSpan(params)}) is true`,
       (a) => `${a}.retry_count ${dir}, ${a}.id ${dir}`,
     );
   const byId = (attempts: 'one' | 'none') => pageById(db, scope, { ...f, attempts }, desc, page);
@@ -1447,6 +1468,12 @@ export async function listHookEvents(
   return rows.map(hookEventJson);
 }
 
+/** Whether `f` is a `created_date` range and nothing else. */
+const rangeOnly = (f: HookEventFilters): boolean =>
+  Object.entries(f).every(
+    ([k, v]) => v === undefined || k === 'created_date__gte' || k === 'created_date__lte',
+  );
+
 /**
  * `f` with the `created_date` bound its `modified_date` range's end gives: an event is
  * never modified before it was created (migration 028), so one modified before a date
@@ -1506,6 +1533,22 @@ async function pageRead(
   if (indexed) {
     // the object's events, or the range's, off their index, checked, then sorted
     ids = `select e.id from (${indexedMatches(scope, indexed, params)}) e order by ${order}`;
+  } else if (date === 'sorted' && (!scope.isAdmin || !rangeOnly(filters))) {
+    // the range's ids off the index by date alone, each then looked up for the rest, in
+    // order until the page is full: with another filter, which that index does not hold,
+    // or for a user, PostgreSQL could take the range for a third of the table and read
+    // all of it (the oldest 5,000 of 1,200,000: for their user 187 ms, undelivered 122,
+    // and a page sorted by status read its part of 200s so, 136)
+    const range = [];
+    if (filters.created_date__gte !== undefined)
+      range.push(`i.created_date >= $${params.push(filters.created_date__gte)}::timestamptz`);
+    if (filters.created_date__lte !== undefined)
+      range.push(`i.created_date <= $${params.push(filters.created_date__lte)}::timestamptz`);
+    ids = inOrder(
+      `select i.id from (select i.id from hook_events i where ${range.join(' and ')} offset 0) i`,
+      idOrder,
+      lookedUp(scope, filters, params),
+    );
   } else if (sorted) {
     // the range's events off the index by date (or the status's off its own), a subquery
     // so that PostgreSQL cannot read the table by id instead, then sorted
