@@ -1482,7 +1482,8 @@ const rangeOnly = (f: HookEventFilters): boolean =>
  * read as PostgreSQL chose, by id past every newer event: with 1,000,000 events of one
  * webhook and then 200,000 of another, the oldest 50,000 modified took 163 ms on
  * PostgreSQL, with their webhook 128 and for its user, read webhook by webhook, 918.
- * Only when no `created_date__lte` is asked for: the dates are compared by PostgreSQL.
+ * Only when no `created_date__lte` is asked for: with one, both are kept as asked, and
+ * which ends first is left to PostgreSQL, which parses them.
  */
 function createdBefore(f: HookEventFilters): HookEventFilters {
   if (f.modified_date__lte === undefined || f.created_date__lte !== undefined) return f;
