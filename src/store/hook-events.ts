@@ -1540,13 +1540,9 @@ async function pageRead(
     // or for a user, PostgreSQL could take the range for a third of the table and read
     // all of it (the oldest 5,000 of 1,200,000: for their user 187 ms, undelivered 122,
     // and a page sorted by status read its part of 200s so, 136)
-    const range = [];
-    if (filters.created_date__gte !== undefined)
-      range.push(`i.created_date >= $${params.push(filters.created_date__gte)}::timestamptz`);
-    if (filters.created_date__lte !== undefined)
-      range.push(`i.created_date <= $${params.push(filters.created_date__lte)}::timestamptz`);
+    const range = blockRange(filters, params).events;
     ids = inOrder(
-      `select i.id from (select i.id from hook_events i where ${range.join(' and ')} offset 0) i`,
+      `select i.id from (select e.id from hook_events e where ${range} offset 0) i`,
       idOrder,
       lookedUp(scope, filters, params),
     );

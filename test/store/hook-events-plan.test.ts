@@ -294,6 +294,25 @@ async function newerCrowd(n: number, type = 'package.created'): Promise<void> {
 }
 
 /**
+ * The next event written takes the first id of a block of ids (migration 022, 4,096
+ * ids) with an empty block between it and the newest event's: the events written next
+ * lie in blocks of their own.
+ */
+async function aBlockApart(): Promise<void> {
+  await db.query(
+    `select setval(pg_get_serial_sequence('hook_events', 'id'),
+                   ((select max(id) from hook_events) >> 12 << 12) + 8191)`,
+  );
+}
+
+/** The rows of the table the statements `sent` read, not their index entries. */
+async function tableRowsRead(sent: Sent[]): Promise<number> {
+  let read = 0;
+  for (const s of sent) read += await entriesRead(s, true);
+  return read;
+}
+
+/**
  * The table all visible (read by an index alone) and without its statistics, as on a
  * server that never ran ANALYZE, which this service does not (PGlite has no autovacuum).
  */
@@ -331,8 +350,7 @@ async function assertSortedBy(
         what,
       );
       assert.equal(page.length, 20, what);
-      let read = 0;
-      for (const sent of all) read += await entriesRead(sent, true);
+      const read = await tableRowsRead(all);
       assert.ok(read <= most, `${what}: ${read} rows read`);
     }
   }
@@ -805,10 +823,7 @@ test("a page and a count of many events modified before a date keep to the block
   // webhook's index (138-271 ms)
   const old = (await ensureUser(db, 'plan-modified-old', false)).id;
   const [hook, other] = [await insertWebhook(db, old), await insertWebhook(db, old)];
-  await db.query(
-    `select setval(pg_get_serial_sequence('hook_events', 'id'),
-                   ((select max(id) from hook_events) >> 12 << 12) + 8192)`,
-  );
+  await aBlockApart();
   // 15,000 events a minute apart, each modified an hour after it was created
   await db.query(
     `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count,
@@ -845,11 +860,6 @@ test("a page and a count of many events modified before a date keep to the block
   // span of ids and the page's rows, and with a created_date range its events, off the
   // index by date (dateRangeRead); for a count, the span's events, at most those created
   // by the date and the rest of their last block of 4,096 ids
-  const tableRead = async (sent: Sent[]) => {
-    let read = 0;
-    for (const s of sent) read += await entriesRead(s, true);
-    return read;
-  };
   for (const f of filters)
     for (const scope of [ADMIN, user]) {
       const what = `${JSON.stringify(scope)} ${JSON.stringify(f)}`;
@@ -860,7 +870,7 @@ test("a page and a count of many events modified before a date keep to the block
         await expected(scope, f),
         what,
       );
-      const read = await tableRead(listed);
+      const read = await tableRowsRead(listed);
       assert.ok(read <= (f.created_date__gte ? 7_000 : 1_500), `${what}: page read ${read}`);
       const counted: Sent[] = [];
       const { rows: plain } = await db.query<{ n: number }>(
@@ -878,7 +888,7 @@ test("a page and a count of many events modified before a date keep to the block
         ],
       );
       assert.equal(await countHookEvents(noting(db, new Map(), counted), scope, f), plain[0]!.n);
-      const countRead = await tableRead(counted);
+      const countRead = await tableRowsRead(counted);
       assert.ok(countRead <= 12_180 + 4_096, `${what}: count read ${countRead}`);
     }
   await assertPages([ADMIN, user], filters, [0, 100]);
@@ -978,10 +988,7 @@ test("a page sorted by created_date, or by modified_date oldest first, reads the
   // and before every other event; those attempted modified up to 6 hours after, out of
   // the order of their ids
   const apart = async (webhookId: number, n: number, type: string, from: string) => {
-    await db.query(
-      `select setval(pg_get_serial_sequence('hook_events', 'id'),
-                     ((select max(id) from hook_events) >> 12 << 12) + 8192)`,
-    );
+    await aBlockApart();
     await db.query(
       `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count,
                                 created_date, modified_date)
@@ -1057,14 +1064,9 @@ test("a page by id of a large created_date range reads through the span of its i
   const quiet = (await ensureUser(db, 'plan-range-quiet', false)).id;
   const [dense, crowd] = [await insertWebhook(db, owner), await insertWebhook(db, owner)];
   const elsewhere = await insertWebhook(db, quiet);
-  const jump = () =>
-    db.query(
-      `select setval(pg_get_serial_sequence('hook_events', 'id'),
-                     ((select max(id) from hook_events) >> 12 << 12) + 8191)`,
-    );
   // 24,000 events from the first id of a block of ids (migration 022), a minute apart,
   // then 8,192 of another webhook; one in ten attempted and answered 500
-  await jump();
+  await aBlockApart();
   await db.query(
     `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count,
                               response_http_status, created_date, modified_date)
@@ -1075,7 +1077,7 @@ test("a page by id of a large created_date range reads through the span of its i
     [dense, crowd],
   );
   // another user's, older, in blocks after those
-  await jump();
+  await aBlockApart();
   await db.query(
     `insert into hook_events (webhook_id, uuid, event_type, delivered, retry_count,
                               created_date, modified_date)
@@ -1307,10 +1309,7 @@ test("a page sorted by status or by retry count with a created_date range keeps 
   // old events would look up every newer entry first
   const ranged = (await ensureUser(db, 'plan-sorted-range', false)).id;
   const hook = await insertWebhook(db, ranged);
-  await db.query(
-    `select setval(pg_get_serial_sequence('hook_events', 'id'),
-                   ((select max(id) from hook_events) >> 12 << 12) + 8192)`,
-  );
+  await aBlockApart();
   // 6,000 old events a minute apart, then 20,000 new ones, each with every kind of
   // status and retry count (as in the test of pages sorted by status)
   await db.query(
