@@ -8,7 +8,14 @@ import { foldEventCounts } from './counts.js';
 import { DEAD_AFTER_BEATS } from './heartbeat.js';
 import { rescueLeases } from './rescue.js';
 import { purgeOldEvents } from './retention.js';
-import { CHURNED_TABLES, vacuumChurned, type ChurnedTable, type Vacuumed } from './vacuum.js';
+import {
+  CHURNED_TABLES,
+  freezeAged,
+  vacuumChurned,
+  type ChurnedTable,
+  type FreezeAges,
+  type Vacuumed,
+} from './vacuum.js';
 
 export interface MaintenanceOptions {
   db: Db;
@@ -27,6 +34,8 @@ export interface MaintenanceOptions {
   callbackTimeoutMs: number;
   retentionBatchSize?: number;
   retentionPauseMs?: number;
+  /** Lower limits of age for freezeAged than the server's own (tests). */
+  freezeAges?: FreezeAges;
 }
 
 export interface MaintenanceReport {
@@ -126,14 +135,17 @@ export class Maintenance {
 
   /**
    * VACUUMs the tables delivery churns, where no autovacuum does (see vacuum.ts), or those
-   * of `tables`, and logs each at `level`.
+   * of `tables`, and logs each at `level`. With every churned table, on PGlite, also
+   * freezes the tables whose rows' transaction ids have grown old (freezeAged).
    */
   async vacuum(
     tables: readonly ChurnedTable[] = CHURNED_TABLES,
     level: 'info' | 'debug' = 'info',
   ): Promise<Vacuumed[]> {
     const vacuumed = await vacuumChurned(this.o.db, tables);
-    for (const v of vacuumed) this.o.logger[level](v, 'vacuumed a table of dead rows');
+    if (tables === CHURNED_TABLES)
+      vacuumed.push(...(await freezeAged(this.o.db, this.o.freezeAges)));
+    for (const v of vacuumed) this.o.logger[level](v, 'vacuumed a table');
     return vacuumed;
   }
 

@@ -21,16 +21,42 @@ export const CHURNED_TABLES = [
 
 export type ChurnedTable = (typeof CHURNED_TABLES)[number];
 
-/** A table is vacuumed once its dead rows reach this many ... */
+/**
+ * Tables whose rows stay as long as their events are kept. Rows only ever inserted into
+ * them leave no dead rows, so the rule of dead rows below never vacuums them: their pages
+ * are never marked all-visible (a read of an index alone, like a count, then visits the
+ * table too) and their rows never frozen. Autovacuum vacuums a table after inserts alone
+ * for both reasons; here, these three are vacuumed by the same rule.
+ */
+const KEPT_TABLES: readonly ChurnedTable[] = [
+  'hook_events',
+  'hook_event_payloads',
+  'delivery_attempts',
+];
+
+/** A table is vacuumed once its dead rows, or the rows inserted since its last VACUUM, reach this many ... */
 export const DEAD_ROWS_MIN = 1_000;
 /** ... and this share of its live rows (autovacuum's own default share). */
 export const DEAD_ROWS_SHARE = 0.2;
 
-export interface Vacuumed {
-  table: string;
-  deadRows: number;
-  ms: number;
-}
+export type Vacuumed =
+  | {
+      table: string;
+      why: 'dead rows' | 'inserted rows';
+      deadRows: number;
+      /** Rows inserted since the table's last VACUUM. */
+      insertedRows: number;
+      ms: number;
+    }
+  | {
+      table: string;
+      why: 'transaction age';
+      /** How many transactions ago its oldest unfrozen row, or its TOAST table's, was written. */
+      xidAge: number;
+      /** The same for the multixacts of rows locked by more than one transaction. */
+      multixactAge: number;
+      ms: number;
+    };
 
 /**
  * VACUUMs those of `tables` (all the churned ones unless given) that carry many dead
@@ -57,22 +83,104 @@ export async function vacuumChurned(
     // PGlite's one session keeps its table counts to itself until it is told to hand them on
     await db.query('select pg_stat_force_next_flush()');
   }
-  const { rows } = await db.query<{ table: string; dead: number }>(
-    `select relname as table, n_dead_tup::int as dead
-     from pg_stat_user_tables
-     where schemaname = current_schema() and relname = any($1::text[])
-       and n_dead_tup >= $2::int and n_dead_tup >= $3::float8 * n_live_tup
-     order by n_dead_tup desc`,
-    [tables, DEAD_ROWS_MIN, DEAD_ROWS_SHARE],
+  const { rows } = await db.query<{
+    table: string;
+    dead: number;
+    inserted: number;
+    deadDue: boolean;
+    insertedDue: boolean;
+  }>(
+    `select * from (
+       select relname as table, n_dead_tup::int as dead, n_ins_since_vacuum::int as inserted,
+              n_dead_tup >= $3::int and n_dead_tup >= $4::float8 * n_live_tup as "deadDue",
+              relname = any($2::text[]) and n_ins_since_vacuum >= $3::int
+                and n_ins_since_vacuum >= $4::float8 * n_live_tup as "insertedDue"
+       from pg_stat_user_tables
+       where schemaname = current_schema() and relname = any($1::text[])) t
+     where "deadDue" or "insertedDue"
+     order by greatest(dead, inserted) desc`,
+    [tables, KEPT_TABLES, DEAD_ROWS_MIN, DEAD_ROWS_SHARE],
   );
   const done: Vacuumed[] = [];
-  for (const { table, dead } of rows) {
+  for (const { table, dead, inserted, deadDue } of rows) {
     // the name comes from CHURNED_TABLES, not from the catalog's text
     const name = tables.find((t) => t === table);
     if (!name) continue;
     const started = performance.now();
     await db.query(`vacuum (skip_locked) ${name}`);
-    done.push({ table: name, deadRows: dead, ms: Math.round(performance.now() - started) });
+    done.push({
+      table: name,
+      why: deadDue ? 'dead rows' : 'inserted rows',
+      deadRows: dead,
+      insertedRows: inserted,
+      ms: Math.round(performance.now() - started),
+    });
+  }
+  return done;
+}
+
+/** Overrides of the server's own limits of age, for tests. */
+export interface FreezeAges {
+  /** Default: the server's `autovacuum_freeze_max_age` (200 million transactions). */
+  xid?: number;
+  /** Default: the server's `autovacuum_multixact_freeze_max_age` (400 million). */
+  multixact?: number;
+}
+
+/**
+ * On PGlite: VACUUM (FREEZE) of every table of the database, the system catalogs
+ * included, whose oldest unfrozen row was written more than `autovacuum_freeze_max_age`
+ * transactions ago (200 million by default), as autovacuum would do on a server.
+ *
+ * Why: PostgreSQL's transaction ids wrap around after about two billion, and a row must
+ * be frozen before its id is that old, or it would seem written in the future and drop
+ * out of every read. A server sees to it even with autovacuum turned off: it starts an
+ * autovacuum worker for a table that old whatever the setting (so on PostgreSQL this
+ * does nothing). PGlite starts none, and the VACUUMs above freeze only the churned
+ * tables: the catalogs, the users, webhooks and tokens keep their age, and every
+ * transaction that writes (a publish's statement, a claim, a record) adds one. Publishing
+ * and delivering 2,000 events a second took 0.13 transaction ids per event on
+ * PostgreSQL: two billion in about three months. A server in that state first warns,
+ * then refuses new transactions until it is vacuumed in single-user mode; PGlite runs in
+ * single-user mode, where the refusal does not apply and nothing stops short of it.
+ *
+ * FREEZE rather than a plain VACUUM: at that age a plain one would freeze only rows older
+ * than `vacuum_freeze_min_age` (50 million), and this way each table is done once per
+ * `autovacuum_freeze_max_age` transactions. It holds the database's one thread while it
+ * runs, as every VACUUM on PGlite does.
+ */
+export async function freezeAged(db: Db, ages: FreezeAges = {}): Promise<Vacuumed[]> {
+  if (db.kind === 'postgres') return [];
+  const { rows } = await db.query<{ table: string; xidAge: number; multixactAge: number }>(
+    `select format('%I.%I', n.nspname, c.relname) as table,
+            greatest(age(c.relfrozenxid), coalesce(age(t.relfrozenxid), 0)) as "xidAge",
+            greatest(mxid_age(c.relminmxid), coalesce(mxid_age(t.relminmxid), 0)) as "multixactAge"
+     from pg_class c
+     join pg_namespace n on n.oid = c.relnamespace
+     left join pg_class t on t.oid = c.reltoastrelid
+     where c.relkind in ('r', 'm') and c.relpersistence <> 't'`,
+  );
+  const { rows: limits } = await db.query<{ xid: number; multixact: number }>(
+    `select current_setting('autovacuum_freeze_max_age')::int as xid,
+            current_setting('autovacuum_multixact_freeze_max_age')::int as multixact`,
+  );
+  const xidLimit = ages.xid ?? limits[0]!.xid;
+  const multixactLimit = ages.multixact ?? limits[0]!.multixact;
+  const due = rows
+    .filter((r) => r.xidAge >= xidLimit || r.multixactAge >= multixactLimit)
+    .sort((a, b) => b.xidAge - a.xidAge);
+  const done: Vacuumed[] = [];
+  for (const { table, xidAge, multixactAge } of due) {
+    const started = performance.now();
+    // format('%I.%I') quoted the name
+    await db.query(`vacuum (freeze, skip_locked) ${table}`);
+    done.push({
+      table,
+      why: 'transaction age',
+      xidAge,
+      multixactAge,
+      ms: Math.round(performance.now() - started),
+    });
   }
   return done;
 }

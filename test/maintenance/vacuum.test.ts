@@ -3,8 +3,8 @@ import { after, before, test } from 'node:test';
 import pino from 'pino';
 import { systemClock } from '../../src/core/clock.js';
 import { Sender } from '../../src/delivery/sender.js';
-import { Maintenance } from '../../src/maintenance/maintenance.js';
-import { DEAD_ROWS_MIN, vacuumChurned } from '../../src/maintenance/vacuum.js';
+import { Maintenance, type MaintenanceOptions } from '../../src/maintenance/maintenance.js';
+import { DEAD_ROWS_MIN, freezeAged, vacuumChurned } from '../../src/maintenance/vacuum.js';
 import type { Db } from '../../src/store/db.js';
 import { ensureUser } from '../../src/store/tokens.js';
 import { testDb } from '../helpers/db.js';
@@ -85,6 +85,21 @@ const autovacuumOn = async () =>
   (await db.query<{ on: boolean }>(`select current_setting('autovacuum') = 'on' as on`)).rows[0]!
     .on;
 
+/** A maintenance of this test's database whose loops, once started, beat every 0.1 s and run the interval's jobs at start, then after an hour. */
+const maintenanceOf = (sender: Sender, more: Partial<MaintenanceOptions> = {}) =>
+  new Maintenance({
+    db,
+    clock: systemClock,
+    logger: pino({ level: 'silent' }),
+    sender,
+    heartbeatMs: 100,
+    intervalMs: 3_600_000,
+    retentionDays: 0,
+    autoDisableDays: 0,
+    callbackTimeoutMs: 1_000,
+    ...more,
+  });
+
 test('a queue full of dead rows is vacuumed where no autovacuum will, and left alone after', async () => {
   const churned = DEAD_ROWS_MIN * 3;
   await churn('vacuum', churned);
@@ -100,7 +115,7 @@ test('a queue full of dead rows is vacuumed where no autovacuum will, and left a
     return;
   }
   const queue = vacuumed.find((v) => v.table === 'hook_event_queue');
-  assert.ok(queue, `vacuumed ${JSON.stringify(vacuumed)}`);
+  assert.ok(queue?.why === 'dead rows', `vacuumed ${JSON.stringify(vacuumed)}`);
   assert.ok(queue.deadRows >= churned, `${queue.deadRows} dead rows`);
   assert.equal(afterwards.vacuums, before.vacuums + 1);
   assert.equal(afterwards.dead, 0);
@@ -115,23 +130,118 @@ test('a queue full of dead rows is vacuumed where no autovacuum will, and left a
   );
 });
 
+const keptStats = async () =>
+  (
+    await db.query<{ table: string; vacuums: number; inserted: number }>(
+      `select relname as table, vacuum_count::int as vacuums, n_ins_since_vacuum::int as inserted
+       from pg_stat_user_tables
+       where schemaname = current_schema() and relname in ('delivery_attempts', 'hook_events')
+       order by relname`,
+    )
+  ).rows;
+
+test('rows only inserted are a reason to vacuum the tables that keep them, not the queue', async (t) => {
+  if (await autovacuumOn()) {
+    t.skip("the server's own autovacuum has the job");
+    return;
+  }
+  const inserted = DEAD_ROWS_MIN * 3;
+  const user = await ensureUser(db, 'vacuum-inserts', true);
+  const hook = await insertWebhook(db, user.id);
+  // events still queued, each with one failed attempt: nothing deleted, nothing updated
+  await db.transaction(async (tx) => {
+    await tx.query(
+      `with ins as (
+         insert into hook_events (webhook_id, uuid, event_type)
+         select $1, gen_random_uuid(), 'package.created' from generate_series(1, $2) returning id),
+       queued as (
+         insert into hook_event_queue (hook_event_id, webhook_id, run_at, max_attempts)
+         select id, $1, now(), 5 from ins)
+       insert into delivery_attempts (hook_event_id, webhook_id, attempted_at, duration_ms, error, worker)
+       select id, $1, now(), 3, 'refused', 'w' from ins`,
+      [hook, inserted],
+    );
+    await tx.query('select pg_stat_force_next_flush()');
+  });
+  if (db.kind === 'postgres') await noOlderSnapshots();
+  const before = await keptStats();
+
+  const vacuumed = await vacuumChurned(db);
+  const why = Object.fromEntries(vacuumed.map((v) => [v.table, v.why]));
+  assert.equal(why.delivery_attempts, 'inserted rows', JSON.stringify(vacuumed));
+  assert.equal(why.hook_events, 'inserted rows', JSON.stringify(vacuumed));
+  // the queue's rows are gone soon after they come: their inserts alone are no reason
+  assert.equal(why.hook_event_queue, undefined, JSON.stringify(vacuumed));
+  // the server's own account of each table: one more VACUUM, no inserts since
+  assert.deepEqual(await keptStats(), [
+    { table: 'delivery_attempts', vacuums: before[0]!.vacuums + 1, inserted: 0 },
+    { table: 'hook_events', vacuums: before[1]!.vacuums + 1, inserted: 0 },
+  ]);
+  const attempts = vacuumed.find((v) => v.table === 'delivery_attempts');
+  assert.ok(attempts?.why === 'inserted rows' && attempts.insertedRows >= inserted);
+  // and once vacuumed, the same rows are no reason again
+  assert.deepEqual(
+    (await vacuumChurned(db)).filter((v) => v.why === 'inserted rows'),
+    [],
+  );
+});
+
+/** The age, in transactions, of the oldest unfrozen row of any table of the database, catalogs and TOAST included. */
+const oldestRowAge = async () =>
+  (
+    await db.query<{ age: number }>(
+      `select max(age(relfrozenxid)) as age from pg_class
+       where relkind in ('r', 'm', 't') and relpersistence <> 't'`,
+    )
+  ).rows[0]!.age;
+
+test('on PGlite, tables whose rows grew old in transactions are frozen; a server does that itself', async () => {
+  if (db.kind === 'postgres') {
+    // PostgreSQL starts its anti-wraparound autovacuum whatever `autovacuum` says
+    assert.deepEqual(await freezeAged(db, { xid: 1, multixact: 1 }), []);
+    return;
+  }
+  const limit = 2_000;
+  // each statement alone is a transaction; asking for its id makes it take one
+  for (let i = 0; i < limit; i++) await db.query('select pg_current_xact_id()');
+  assert.ok((await oldestRowAge()) >= limit);
+  const webhooks = (await db.query<{ n: number }>('select count(*)::int as n from webhooks'))
+    .rows[0]!.n;
+
+  // maintenance's pass over every churned table, as its interval runs it
+  const sender = new Sender({ responseCapBytes: 1024 });
+  const vacuumed = await maintenanceOf(sender, { freezeAges: { xid: limit } }).vacuum();
+  await sender.close();
+  const frozen = vacuumed.filter((v) => v.why === 'transaction age');
+  const tables = frozen.map((v) => v.table);
+  for (const table of [
+    'public.webhooks',
+    'public.users',
+    'pg_catalog.pg_class',
+    'pg_catalog.pg_database',
+  ])
+    assert.ok(tables.includes(table), `${table} in ${tables.join(' ')}`);
+  assert.ok(frozen.every((v) => v.why === 'transaction age' && v.xidAge >= limit));
+  assert.ok((await oldestRowAge()) < limit, `oldest row ${await oldestRowAge()} transactions old`);
+  const { rows } = await db.query<{ age: number }>(
+    'select age(datfrozenxid) as age from pg_database where datname = current_database()',
+  );
+  assert.ok(rows[0]!.age < limit, `database ${rows[0]!.age} transactions old`);
+  // the rows are all still there, and a second pass finds nothing to do
+  assert.equal(
+    (await db.query<{ n: number }>('select count(*)::int as n from webhooks')).rows[0]!.n,
+    webhooks,
+  );
+  assert.deepEqual(await freezeAged(db, { xid: limit }), []);
+});
+
 test('a running maintenance vacuums the queue every heartbeat, the other tables at its interval', async (t) => {
   if (await autovacuumOn()) {
     t.skip("the server's own autovacuum has the job");
     return;
   }
   const sender = new Sender({ responseCapBytes: 1024 });
-  const maintenance = new Maintenance({
-    db,
-    clock: systemClock,
-    logger: pino({ level: 'silent' }),
-    sender,
-    heartbeatMs: 100,
-    intervalMs: 3_600_000, // its first turn runs at start, the next in an hour
-    retentionDays: 0,
-    autoDisableDays: 0,
-    callbackTimeoutMs: 1_000,
-  });
+  const maintenance = maintenanceOf(sender);
   maintenance.start();
   try {
     // the interval's first turn, at start, has nothing to vacuum and is done by then
