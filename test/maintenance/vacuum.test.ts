@@ -140,7 +140,7 @@ const keptStats = async () =>
     )
   ).rows;
 
-test('rows only inserted are a reason to vacuum the tables that keep them, not the queue', async (t) => {
+test('rows only inserted are a reason to vacuum the events, not the attempts nor the queue', async (t) => {
   if (await autovacuumOn()) {
     t.skip("the server's own autovacuum has the job");
     return;
@@ -168,17 +168,18 @@ test('rows only inserted are a reason to vacuum the tables that keep them, not t
 
   const vacuumed = await vacuumChurned(db);
   const why = Object.fromEntries(vacuumed.map((v) => [v.table, v.why]));
-  assert.equal(why.delivery_attempts, 'inserted rows', JSON.stringify(vacuumed));
   assert.equal(why.hook_events, 'inserted rows', JSON.stringify(vacuumed));
-  // the queue's rows are gone soon after they come: their inserts alone are no reason
+  // the queue's rows are gone soon after they come, and the attempts are always read
+  // from the table: their inserts alone are no reason
   assert.equal(why.hook_event_queue, undefined, JSON.stringify(vacuumed));
+  assert.equal(why.delivery_attempts, undefined, JSON.stringify(vacuumed));
   // the server's own account of each table: one more VACUUM, no inserts since
   assert.deepEqual(await keptStats(), [
-    { table: 'delivery_attempts', vacuums: before[0]!.vacuums + 1, inserted: 0 },
+    { table: 'delivery_attempts', vacuums: before[0]!.vacuums, inserted: inserted },
     { table: 'hook_events', vacuums: before[1]!.vacuums + 1, inserted: 0 },
   ]);
-  const attempts = vacuumed.find((v) => v.table === 'delivery_attempts');
-  assert.ok(attempts?.why === 'inserted rows' && attempts.insertedRows >= inserted);
+  const events = vacuumed.find((v) => v.table === 'hook_events');
+  assert.ok(events?.why === 'inserted rows' && events.insertedRows >= inserted);
   // and once vacuumed, the same rows are no reason again
   assert.deepEqual(
     (await vacuumChurned(db)).filter((v) => v.why === 'inserted rows'),
