@@ -59,7 +59,8 @@ export type Vacuumed =
 
 /**
  * VACUUMs those of `tables` (all the churned ones unless given) that carry many dead
- * rows, when nothing else will: PGlite has no autovacuum, and a PostgreSQL server can
+ * rows, or (`hook_events`) many rows inserted since its last VACUUM, when nothing else
+ * will: PGlite has no autovacuum, and a PostgreSQL server can
  * have it turned off (this project's CI machine does). Without it, every delivered
  * event leaves dead rows behind for good: the files only grow, and scans that cannot
  * mark index entries dead (a bitmap scan) visit them all again each time. Where
