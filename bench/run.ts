@@ -745,8 +745,9 @@ async function main() {
     const [oldest, ...range] = [dates[0]!.oldest, dates[0]!.lo, dates[0]!.hi].map(
       encodeURIComponent,
     );
-    /** 40 reads of the page: their times, and the count the last one answered. */
-    const readPage = async (path: string): Promise<{ times: number[]; count: unknown }> => {
+    /** 40 reads of a page: their times, and the count the last one answered. */
+    type PageReads = { times: number[]; count: unknown };
+    const readPage = async (path: string): Promise<PageReads> => {
       const times: number[] = [];
       let count: unknown;
       // five unmeasured first, as every phase warms up: the first read of a fresh
@@ -797,7 +798,7 @@ async function main() {
     // Each page read twice: without the tables' statistics, as on PGlite and on a server
     // without autovacuum, and with them, as on a server with it. The row's p95 is the
     // worse of the two.
-    const reads: { times: number[]; count: unknown }[][] = [];
+    const reads: PageReads[][] = [];
     for (const statistics of [false, true]) {
       if (statistics) {
         if (dbKind === 'pglite') db = await bdb.open();
@@ -805,7 +806,7 @@ async function main() {
       }
       if (dbKind === 'pglite') await db.close();
       service = await startService(bdb.serviceEnv, servicePort);
-      const read: { times: number[]; count: unknown }[] = [];
+      const read: PageReads[] = [];
       for (const [, path] of pages) read.push(await readPage(path));
       reads.push(read);
       await stop(service);

@@ -135,16 +135,21 @@ export class Maintenance {
 
   /**
    * VACUUMs the tables delivery churns, where no autovacuum does (see vacuum.ts), or those
-   * of `tables`, and logs each at `level`. With every churned table, on PGlite, also
-   * freezes the tables whose rows' transaction ids have grown old (freezeAged).
+   * of `tables`, and logs each at `level`.
    */
   async vacuum(
     tables: readonly ChurnedTable[] = CHURNED_TABLES,
     level: 'info' | 'debug' = 'info',
   ): Promise<Vacuumed[]> {
-    const vacuumed = await vacuumChurned(this.o.db, tables);
-    if (tables === CHURNED_TABLES)
-      vacuumed.push(...(await freezeAged(this.o.db, this.o.freezeAges)));
+    return this.logged(await vacuumChurned(this.o.db, tables), level);
+  }
+
+  /** On PGlite, freezes the tables whose rows' transaction ids have grown old (freezeAged). */
+  async freeze(): Promise<Vacuumed[]> {
+    return this.logged(await freezeAged(this.o.db, this.o.freezeAges), 'info');
+  }
+
+  private logged(vacuumed: Vacuumed[], level: 'info' | 'debug'): Vacuumed[] {
     for (const v of vacuumed) this.o.logger[level](v, 'vacuumed a table');
     return vacuumed;
   }
@@ -156,7 +161,7 @@ export class Maintenance {
       folded: await foldEventCounts(this.o.db),
       purged: await this.purge(),
       disabled: await this.autoDisable(),
-      vacuumed: await this.vacuum(),
+      vacuumed: [...(await this.vacuum()), ...(await this.freeze())],
     };
   }
 
@@ -170,10 +175,11 @@ export class Maintenance {
         // at debug: it comes every heartbeat
         if (this.running) await this.vacuum(EVERY_HEARTBEAT, 'debug');
       }),
-      this.every(this.o.intervalMs, 'retention, auto-disable and vacuum', async () => {
+      this.every(this.o.intervalMs, 'retention, auto-disable, vacuum and freezing', async () => {
         await this.purge(() => this.running);
         if (this.running) await this.autoDisable();
         if (this.running) await this.vacuum();
+        if (this.running) await this.freeze();
       }),
     ];
   }

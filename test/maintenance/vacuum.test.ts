@@ -210,12 +210,13 @@ test('on PGlite, tables whose rows grew old in transactions are frozen; a server
   assert.ok((await oldestRowAge()) >= limit);
   const webhooks = (await db.query<{ n: number }>('select count(*)::int as n from webhooks'))
     .rows[0]!.n;
+  assert.ok(webhooks > 0, 'the earlier tests left webhooks to keep');
 
-  // maintenance's pass over every churned table, as its interval runs it
+  // every job of maintenance once, as its loops run them
   const sender = new Sender({ responseCapBytes: 1024 });
-  const vacuumed = await maintenanceOf(sender, { freezeAges: { xid: limit } }).vacuum();
+  const { vacuumed } = await maintenanceOf(sender, { freezeAges: { xid: limit } }).runOnce();
   await sender.close();
-  const frozen = vacuumed.filter((v) => v.why === 'transaction age');
+  const frozen = vacuumed.flatMap((v) => (v.why === 'transaction age' ? [v] : []));
   const tables = frozen.map((v) => v.table);
   for (const table of [
     'public.webhooks',
@@ -224,7 +225,7 @@ test('on PGlite, tables whose rows grew old in transactions are frozen; a server
     'pg_catalog.pg_database',
   ])
     assert.ok(tables.includes(table), `${table} in ${tables.join(' ')}`);
-  assert.ok(frozen.every((v) => v.why === 'transaction age' && v.xidAge >= limit));
+  assert.ok(frozen.every((v) => v.xidAge >= limit));
   assert.ok((await oldestRowAge()) < limit, `oldest row ${await oldestRowAge()} transactions old`);
   const { rows } = await db.query<{ age: number }>(
     'select age(datfrozenxid) as age from pg_database where datname = current_database()',
