@@ -68,7 +68,8 @@ export type Vacuumed =
  * over a table another VACUUM is already working on.
  *
  * On PGlite a VACUUM runs in the service's own thread and holds up every other statement
- * while it lasts; the share above keeps the work proportional to the rows written.
+ * while it lasts; the share above keeps the work proportional to the rows written. On
+ * PostgreSQL it runs at autovacuum's pace (PACED_VACUUM in pg.ts).
  */
 export async function vacuumChurned(
   db: Db,

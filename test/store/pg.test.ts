@@ -47,14 +47,15 @@ const withOptions = (options: string) => {
   return u.toString();
 };
 
-test('connections run without JIT, in the schema asked for', { skip }, async () => {
-  assert.deepEqual(await settings(url, ['jit', 'search_path'], true), {
+test('connections run without JIT, VACUUM paced, in the schema asked for', { skip }, async () => {
+  assert.deepEqual(await settings(url, ['jit', 'vacuum_cost_delay', 'search_path'], true), {
     jit: 'off',
+    vacuum_cost_delay: '2ms',
     search_path: schema,
   });
 });
 
-test("a URL's own options apply as well, and can turn JIT back on", { skip }, async () => {
+test("a URL's own options apply as well, and can undo ours", { skip }, async () => {
   assert.deepEqual(
     await settings(withOptions(`-c search_path=${schema} -c statement_timeout=4321`), [
       'jit',
@@ -63,7 +64,10 @@ test("a URL's own options apply as well, and can turn JIT back on", { skip }, as
     ]),
     { jit: 'off', search_path: schema, statement_timeout: '4321ms' },
   );
-  assert.deepEqual(await settings(withOptions('-c jit=on'), ['jit']), { jit: 'on' });
+  assert.deepEqual(
+    await settings(withOptions('-c jit=on -c vacuum_cost_delay=0'), ['jit', 'vacuum_cost_delay']),
+    { jit: 'on', vacuum_cost_delay: '0' },
+  );
 });
 
 test('a named statement is prepared once on its connection and runs again', { skip }, async () => {
