@@ -3,8 +3,10 @@
  * one webhook at the bench's receiver, the service started with every role, an
  * optional closed loop of publishes first (to grow the tables and the dead rows as the
  * benchmark's earlier phases do), then publishes at a fixed rate. Prints p50, p99 and
- * max of the publish requests alone and of publish to arrival, the slowest seconds, and
- * the CPU each part used per event at that rate (the load generator left out).
+ * max of the publish requests alone and of publish to arrival, the slowest seconds, the
+ * slowest 1% (how long their publishes took to answer, and the tenths of a second they
+ * were due in), and the CPU each part used per event at that rate (the load generator
+ * left out).
  * Extra node flags go to the service and its worker processes; PROBE_PG_OPTIONS adds
  * server settings (see probe.ts).
  *
@@ -71,14 +73,26 @@ try {
     const arrivals = (await (await fetch(`${origin}/arrivals`)).json()) as Record<string, number>;
     const lat: number[] = [];
     const worstBySecond = new Map<number, number>();
+    /** [request number, publish to arrival] */
+    const measured: [number, number][] = [];
     for (const [seq, at] of Object.entries(arrivals)) {
       const i = Number(seq) - base;
       if (i < 0 || i >= steady.requests) continue;
       // from when the publish was due, as the open loop counts its requests
       const sent = steady.dueAt(i);
       lat.push(at - sent);
+      measured.push([i, at - sent]);
       const second = Math.floor((sent - started) / 1000);
       worstBySecond.set(second, Math.max(worstBySecond.get(second) ?? 0, at - sent));
+    }
+    // The slowest 1%: how much of their time went to the publish's answer, and when they
+    // were due, by tenths of a second (a stall shows as tenths full of them).
+    const slowest = measured.sort((a, b) => b[1] - a[1]).slice(0, Math.ceil(lat.length / 100));
+    const mean = (v: number[]) => v.reduce((sum, x) => sum + x, 0) / Math.max(v.length, 1);
+    const byTenth = new Map<number, number>();
+    for (const [i] of slowest) {
+      const tenth = Math.floor((steady.dueAt(i) - started) / 100) / 10;
+      byTenth.set(tenth, (byTenth.get(tenth) ?? 0) + 1);
     }
     const fmt = (v: number[]) =>
       `p50 ${percentile(v, 50).toFixed(1)} p99 ${percentile(v, 99).toFixed(1)} max ${v.reduce((m, x) => Math.max(m, x), 0).toFixed(1)} ms`;
@@ -93,6 +107,12 @@ try {
         `worst arrival by second: ${[...worstBySecond.entries()]
           .sort((a, b) => a[0] - b[0])
           .map(([s, ms]) => `${s}:${ms.toFixed(0)}`)
+          .join(' ')}\n` +
+        `slowest 1% (${slowest.length}): arrival ${mean(slowest.map(([, ms]) => ms)).toFixed(1)} ms ` +
+        `on average, the publish answered after ${mean(slowest.map(([i]) => steady.latenciesMs[i]!)).toFixed(1)}; ` +
+        `due at (s: how many) ${[...byTenth.entries()]
+          .sort((a, b) => a[0] - b[0])
+          .map(([t, n]) => `${t.toFixed(1)}:${n}`)
           .join(' ')}\n`,
     );
     await pool.close();

@@ -89,15 +89,16 @@ export async function openLoop(
     const t0 = due(i);
     const wait = t0 - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    // by request number, so that a probe can tell which requests were slow
     inflight.push(
       once(pool, t, i).then(
         (ok) => {
           if (!ok) errors++;
-          latenciesMs.push(performance.now() - t0);
+          latenciesMs[i] = performance.now() - t0;
         },
         () => {
           errors++;
-          latenciesMs.push(performance.now() - t0);
+          latenciesMs[i] = performance.now() - t0;
         },
       ),
     );
