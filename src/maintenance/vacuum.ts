@@ -152,24 +152,21 @@ export interface FreezeAges {
  */
 export async function freezeAged(db: Db, ages: FreezeAges = {}): Promise<Vacuumed[]> {
   if (db.kind === 'postgres') return [];
-  const { rows } = await db.query<{ table: string; xidAge: number; multixactAge: number }>(
-    `select format('%I.%I', n.nspname, c.relname) as table,
-            greatest(age(c.relfrozenxid), coalesce(age(t.relfrozenxid), 0)) as "xidAge",
-            greatest(mxid_age(c.relminmxid), coalesce(mxid_age(t.relminmxid), 0)) as "multixactAge"
-     from pg_class c
-     join pg_namespace n on n.oid = c.relnamespace
-     left join pg_class t on t.oid = c.reltoastrelid
-     where c.relkind in ('r', 'm') and c.relpersistence <> 't'`,
+  const { rows: due } = await db.query<{ table: string; xidAge: number; multixactAge: number }>(
+    `select * from (
+       select format('%I.%I', n.nspname, c.relname) as table,
+              greatest(age(c.relfrozenxid), coalesce(age(t.relfrozenxid), 0)) as "xidAge",
+              greatest(mxid_age(c.relminmxid), coalesce(mxid_age(t.relminmxid), 0)) as "multixactAge"
+       from pg_class c
+       join pg_namespace n on n.oid = c.relnamespace
+       left join pg_class t on t.oid = c.reltoastrelid
+       where c.relkind in ('r', 'm') and c.relpersistence <> 't') aged
+     where "xidAge" >= coalesce($1::int, current_setting('autovacuum_freeze_max_age')::int)
+        or "multixactAge" >=
+             coalesce($2::int, current_setting('autovacuum_multixact_freeze_max_age')::int)
+     order by "xidAge" desc`,
+    [ages.xid ?? null, ages.multixact ?? null],
   );
-  const { rows: limits } = await db.query<{ xid: number; multixact: number }>(
-    `select current_setting('autovacuum_freeze_max_age')::int as xid,
-            current_setting('autovacuum_multixact_freeze_max_age')::int as multixact`,
-  );
-  const xidLimit = ages.xid ?? limits[0]!.xid;
-  const multixactLimit = ages.multixact ?? limits[0]!.multixact;
-  const due = rows
-    .filter((r) => r.xidAge >= xidLimit || r.multixactAge >= multixactLimit)
-    .sort((a, b) => b.xidAge - a.xidAge);
   const done: Vacuumed[] = [];
   for (const { table, xidAge, multixactAge } of due) {
     const started = performance.now();
