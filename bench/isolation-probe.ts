@@ -10,7 +10,7 @@
  *   node --import tsx bench/isolation-probe.ts [pairs=3] [emits=2000] [hanging=1] [hang|slow] [-- node flags]
  */
 import { insertOtherWebhooks } from '../test/helpers/rows.js';
-import { emitOrders } from './load.js';
+import { emitOrders, mean } from './load.js';
 import { addWebhook, probeArgs, probeSchema, startProbeService } from './probe.js';
 import { startProcess } from './processes.js';
 
@@ -87,7 +87,6 @@ try {
         );
       }
     }
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     process.stdout.write(`ratio ${(mean(runs.with) / mean(runs.without)).toFixed(3)}\n`);
     await fetch(`${recv}/unhang`, { method: 'POST' });
   } finally {

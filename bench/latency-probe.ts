@@ -12,7 +12,7 @@
  *
  *   node --import tsx bench/latency-probe.ts [seconds] [rate] [warm-up seconds] [-- node flags]
  */
-import { closedLoop, makePool, openLoop, percentile, type Target } from './load.js';
+import { closedLoop, makePool, mean, openLoop, percentile, type Target } from './load.js';
 import { addWebhook, probeArgs, probeSchema, startProbeService } from './probe.js';
 import { cpuByPart, perEvent, startProcess } from './processes.js';
 
@@ -88,7 +88,6 @@ try {
     // The slowest 1%: how much of their time went to the publish's answer, and when they
     // were due, by tenths of a second (a stall shows as tenths full of them).
     const slowest = measured.sort((a, b) => b[1] - a[1]).slice(0, Math.ceil(lat.length / 100));
-    const mean = (v: number[]) => v.reduce((sum, x) => sum + x, 0) / Math.max(v.length, 1);
     const byTenth = new Map<number, number>();
     for (const [i] of slowest) {
       const tenth = Math.floor((steady.dueAt(i) - started) / 100) / 10;

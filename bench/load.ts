@@ -116,6 +116,11 @@ export async function openLoop(
   };
 }
 
+/** The mean of some values; NaN for none. */
+export function mean(values: number[]): number {
+  return values.reduce((sum, x) => sum + x, 0) / values.length;
+}
+
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);

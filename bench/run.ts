@@ -19,7 +19,15 @@ import { createPgDb } from '../src/store/pg.js';
 import { createPgliteDb } from '../src/store/pglite.js';
 import { createToken, ensureUser } from '../src/store/tokens.js';
 import { createTestSchema } from '../test/helpers/db.js';
-import { closedLoop, emitOrders, makePool, openLoop, percentile, type Target } from './load.js';
+import {
+  closedLoop,
+  emitOrders,
+  makePool,
+  mean,
+  openLoop,
+  percentile,
+  type Target,
+} from './load.js';
 import { seedEvents } from './probe.js';
 import {
   RssPeak,
@@ -624,7 +632,6 @@ async function main() {
       }
       (hang ? runs.with : runs.without).push(await emitRun());
     }
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const without = mean(runs.without);
     const withHang = mean(runs.with);
     rows.push({
