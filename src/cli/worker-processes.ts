@@ -106,11 +106,27 @@ export class WorkerProcesses implements Handoff {
       new HandoffCredit(
         () => report,
         (events, lease) => {
-          if (child.connected) child.send({ type: 'handoff', events, lease });
+          if (!child.connected) return;
+          // Without a callback, a send that fails (the child just died: EPIPE) is an
+          // 'error' event, which with no listener would end this process too. The
+          // events stay leased to the child's worker, and maintenance's rescue takes
+          // them back once its heartbeat has stopped.
+          child.send({ type: 'handoff', events, lease }, (error) => {
+            if (error) {
+              this.logger.warn(
+                { child: child.pid, err: error, events: events.length },
+                'could not hand events to a worker process; its lease will be rescued',
+              );
+            }
+          });
         },
       ),
     );
     this.logger.info({ child: child.pid }, 'worker process started');
+    // a child that could not be started, or signalled: its 'exit', if any, restarts it
+    child.on('error', (error) => {
+      this.logger.error({ child: child.pid, err: error }, 'worker process error');
+    });
     child.once('exit', (code, signal) => {
       this.children.delete(child);
       this.credits.delete(child);
@@ -154,28 +170,43 @@ export class WorkerProcesses implements Handoff {
   }
 }
 
+/** The side of the IPC channel a worker process holds: `process` itself. */
+export interface ParentChannel {
+  readonly connected: boolean;
+  send?(message: HandoffMessage, callback: (error: Error | null) => void): boolean;
+  on(event: 'message', listener: (message: HandoffMessage) => void): unknown;
+  off(event: 'message', listener: (message: HandoffMessage) => void): unknown;
+}
+
 /**
  * In a worker process started by WorkerProcesses: takes the events the parent hands
  * over, and reports to it what this worker would take, whenever that changed. Returns
  * the function that stops the reports.
  */
-export function serveParentHandoffs(worker: Worker): () => void {
+export function serveParentHandoffs(
+  worker: Pick<Worker, 'accept' | 'handoffReport'>,
+  parent: ParentChannel = process,
+): () => void {
   const onMessage = (message: HandoffMessage) => {
     if (message.type === 'handoff') worker.accept(message.events, message.lease);
   };
-  process.on('message', onMessage);
+  parent.on('message', onMessage);
   let last = '';
   const timer = setInterval(() => {
-    if (!process.connected) return;
+    if (!parent.connected) return;
     const report = worker.handoffReport();
     const key = `${report.room} ${report.accepted} ${report.full.join(',')}`;
     if (key === last) return;
     last = key;
-    process.send!({ type: 'handoff-report', report } satisfies HandoffMessage);
+    // A parent killed outright leaves the channel looking connected until its close is
+    // read; a send meanwhile fails with EPIPE. Without a callback that failure is an
+    // 'error' event on `process`, uncaught, and this process would die before its
+    // shutdown gave its leases back. The 'disconnect' that follows stops it instead.
+    parent.send?.({ type: 'handoff-report', report }, () => {});
   }, REPORT_INTERVAL_MS);
   timer.unref();
   return () => {
     clearInterval(timer);
-    process.off('message', onMessage);
+    parent.off('message', onMessage);
   };
 }

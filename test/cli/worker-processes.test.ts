@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { HandoffMessage, HandoffReport } from '../../src/queue/handoff.js';
 import {
+  serveParentHandoffs,
   WORKER_NODE_FLAGS,
   workerArgs,
   workerNodeArgs,
@@ -42,4 +46,41 @@ test('worker processes: never on PGlite or for a role other than all; a number i
   assert.equal(workerProcessCount(loadConfig({ DATABASE_URL: pg, WORKER_PROCESSES: '2' })), 2);
   assert.equal(workerProcessCount(loadConfig({ DATABASE_URL: pg, WORKER_PROCESSES: '0' })), 0);
   assert.throws(() => loadConfig({ WORKER_PROCESSES: 'many' }), /WORKER_PROCESSES/);
+});
+
+/**
+ * The channel of a parent killed outright, as Node's own behaves until the child reads
+ * its close: still `connected`, every send failing with EPIPE, reported to the callback
+ * when there is one and otherwise as an 'error' event (which, unheard, ends the process).
+ */
+class DeadParent extends EventEmitter {
+  readonly connected = true;
+  readonly sent: HandoffMessage[] = [];
+  send(message: HandoffMessage, callback?: (error: Error | null) => void): boolean {
+    this.sent.push(message);
+    const epipe = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+    if (callback) process.nextTick(callback, epipe);
+    else process.nextTick(() => this.emit('error', epipe));
+    return false;
+  }
+}
+
+test('a worker process whose parent died outright lives on to shut down: a failed report is not an error', async () => {
+  const parent = new DeadParent();
+  let room = 0;
+  const worker = {
+    // a new report every time, so every tick sends
+    handoffReport: (): HandoffReport => ({ workerId: 'w', room: room++, full: [], accepted: 0 }),
+    accept: () => {},
+  };
+  const stop = serveParentHandoffs(worker, parent);
+  try {
+    await sleep(100);
+  } finally {
+    stop();
+  }
+  await sleep(10);
+  assert.ok(parent.sent.length >= 2, `reports sent: ${parent.sent.length}`);
+  assert.equal(parent.sent[0]!.type, 'handoff-report');
+  assert.equal(parent.listenerCount('message'), 0, 'stopping takes its listener off');
 });
