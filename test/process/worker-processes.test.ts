@@ -134,3 +134,91 @@ test(
     }
   },
 );
+
+test(
+  'kill -9 of the worker process of serve --role all while it is handed events: the parent lives on, starts another, and every accepted event arrives',
+  { skip, timeout: 120_000 },
+  async () => {
+    const KILLS = 2;
+    const answer = fx.receiver.answer;
+    fx.receiver.answer = () => ({ delayMs: 5, status: 200 });
+    await seedWebhook(fx.schema.db, fx.receiver.url('/respawn'));
+    const token = await adminToken(fx.schema.db);
+    const port = await freePort();
+    const all = await startServe('all', {
+      DATABASE_URL: fx.schema.url,
+      WORKER_PROCESSES: '1',
+      PORT: String(port),
+      LOG_LEVEL: 'debug',
+      RATE_LIMIT_PER_SECOND: '0',
+    });
+    const started = () =>
+      [...all.output().matchAll(/"child":(\d+),"msg":"worker process started"/g)].map((m) =>
+        Number(m[1]),
+      );
+    /** How many times the parent's publishes handed events to this worker process. */
+    const handedTo = (pid: number) =>
+      [...all.output().matchAll(/"pid":(\d+),[^\n]*"msg":"took events from a publish"/g)].filter(
+        (m) => Number(m[1]) === pid,
+      ).length;
+    try {
+      await all.waitFor(/"role":"worker".*oms-hooks is running/);
+      // every active webhook of the schema matches, those of the tests before too
+      const accepted: string[] = [];
+      let publishing = true;
+      let n = 0;
+      const publisher = async () => {
+        while (publishing) {
+          const res = await api(port, token, 'POST', '/api/v1/oms/oms_hook_events/emit/', {
+            event_type: 'package.created',
+            instance: { pk: n, model: 'package', data: { n: n++ } },
+          });
+          assert.equal(res.status, 202, JSON.stringify(res.body));
+          accepted.push(...(res.body as { events: string[] }).events);
+        }
+      };
+      const publishers = Promise.all(Array.from({ length: 8 }, publisher));
+      // a refused publish ends the run; it is thrown below, where publishers are awaited
+      publishers.catch(() => (publishing = false));
+      try {
+        for (let k = 0; k <= KILLS; k++) {
+          const pid = started()[k]!;
+          await waitUntil(() => handedTo(pid) >= 5, 30_000, `events handed to process ${k + 1}`);
+          if (k === KILLS) break;
+          process.kill(pid, 'SIGKILL');
+          await waitUntil(() => started().length > k + 1, 30_000, `process ${k + 2} to start`);
+        }
+      } finally {
+        publishing = false;
+        await publishers;
+      }
+      await waitUntil(
+        () => fx.receiver.missing(accepted).length === 0,
+        60_000,
+        `every one of ${accepted.length} accepted events (${fx.receiver.summary()})`,
+      );
+      await waitUntil(
+        async () =>
+          (await fx.count('select count(*)::int as n from hook_events where not delivered')) ===
+            0 && (await fx.count('select count(*)::int as n from hook_event_queue')) === 0,
+        30_000,
+        'every event recorded as delivered, the queue empty',
+      );
+      assert.equal(all.child.exitCode, null, `the parent ended:\n${all.output().slice(-3000)}`);
+      assert.equal(all.child.signalCode, null);
+      assert.equal(
+        [...all.output().matchAll(/"msg":"worker process exited; restarting it"/g)].length,
+        KILLS,
+      );
+      assert.equal(new Set(started()).size, KILLS + 1, 'each kill ended another process');
+      assert.deepEqual(
+        started().filter((pid) => alive(pid)),
+        [started().at(-1)],
+        'one worker process runs, the last',
+      );
+    } finally {
+      fx.receiver.answer = answer;
+      await kill(all, 'SIGTERM');
+    }
+  },
+);
