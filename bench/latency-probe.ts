@@ -96,7 +96,9 @@ try {
     const fmt = (v: number[]) =>
       `p50 ${percentile(v, 50).toFixed(1)} p99 ${percentile(v, 99).toFixed(1)} max ${v.reduce((m, x) => Math.max(m, x), 0).toFixed(1)} ms`;
     process.stdout.write(
-      `${steady.requests} at ${rate}/s, ${steady.errors} errors\n` +
+      // the clock time the seconds below count from, to find them in a server's log
+      `${steady.requests} at ${rate}/s from ${new Date(started).toISOString()}, ` +
+        `${steady.errors} errors\n` +
         `publish requests: ${fmt(steady.latenciesMs)}\n` +
         `publish to arrival: ${fmt(lat)} (${lat.length} measured)\n` +
         `CPU per event, µs: ${cpu}\n` +
