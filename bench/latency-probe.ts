@@ -71,7 +71,6 @@ try {
     const cpu = perEvent(cpu0, cpuNow(), steady.requests - steady.errors);
     const wal1 = await walCounts();
     const arrivals = (await (await fetch(`${origin}/arrivals`)).json()) as Record<string, number>;
-    const lat: number[] = [];
     const worstBySecond = new Map<number, number>();
     /** [request number, publish to arrival] */
     const measured: [number, number][] = [];
@@ -80,11 +79,11 @@ try {
       if (i < 0 || i >= steady.requests) continue;
       // from when the publish was due, as the open loop counts its requests
       const sent = steady.dueAt(i);
-      lat.push(at - sent);
       measured.push([i, at - sent]);
       const second = Math.floor((sent - started) / 1000);
       worstBySecond.set(second, Math.max(worstBySecond.get(second) ?? 0, at - sent));
     }
+    const lat = measured.map(([, ms]) => ms);
     // The slowest 1%: how much of their time went to the publish's answer, and when they
     // were due, by tenths of a second (a stall shows as tenths full of them).
     const slowest = measured.sort((a, b) => b[1] - a[1]).slice(0, Math.ceil(lat.length / 100));

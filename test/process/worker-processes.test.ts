@@ -19,12 +19,40 @@ const skip = !onPostgres && 'needs PostgreSQL';
 
 const fx = processFixture(skip);
 
-/** The pid the parent logged for its worker process. */
+/** The pids the parent logged for the worker processes it started, oldest first. */
+const childPids = (output: string): number[] =>
+  [...output.matchAll(/"child":(\d+),"msg":"worker process started"/g)].map((m) => Number(m[1]));
+
+/** The pid the parent logged for its (first) worker process. */
 const childPid = (output: string): number => {
-  const m = /"child":(\d+),"msg":"worker process started"/.exec(output);
-  assert.ok(m, `no worker process in:\n${output.slice(-3000)}`);
-  return Number(m[1]);
+  const [pid] = childPids(output);
+  assert.ok(pid, `no worker process in:\n${output.slice(-3000)}`);
+  return pid;
 };
+
+/** The hand-offs a worker process logged (at debug level): its pid and the events. */
+const handoffs = (output: string): { pid: number; events: number }[] =>
+  [...output.matchAll(/"pid":(\d+),[^\n]*"events":(\d+),"msg":"took events from a publish"/g)].map(
+    (m) => ({ pid: Number(m[1]), events: Number(m[2]) }),
+  );
+
+/**
+ * `serve --role all` with one worker process, logging its hand-offs, on a free port,
+ * with a webhook at the receiver's `path` and an admin token.
+ */
+async function startAllWithWorker(path: string, env: Record<string, string> = {}) {
+  const hook = await seedWebhook(fx.schema.db, fx.receiver.url(path));
+  const token = await adminToken(fx.schema.db);
+  const port = await freePort();
+  const all = await startServe('all', {
+    DATABASE_URL: fx.schema.url,
+    WORKER_PROCESSES: '1',
+    PORT: String(port),
+    LOG_LEVEL: 'debug',
+    ...env,
+  });
+  return { hook, token, port, all };
+}
 
 const alive = (pid: number): boolean => {
   try {
@@ -80,15 +108,7 @@ test(
   'events published to serve --role all go to its worker process over the channel, not through a claim',
   { skip },
   async () => {
-    const hook = await seedWebhook(fx.schema.db, fx.receiver.url('/handed'));
-    const token = await adminToken(fx.schema.db);
-    const port = await freePort();
-    const all = await startServe('all', {
-      DATABASE_URL: fx.schema.url,
-      WORKER_PROCESSES: '1',
-      PORT: String(port),
-      LOG_LEVEL: 'debug',
-    });
+    const { hook, token, port, all } = await startAllWithWorker('/handed');
     try {
       await all.waitFor(/"role":"worker".*oms-hooks is running/);
       const publish = async (n: number) => {
@@ -98,11 +118,7 @@ test(
         });
         assert.equal(res.status, 202);
       };
-      const taken = () =>
-        [...all.output().matchAll(/"events":(\d+),"msg":"took events from a publish"/g)].reduce(
-          (sum, m) => sum + Number(m[1]),
-          0,
-        );
+      const taken = () => handoffs(all.output()).reduce((sum, h) => sum + h.events, 0);
       // until the worker's first claim has found nothing due and it has told the parent
       // so, events wait for a claim: publish one at a time until one is handed over
       let published = 0;
@@ -142,25 +158,12 @@ test(
     const KILLS = 2;
     const answer = fx.receiver.answer;
     fx.receiver.answer = () => ({ delayMs: 5, status: 200 });
-    await seedWebhook(fx.schema.db, fx.receiver.url('/respawn'));
-    const token = await adminToken(fx.schema.db);
-    const port = await freePort();
-    const all = await startServe('all', {
-      DATABASE_URL: fx.schema.url,
-      WORKER_PROCESSES: '1',
-      PORT: String(port),
-      LOG_LEVEL: 'debug',
+    const { token, port, all } = await startAllWithWorker('/respawn', {
       RATE_LIMIT_PER_SECOND: '0',
     });
-    const started = () =>
-      [...all.output().matchAll(/"child":(\d+),"msg":"worker process started"/g)].map((m) =>
-        Number(m[1]),
-      );
+    const started = () => childPids(all.output());
     /** How many times the parent's publishes handed events to this worker process. */
-    const handedTo = (pid: number) =>
-      [...all.output().matchAll(/"pid":(\d+),[^\n]*"msg":"took events from a publish"/g)].filter(
-        (m) => Number(m[1]) === pid,
-      ).length;
+    const handedTo = (pid: number) => handoffs(all.output()).filter((h) => h.pid === pid).length;
     try {
       await all.waitFor(/"role":"worker".*oms-hooks is running/);
       // every active webhook of the schema matches, those of the tests before too
