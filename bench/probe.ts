@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { withServerOptions } from '../src/core/database-url.js';
 import type { Db } from '../src/store/db.js';
 import { migrate } from '../src/store/migrate.js';
 import { createPgDb } from '../src/store/pg.js';
@@ -135,12 +136,8 @@ export async function startProbeService(
     await p.db.close(); // the service takes the data directory's lock
     database = { DATABASE_URL: '', DATA_DIR: p.dataDir };
   } else {
-    const url = new URL(PG_URL);
-    url.searchParams.set(
-      'options',
-      `-c search_path=${p.schema} ${process.env.PROBE_PG_OPTIONS ?? ''}`.trim(),
-    );
-    database = { DATABASE_URL: url.toString() };
+    const options = `-c search_path=${p.schema} ${process.env.PROBE_PG_OPTIONS ?? ''}`.trim();
+    database = { DATABASE_URL: withServerOptions(PG_URL, options) };
   }
   const port = 19_000 + Math.floor(Math.random() * 1000);
   const api = `http://127.0.0.1:${port}`;

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { withServerOptions } from '../src/core/database-url.js';
 import type { Db } from '../src/store/db.js';
 import { migrate } from '../src/store/migrate.js';
 import { createPgDb } from '../src/store/pg.js';
@@ -140,11 +141,9 @@ async function prepareDb(): Promise<BenchDb> {
   if (dbKind === 'postgres') {
     // named after its second, so that a later run or test drops it if this one is killed
     const schema = await createTestSchema(PG_URL, 'bench');
-    const url = new URL(PG_URL);
-    url.searchParams.set('options', `-c search_path=${schema}`);
     return {
       open: async () => createPgDb({ connectionString: PG_URL, schema, max: 10 }),
-      serviceEnv: { DATABASE_URL: url.toString() },
+      serviceEnv: { DATABASE_URL: withServerOptions(PG_URL, `-c search_path=${schema}`) },
       cleanup: async () => {
         const d = new pg.Client({ connectionString: PG_URL });
         await d.connect();

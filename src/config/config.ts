@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
+import { isDatabaseUrl } from '../core/database-url.js';
 
 /**
  * Configuration: defaults, then environment, then command-line flags, validated once
@@ -87,7 +88,7 @@ export const DEFAULTS: Config = Object.freeze({
   publishBufferBytes: 32 * 1024 * 1024,
 });
 
-type Kind = 'int' | 'string' | 'bool' | 'role' | 'url' | 'cidrs' | 'processes';
+type Kind = 'int' | 'string' | 'bool' | 'role' | 'url' | 'database' | 'cidrs' | 'processes';
 interface Setting {
   key: keyof Config;
   env: string;
@@ -104,7 +105,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'databaseUrl',
     env: 'DATABASE_URL',
     flag: 'database-url',
-    kind: 'url',
+    kind: 'database',
     help: 'PostgreSQL URL; unset = embedded PGlite',
   },
   {
@@ -311,6 +312,15 @@ function convert(setting: Setting, raw: string | boolean): unknown {
       } catch {
         throw new ConfigError(`${where}: not a valid URL`);
       }
+      return v;
+    }
+    case 'database': {
+      const v = String(raw).trim();
+      if (v === '') return undefined;
+      if (!isDatabaseUrl(v))
+        throw new ConfigError(
+          `${where}: not a PostgreSQL URL (postgres://user@host/db, or postgres://user@/db?host=/run/postgresql for a Unix socket)`,
+        );
       return v;
     }
     case 'string':

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { formatDatabaseUrl, parseDatabaseUrl } from '../core/database-url.js';
 import { OID, keepText, parseInt8, type Db, type Queryable, type QueryResult } from './db.js';
 
 export interface PgOptions {
@@ -72,16 +73,11 @@ function startupOptions(
   const ours = [SERVER_OPTIONS, schema && `-c search_path=${schema}`, extra]
     .filter(Boolean)
     .join(' ');
-  let url: URL;
-  try {
-    url = new URL(connectionString);
-  } catch {
-    return { connectionString, options: ours };
-  }
-  const given = url.searchParams.get('options');
-  if (given === null) return { connectionString, options: ours };
-  url.searchParams.delete('options');
-  return { connectionString: url.toString(), options: `${ours} ${given}` };
+  const parsed = parseDatabaseUrl(connectionString);
+  const given = parsed?.url.searchParams.get('options');
+  if (!parsed || given == null) return { connectionString, options: ours };
+  parsed.url.searchParams.delete('options');
+  return { connectionString: formatDatabaseUrl(parsed), options: `${ours} ${given}` };
 }
 
 export function createPgDb(options: PgOptions): Db {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError, DEFAULTS, loadConfig, parseFlags } from '../../src/config/config.js';
+import { withServerOptions } from '../../src/core/database-url.js';
 
 test('defaults apply when nothing is set, and the result is frozen', () => {
   const config = loadConfig({});
@@ -32,6 +33,33 @@ test('environment overrides defaults and flags override the environment', () => 
 
 test('an empty DATABASE_URL means the embedded database', () => {
   assert.equal(loadConfig({ DATABASE_URL: '' }).databaseUrl, undefined);
+});
+
+test('DATABASE_URL takes what pg connects with: a URL, one with no host, a socket directory', () => {
+  for (const v of [
+    'postgres://u:p@db.example:6543/oms?sslmode=require',
+    // libpq's way to a Unix socket, which `new URL` alone refuses
+    'postgres://u@/oms?host=/run/postgresql',
+    'postgresql:///oms?host=%2Frun%2Fpostgresql&user=u',
+    '/run/postgresql oms',
+  ])
+    assert.equal(loadConfig({ DATABASE_URL: v }).databaseUrl, v);
+  assert.throws(
+    () => loadConfig({ DATABASE_URL: 'u@/oms' }),
+    /DATABASE_URL.*: not a PostgreSQL URL/,
+  );
+});
+
+test('server options join a URL with no host, which stays without one', () => {
+  assert.equal(
+    withServerOptions('postgres://u@/oms?host=/run/postgresql', '-c search_path=s1'),
+    'postgres://u@/oms?host=%2Frun%2Fpostgresql&options=-c+search_path%3Ds1',
+  );
+  assert.equal(
+    withServerOptions('postgres://u@h/oms?options=-c%20jit%3Don', '-c search_path=s1'),
+    'postgres://u@h/oms?options=-c+jit%3Don+-c+search_path%3Ds1',
+  );
+  assert.throws(() => withServerOptions('/run/postgresql oms', '-c jit=on'), /socket directory/);
 });
 
 test('bad values are refused with the setting named', () => {

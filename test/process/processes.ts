@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before } from 'node:test';
+import { withServerOptions } from '../../src/core/database-url.js';
 import pg from 'pg';
 import { isoMicro } from '../../src/core/clock.js';
 import { enqueueHookEvents } from '../../src/queue/enqueue.js';
@@ -39,9 +40,7 @@ export async function waitUntil(
 
 /** The same server, every connection starting in `schema` (pg passes `options` on). */
 export function urlWithSchema(url: string, schema: string): string {
-  const u = new URL(url);
-  u.searchParams.set('options', `-c search_path=${schema}`);
-  return u.toString();
+  return withServerOptions(url, `-c search_path=${schema}`);
 }
 
 export interface Schema {

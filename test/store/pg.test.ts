@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { existsSync } from 'node:fs';
 import pg from 'pg';
+import { loadConfig } from '../../src/config/config.js';
+import { parseDatabaseUrl, withServerOptions } from '../../src/core/database-url.js';
 import { openWorkerDb } from '../../src/store/open.js';
 import { createPgDb } from '../../src/store/pg.js';
 import { dueChannel, notifyDue, webhookChangedChannel } from '../../src/queue/wake.js';
@@ -41,11 +44,7 @@ async function settings(connectionString: string, names: string[], withSchema = 
   }
 }
 
-const withOptions = (options: string) => {
-  const u = new URL(url);
-  u.searchParams.set('options', options);
-  return u.toString();
-};
+const withOptions = (options: string) => withServerOptions(url, options);
 
 test('connections run without JIT, VACUUM paced, in the schema asked for', { skip }, async () => {
   assert.deepEqual(await settings(url, ['jit', 'vacuum_cost_delay', 'search_path'], true), {
@@ -69,6 +68,48 @@ test("a URL's own options apply as well, and can undo ours", { skip }, async () 
     { jit: 'on', vacuum_cost_delay: '0' },
   );
 });
+
+test(
+  "libpq's socket URL, a user and no host, connects with its options and ours",
+  { skip },
+  async (t) => {
+    const tcp = parseDatabaseUrl(url)!.url;
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    const dirs = (
+      await c.query<{ d: string }>("select current_setting('unix_socket_directories') as d")
+    ).rows[0]!.d;
+    await c.end();
+    const dir = dirs.split(',')[0]!.trim();
+    if (!dir || !existsSync(`${dir}/.s.PGSQL.${tcp.port || 5432}`)) {
+      t.skip(`the server's socket is not on this machine (unix_socket_directories '${dirs}')`);
+      return;
+    }
+    // postgres://user@/db?host=/run/postgresql: what `new URL` refuses, pg reads
+    const socketUrl = withServerOptions(
+      `postgres://${tcp.username || 'postgres'}@${tcp.pathname}?host=${encodeURIComponent(dir)}&port=${tcp.port || 5432}`,
+      '-c statement_timeout=4321',
+    );
+    assert.match(socketUrl, /^postgres:\/\/[^@/]+@\/[^/?]+\?/);
+    assert.equal(loadConfig({ DATABASE_URL: socketUrl }).databaseUrl, socketUrl);
+    const db = createPgDb({ connectionString: socketUrl, max: 1, schema });
+    try {
+      const { rows } = await db.query<Record<string, string>>(
+        `select current_setting('jit') as jit, current_setting('search_path') as search_path,
+              current_setting('statement_timeout') as timeout,
+              (select client_addr is null from pg_stat_activity where pid = pg_backend_pid()) as local`,
+      );
+      assert.deepEqual(rows[0], {
+        jit: 'off',
+        search_path: schema,
+        timeout: '4321ms',
+        local: true,
+      });
+    } finally {
+      await db.close();
+    }
+  },
+);
 
 test('a named statement is prepared once on its connection and runs again', { skip }, async () => {
   const db = createPgDb({ connectionString: url, max: 1, schema });
