@@ -114,6 +114,19 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   }
 }
 
+/**
+ * An error of the machine (a port in use, a directory that cannot be made, a server that
+ * refuses the connection) or of reaching PostgreSQL (no such database, a login refused,
+ * a server starting up or full): what it says is the whole story, and a stack through
+ * Node's or pg's internals would only bury it.
+ */
+function fromOutside(error: Error): boolean {
+  const { code, syscall } = error as { code?: unknown; syscall?: unknown };
+  if (typeof code !== 'string') return false;
+  if (typeof syscall === 'string') return true;
+  return /^(08|28)/.test(code) || ['3D000', '57P03', '53300'].includes(code);
+}
+
 main(process.argv.slice(2), process.env).then(
   (code) => {
     process.exitCode = code;
@@ -124,7 +137,8 @@ main(process.argv.slice(2), process.env).then(
       error instanceof ConfigError ||
       error instanceof DataDirInUseError ||
       (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION';
-    process.stderr.write(`oms-hooks: ${known ? error.message : (error.stack ?? error.message)}\n`);
+    const plain = known || fromOutside(error);
+    process.stderr.write(`oms-hooks: ${plain ? error.message : (error.stack ?? error.message)}\n`);
     process.exitCode = known ? 2 : 1;
   },
 );

@@ -33,16 +33,6 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
   const runsWorker = config.role === 'worker' || (config.role === 'all' && childWorkers === 0);
   const runsMaintenance = config.role === 'all' || config.role === 'maintenance';
 
-  if (runsApi && (await countUsers(db)) === 0) {
-    const admin = await ensureUser(db, 'admin', true);
-    const { key } = await createToken(db, admin.id, 'first start');
-    // Printed, not logged: the key must not end up in log storage.
-    process.stdout.write(
-      `\nCreated the admin user "admin". Its API token, shown only this once:\n\n    ${key}\n\n` +
-        `Use it as: Authorization: Token ${key.slice(0, 4)}…\n\n`,
-    );
-  }
-
   const sender = new Sender({
     responseCapBytes: config.responseCapBytes,
     allowPrivateTargets: config.allowPrivateTargets,
@@ -129,6 +119,17 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
         : children;
       app = buildApp({ db, clock, config, sender, handoff }, logger.child({ component: 'api' }));
       const address = await app.listen({ port: config.port, host: config.host });
+      // Only once the API is up: a start that fails (its port taken) prints no token
+      // that the next start, finding a user, would not print again.
+      if ((await countUsers(db)) === 0) {
+        const admin = await ensureUser(db, 'admin', true);
+        const { key } = await createToken(db, admin.id, 'first start');
+        // Printed, not logged: the key must not end up in log storage.
+        process.stdout.write(
+          `\nCreated the admin user "admin". Its API token, shown only this once:\n\n    ${key}\n\n` +
+            `Use it as: Authorization: Token ${key.slice(0, 4)}…\n\n`,
+        );
+      }
       logger.info(
         { address, database: db.kind, role: config.role, workerProcesses: childWorkers },
         'oms-hooks is listening',

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { formatDatabaseUrl, parseDatabaseUrl } from '../../src/core/database-url.js';
 import { api, cli, startServer } from '../helpers/cli.js';
 import { onPostgres } from '../helpers/db.js';
 import { freePort } from '../helpers/ports.js';
@@ -57,7 +58,7 @@ describe(
       }
     });
 
-    test('a second process on a data directory in use stops at once with a clear message', async () => {
+    test('a second process on a data directory or a port in use stops at once with a clear message', async () => {
       const data = join(dir, 'locked');
       const port = await freePort();
       const server = await startServer(
@@ -88,6 +89,16 @@ describe(
         const res = cli(['token', 'create', '--username', 'x', '--data-dir', data]);
         assert.equal(res.code, 2);
         assert.match(res.stderr, /in use by another oms-hooks process \(pid \d+\)/);
+        // Its port taken, a first start says so in a line, and creates no admin whose
+        // token it would print while failing, and the next start would not print again.
+        const fresh = join(dir, 'port-taken');
+        const taken = cli(['serve', '--port', String(port), '--data-dir', fresh]);
+        assert.equal(taken.code, 1, taken.stderr);
+        assert.match(taken.stderr, /^oms-hooks: listen EADDRINUSE: address already in use .*\n$/);
+        assert.doesNotMatch(taken.stdout, /shown only this once/);
+        const tokens = cli(['token', 'list', '--data-dir', fresh]);
+        assert.equal(tokens.code, 0, tokens.stderr);
+        assert.equal(tokens.stdout, '');
         // The running server is unharmed.
         assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
       } finally {
@@ -106,5 +117,25 @@ describe(
       assert.equal(unknown.code, 2);
       assert.match(unknown.stderr, /unknown command "frobnicate"/);
     });
+
+    test('a PostgreSQL that cannot be reached is said in a line, with exit code 1', () => {
+      const res = cli(['migrate'], { DATABASE_URL: 'postgres://oms@127.0.0.1:1/oms' });
+      assert.equal(res.code, 1);
+      assert.equal(res.stderr, 'oms-hooks: connect ECONNREFUSED 127.0.0.1:1\n');
+    });
+  },
+);
+
+test(
+  'a database that does not exist is said in a line, with exit code 1',
+  {
+    skip: !onPostgres && 'needs PostgreSQL',
+  },
+  () => {
+    const parsed = parseDatabaseUrl(process.env.DATABASE_URL!)!;
+    parsed.url.pathname = '/oms_hooks_no_such_database';
+    const res = cli(['migrate'], { DATABASE_URL: formatDatabaseUrl(parsed) });
+    assert.equal(res.code, 1);
+    assert.equal(res.stderr, 'oms-hooks: database "oms_hooks_no_such_database" does not exist\n');
   },
 );
