@@ -11,7 +11,7 @@ import { Maintenance } from '../maintenance/maintenance.js';
 import { migrate } from '../store/migrate.js';
 import type { Db } from '../store/db.js';
 import { openDb, openWorkerDb } from '../store/open.js';
-import { countUsers, createToken, ensureUser } from '../store/tokens.js';
+import { createFirstAdmin } from '../store/tokens.js';
 import { serveParentHandoffs, WorkerProcesses, workerProcessCount } from './worker-processes.js';
 import { growHeapsByHalf } from './heap.js';
 
@@ -121,9 +121,8 @@ export async function serve(config: Config, logger: Logger, clock: Clock): Promi
       const address = await app.listen({ port: config.port, host: config.host });
       // Only once the API is up: a start that fails (its port taken) prints no token
       // that the next start, finding a user, would not print again.
-      if ((await countUsers(db)) === 0) {
-        const admin = await ensureUser(db, 'admin', true);
-        const { key } = await createToken(db, admin.id, 'first start');
+      const key = await createFirstAdmin(db);
+      if (key) {
         // Printed, not logged: the key must not end up in log storage.
         process.stdout.write(
           `\nCreated the admin user "admin". Its API token, shown only this once:\n\n    ${key}\n\n` +

@@ -1,5 +1,5 @@
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Queryable } from './db.js';
+import type { Db, Queryable } from './db.js';
 
 /**
  * Users and their API tokens. A token key is 40 hex characters (the shape DRF clients
@@ -54,9 +54,24 @@ export async function ensureUser(db: Queryable, username: string, isAdmin: boole
   return { id: row.id, username: row.username, isAdmin: row.is_admin };
 }
 
-export async function countUsers(db: Queryable): Promise<number> {
-  const { rows } = await db.query<{ n: number }>('select count(*)::int as n from users');
-  return rows[0]!.n;
+/**
+ * On a database with no user at all, the `admin` user and a token for it, made in one
+ * transaction, and the token's key; else nothing. Of two processes that start at once
+ * on an empty database, both find no user, but the insert of the second waits for the
+ * first's commit on the username and then inserts nothing: only one of them gets a key
+ * to print. A check of the count first, then an upsert, gave both a token.
+ */
+export async function createFirstAdmin(db: Db): Promise<string | undefined> {
+  return db.transaction(async (tx) => {
+    const { rows } = await tx.query<{ id: number }>(
+      `insert into users (username, is_admin)
+       select 'admin', true where not exists (select 1 from users)
+       on conflict (username) do nothing
+       returning id`,
+    );
+    if (rows.length === 0) return undefined;
+    return (await createToken(tx, rows[0]!.id, 'first start')).key;
+  });
 }
 
 /**
