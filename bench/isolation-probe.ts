@@ -37,29 +37,27 @@ try {
   try {
     const stats = async () =>
       (await (await fetch(`${recv}/stats`)).json()) as { count: number; hanging: number };
-    // PGlite's database belongs to the service's process: nothing else can read it
-    const commits = async () =>
-      admin
-        ? Number(
-            (
-              await admin.query<{ n: string }>(
-                `select xact_commit as n from pg_stat_database where datname = current_database()`,
-              )
-            ).rows[0]!.n,
-          )
-        : NaN;
+    // PostgreSQL's statistics; PGlite's database belongs to the service's process alone
+    const commits = async (on: NonNullable<typeof admin>) => {
+      await on.query('select pg_stat_clear_snapshot()');
+      const { rows } = await on.query<{ n: string }>(
+        `select xact_commit as n from pg_stat_database where datname = current_database()`,
+      );
+      return Number(rows[0]!.n);
+    };
     const emitRun = async () => {
       await fetch(`${recv}/reset`, { method: 'POST' });
-      await admin?.query('select pg_stat_clear_snapshot()');
-      const before = await commits();
+      const before = admin && (await commits(admin));
       const started = performance.now();
       await emitOrders(service.api, probe.auth, emits);
       while ((await stats()).count < emits * 20) await sleep(20);
       const seconds = (performance.now() - started) / 1000;
       // statistics reach pg_stat_database within the stats flush interval (about a second)
-      if (admin) await sleep(1_500);
-      await admin?.query('select pg_stat_clear_snapshot()');
-      const perDelivery = ((await commits()) - before) / (emits * 20);
+      let perDelivery: number | undefined;
+      if (admin && before !== undefined) {
+        await sleep(1_500);
+        perDelivery = ((await commits(admin)) - before) / (emits * 20);
+      }
       return { perSecond: (await stats()).count / seconds, perDelivery };
     };
     const setHanging = async (active: boolean) => {
@@ -84,7 +82,8 @@ try {
         }
         const r = await emitRun();
         (hang ? runs.with : runs.without).push(r.perSecond);
-        const commitsNote = admin ? `, ${r.perDelivery.toFixed(3)} commits per delivery` : '';
+        const commitsNote =
+          r.perDelivery === undefined ? '' : `, ${r.perDelivery.toFixed(3)} commits per delivery`;
         process.stdout.write(
           `${hang ? 'with   ' : 'without'} ${r.perSecond.toFixed(0)} deliveries/s${commitsNote}\n`,
         );

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before } from 'node:test';
-import { withServerOptions } from '../../src/core/database-url.js';
 import pg from 'pg';
 import { isoMicro } from '../../src/core/clock.js';
+import { withServerOptions } from '../../src/core/database-url.js';
 import { enqueueHookEvents } from '../../src/queue/enqueue.js';
 import type { Db } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';

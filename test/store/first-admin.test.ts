@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Db } from '../../src/store/db.js';
 import { createFirstAdmin, authenticate, listTokens } from '../../src/store/tokens.js';
+import { count, until } from '../engine/support.js';
 import { onPostgres, testDb } from '../helpers/db.js';
 
 let db: Db;
@@ -23,16 +24,26 @@ test("a second start's admin, racing the first one's, gets no token of its own",
     await committed;
   });
   await insertedNow;
-  // On PostgreSQL the second runs on a connection of its own and finds no user yet; on
-  // PGlite it waits for the first transaction's end, as everything there does.
+  // On PostgreSQL the second runs on a connection of its own, finds no user yet, and its
+  // insert waits on the first's row: the race itself, seen in pg_stat_activity before
+  // the first commits. On PGlite, one connection, it waits for the first transaction's
+  // end, as everything there does.
   const second = createFirstAdmin(db);
-  await new Promise((resolve) => setTimeout(resolve, onPostgres ? 300 : 0));
+  if (onPostgres)
+    await until('the second insert of the admin to wait on the first', async () => {
+      const waiting = await count(
+        db,
+        `select count(*) from pg_stat_activity
+         where wait_event_type = 'Lock' and datname = current_database()
+           and query like 'insert into users%select ''admin''%'`,
+      );
+      return waiting === 1;
+    });
   commit();
   await first;
   assert.equal(await second, undefined);
   assert.deepEqual(await listTokens(db), []);
-  const { rows } = await db.query<{ n: number }>('select count(*)::int as n from users');
-  assert.equal(rows[0]!.n, 1);
+  assert.equal(await count(db, 'select count(*) from users'), 1);
 });
 
 test('on a database with no user, the admin and a working admin token, once', async () => {
